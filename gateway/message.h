@@ -1,0 +1,98 @@
+/*
+ * message: hegn's JSON message format (docs/messages.md), parsed and
+ * validated strictly.
+ *
+ * {"id": "<optional client id>", "kind": "referral", "to": "hovmand-care",
+ *  "citizen": {"cpr": "...", "name": "..."}, "deadline": "<RFC 3339>",
+ *  "basic": {...}, "care": {...}, "health": {...}, "attachments": [...]}
+ *
+ * Content sits in objects named by its data class so that minimisation can
+ * drop a whole class.
+ */
+#ifndef HEGN_MESSAGE_H
+#define HEGN_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "util.h"
+
+enum message_kind {
+	MSG_REFERRAL = 0,
+	MSG_CARE_UPDATE,
+	MSG_CANCELLATION,
+	MSG_ADMISSION_NOTICE,
+	MSG_DISCHARGE_NOTICE,
+	MSG_LEAVE_NOTICE,
+	MSG_DEATH_NOTICE,
+	MSG_CHANGE_REQUEST,
+	MSG_OBSERVATION,
+	MSG_TIME_USAGE,
+	MSG_KIND_COUNT
+};
+
+enum message_class { CLASS_BASIC = 0, CLASS_CARE, CLASS_HEALTH, CLASS_COUNT };
+
+/* "referral", ...; NULL for an out-of-range kind. */
+const char *message_kind_name(enum message_kind kind);
+/* 0 and *kind for a known name, HEGN_ERR_INVALID otherwise. */
+int message_kind_from_name(const char *name, enum message_kind *kind);
+/* "basic", "care", "health". */
+const char *message_class_name(enum message_class c);
+int message_class_from_name(const char *name, enum message_class *c);
+
+/* Known service categories ("practical_help", ...), NULL-terminated. */
+extern const char *const message_service_categories[];
+
+/* Limits applied while parsing (configurable in hegn.conf). */
+struct message_limits {
+	size_t max_attachments;       /* count */
+	size_t max_attachment_bytes;  /* decoded size of one attachment */
+};
+
+struct message;
+
+/*
+ * Parse and validate a message.  Returns 0 and *out, or HEGN_ERR_INVALID
+ * (malformed JSON, unknown kind, missing or bad field: why names the field
+ * path like "citizen.cpr" and the reason) or HEGN_ERR_TOO_LARGE.
+ * limits may be NULL for the defaults.
+ */
+int message_parse(const uint8_t *json, size_t len, const struct message_limits *limits,
+    struct message **out, struct why *why);
+
+void message_free(struct message *m);
+
+/* The client-chosen id, or NULL. */
+const char *message_id(const struct message *m);
+/* Set (replace) the id. */
+void message_set_id(struct message *m, const char *id);
+/* The sender as recorded by the gateway ("from"), or NULL. */
+const char *message_from(const struct message *m);
+/* Set "from": the gateway records the authenticated sender in what is signed. */
+void message_set_from(struct message *m, const char *from);
+enum message_kind message_kind(const struct message *m);
+const char *message_to(const struct message *m);
+/* The citizen's CPR, normalised to ten digits. */
+const char *message_cpr(const struct message *m);
+/* The "deadline" override, or 0 when absent. */
+time_t message_deadline(const struct message *m);
+/* The classes present in the message, as a bit set of 1 << enum message_class. */
+unsigned message_classes(const struct message *m);
+/* The validated document (borrowed). */
+json_t *message_json(const struct message *m);
+
+/*
+ * The canonical bytes: compact JSON, keys sorted, no trailing newline.  This
+ * is what is signed for a hosted sender and what idempotency compares.
+ */
+int message_canonical(const struct message *m, struct buf *out, struct why *why);
+
+/* Write an example of kind (valid under message_parse) as pretty JSON; referral has a health section. */
+int message_example(enum message_kind kind, const char *to, struct buf *out);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * signer: the only holder of private keys.
+ *
+ * Everything that needs a private key (signing for a hosted party, opening a
+ * message sealed to the gateway or to a hosted party) goes through these
+ * calls by party name, so the keys can move into a separate process without
+ * touching the callers.
+ */
+#ifndef HEGN_SIGNER_H
+#define HEGN_SIGNER_H
+
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "util.h"
+
+struct signer;
+
+/* A new, empty signer.  Never fails. */
+struct signer *signer_new(void);
+
+/*
+ * Load key_path and cert_path (PEM) for the party name; chain may be NULL.
+ * Refuses a key file that is group- or world-readable, or a key that does not
+ * match the certificate.  Returns 0, or HEGN_ERR_CONFIG naming the file.
+ */
+int signer_load(struct signer *s, const char *name, const char *key_path,
+    const char *cert_path, STACK_OF(X509) *chain, enum envelope_padding padding,
+    struct why *why);
+
+/* Add an in-memory key for name (references taken); 0 or an error. */
+int signer_add(struct signer *s, const char *name, EVP_PKEY *key, X509 *cert,
+    STACK_OF(X509) *chain, enum envelope_padding padding, struct why *why);
+
+/* True when s holds a key for name. */
+int signer_has(const struct signer *s, const char *name);
+
+/* The certificate of name (borrowed), or NULL. */
+X509 *signer_cert(const struct signer *s, const char *name);
+
+/* CMS SignedData of content by name (see envelope_sign); 0 or an error. */
+int signer_sign(struct signer *s, const char *name, const uint8_t *content,
+    size_t len, const char *content_id, struct buf *out, struct why *why);
+
+/* Open an (Auth)EnvelopedData addressed to name (see envelope_open). */
+int signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
+    size_t len, struct buf *out, struct why *why);
+
+/* Free s, wiping its keys; accepts NULL. */
+void signer_free(struct signer *s);
+
+#endif

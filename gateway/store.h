@@ -1,0 +1,162 @@
+/*
+ * store: durable state behind one interface.
+ *
+ * The front end (store.c) looks a back end up by the scheme of the location
+ * ("sqlite:/var/lib/hegn/hegn.db", or a bare path meaning sqlite) in a
+ * NULL-terminated registry of const tables of functions; store_sqlite.c is
+ * the first.  Every operation runs inside a transaction: a write transaction
+ * is durable once store_commit() returns 0, and only then may anything be
+ * acknowledged to a sender.
+ */
+#ifndef HEGN_STORE_H
+#define HEGN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "util.h"
+
+/* Delivery states, as in the status JSON. */
+#define STORE_STATE_SUBMITTED    "submitted"
+#define STORE_STATE_DELIVERED    "delivered"
+#define STORE_STATE_ACKNOWLEDGED "acknowledged"
+#define STORE_STATE_REJECTED     "rejected"
+#define STORE_STATE_FALLBACK     "fallback"
+#define STORE_STATE_FAILED       "failed"
+
+/* One submitted message, as the sender signed it. */
+struct store_message {
+	char id[65];
+	char sender[65];
+	char kind[33];
+	char content_sha256[65];  /* hex SHA-256 of the submitted content, for idempotency */
+	char citizen_ref[65];     /* keyed hash of the CPR (hex); never the CPR itself */
+	int64_t created_ms;
+	int64_t deadline_ms;      /* 0: none */
+	struct buf signed_der;    /* the sender's CMS SignedData */
+};
+
+/* One copy of a message for one recipient. */
+struct store_delivery {
+	char message_id[65];
+	char recipient[65];
+	char state[17];
+	char channel[17];         /* "pull", ... */
+	int64_t seq;              /* monotonically increasing; the inbox cursor */
+	int64_t updated_ms;
+	char sealed_sha256[65];   /* hex SHA-256 of sealed */
+	struct buf sealed;        /* CMS (Auth)EnvelopedData for the recipient */
+};
+
+/* One line of a message's delivery log. */
+struct store_event {
+	int64_t id;
+	int64_t at_ms;
+	char message_id[65];
+	char recipient[65];       /* "" when the event concerns the whole message */
+	char event[25];           /* submitted, sealed, fetched, acknowledged, rejected, ... */
+	char actor[65];           /* the party that caused it */
+	char detail[257];         /* no personal data */
+};
+
+/* The recipient's signed receipt. */
+struct store_receipt {
+	char message_id[65];
+	char recipient[65];
+	char status[17];          /* accepted | rejected */
+	char reason[513];
+	int64_t received_ms;
+	struct buf signed_der;
+};
+
+/* One line of an inbox listing. */
+struct store_inbox_item {
+	char id[65];
+	char kind[33];
+	char from[65];
+	int64_t seq;
+	int64_t created_ms;
+};
+
+/* A back end: every function returns 0 or a HEGN_ERR_* code with why. */
+struct store_backend {
+	const char *name;     /* the location scheme, e.g. "sqlite" */
+	int (*open)(const char *location, void **impl, struct why *why);
+	void (*close)(void *impl);
+	/* Start a transaction; *tx is back-end state until commit or rollback. */
+	int (*begin)(void *impl, int write, void **tx, struct why *why);
+	int (*commit)(void *tx, struct why *why);
+	void (*rollback)(void *tx);
+
+	int (*message_insert)(void *tx, const struct store_message *m, struct why *why);
+	/* HEGN_ERR_NOT_FOUND when absent; with_der == 0 skips loading signed_der. */
+	int (*message_get)(void *tx, const char *id, int with_der, struct store_message *out,
+	    struct why *why);
+	int (*delivery_insert)(void *tx, const struct store_delivery *d, struct why *why);
+	int (*delivery_get)(void *tx, const char *id, const char *recipient, int with_sealed,
+	    struct store_delivery *out, struct why *why);
+	/* All deliveries of a message (without sealed blobs), in recipient order. */
+	int (*delivery_list)(void *tx, const char *id, struct store_delivery **out, size_t *n,
+	    struct why *why);
+	int (*delivery_set_state)(void *tx, const char *id, const char *recipient,
+	    const char *state, int64_t at_ms, struct why *why);
+	/* Undelivered (state submitted) copies for recipient with seq > after, oldest first. */
+	int (*inbox)(void *tx, const char *recipient, int64_t after, size_t limit,
+	    struct store_inbox_item **out, size_t *n, struct why *why);
+	int (*event_add)(void *tx, const struct store_event *e, struct why *why);
+	int (*event_list)(void *tx, const char *id, struct store_event **out, size_t *n,
+	    struct why *why);
+	/* HEGN_ERR_CONFLICT when a receipt for (id, recipient) exists. */
+	int (*receipt_insert)(void *tx, const struct store_receipt *r, struct why *why);
+	int (*receipt_get)(void *tx, const char *id, const char *recipient,
+	    struct store_receipt *out, struct why *why);
+};
+
+/* The registered back ends, NULL-terminated. */
+extern const struct store_backend *const store_backends[];
+
+struct store;
+struct store_tx;
+
+/* Open (creating and migrating as needed) the store at location. */
+int store_open(const char *location, struct store **out, struct why *why);
+void store_close(struct store *s);
+
+/* The schema version the store is at. */
+int store_schema_version(struct store *s);
+
+/* Begin a read (write == 0) or write transaction. */
+int store_begin(struct store *s, int write, struct store_tx **out, struct why *why);
+/* Commit durably and free tx; on failure the transaction is rolled back. */
+int store_commit(struct store_tx *tx, struct why *why);
+/* Roll back and free tx; accepts NULL. */
+void store_rollback(struct store_tx *tx);
+
+int store_message_insert(struct store_tx *tx, const struct store_message *m, struct why *why);
+int store_message_get(struct store_tx *tx, const char *id, int with_der,
+    struct store_message *out, struct why *why);
+int store_delivery_insert(struct store_tx *tx, const struct store_delivery *d, struct why *why);
+int store_delivery_get(struct store_tx *tx, const char *id, const char *recipient,
+    int with_sealed, struct store_delivery *out, struct why *why);
+int store_delivery_list(struct store_tx *tx, const char *id, struct store_delivery **out,
+    size_t *n, struct why *why);
+int store_delivery_set_state(struct store_tx *tx, const char *id, const char *recipient,
+    const char *state, int64_t at_ms, struct why *why);
+int store_inbox(struct store_tx *tx, const char *recipient, int64_t after, size_t limit,
+    struct store_inbox_item **out, size_t *n, struct why *why);
+int store_event_add(struct store_tx *tx, const struct store_event *e, struct why *why);
+int store_event_list(struct store_tx *tx, const char *id, struct store_event **out,
+    size_t *n, struct why *why);
+int store_receipt_insert(struct store_tx *tx, const struct store_receipt *r, struct why *why);
+int store_receipt_get(struct store_tx *tx, const char *id, const char *recipient,
+    struct store_receipt *out, struct why *why);
+
+/* Release the buffers inside records; accept NULL. */
+void store_message_clear(struct store_message *m);
+void store_delivery_clear(struct store_delivery *d);
+void store_receipt_clear(struct store_receipt *r);
+/* Free arrays returned by the list functions (clearing each element). */
+void store_delivery_list_free(struct store_delivery *d, size_t n);
+
+#endif
