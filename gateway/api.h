@@ -1,0 +1,17 @@
+/*
+ * api: one handler per endpoint of the HTTP API (docs/api.md), routed from
+ * one table.  Handlers translate between HTTP and relay; they hold no state.
+ */
+#ifndef HEGN_API_H
+#define HEGN_API_H
+
+#include "http.h"
+#include "relay.h"
+
+/* Answer req into resp; never fails (errors become error responses). */
+void api_handle(struct relay *r, const struct http_request *req, struct http_response *resp);
+
+/* Fill resp with the JSON error body for code and reason. */
+void api_error(struct http_response *resp, int code, const char *message);
+
+#endif

@@ -1,0 +1,470 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ini.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#include "conf.h"
+
+static const char *const role_names[ROLE_COUNT] = {
+	"visitation", "provider", "hospital", "auditor",
+};
+
+const char *
+conf_role_name(enum party_role role)
+{
+	if ((int)role < 0 || role >= ROLE_COUNT)
+		return NULL;
+	return role_names[role];
+}
+
+int
+conf_role_from_name(const char *name, enum party_role *role)
+{
+	int i;
+
+	for (i = 0; i < ROLE_COUNT; i++) {
+		if (strcmp(name, role_names[i]) == 0) {
+			*role = (enum party_role)i;
+			return 0;
+		}
+	}
+	return HEGN_ERR_INVALID;
+}
+
+enum kw_type { KW_STRING, KW_PATH, KW_INT, KW_BOOL, KW_LOGLEVEL, KW_ROLE, KW_CIPHER, KW_PADDING, KW_CHANNEL };
+
+/*
+ * One table of keywords.  section "party" applies to every [party NAME]
+ * section; offsets are into struct conf or struct conf_party.
+ */
+struct keyword {
+	const char *section;
+	const char *name;
+	enum kw_type type;
+	size_t offset;
+	int64_t min, max;
+	const char *def;        /* default, parsed like a value; NULL: none */
+	int required;
+	const char *help;
+};
+
+#define C(f) offsetof(struct conf, f)
+#define P(f) offsetof(struct conf_party, f)
+
+static const struct keyword keywords[] = {
+	{ "server", "listen", KW_STRING, C(listen), 0, 0, "127.0.0.1", 0,
+	    "IPv4 or IPv6 address to listen on" },
+	{ "server", "port", KW_INT, C(port), 1, 65535, "8443", 0, "TCP port" },
+	{ "server", "tls_cert", KW_PATH, C(tls_cert), 0, 0, NULL, 1,
+	    "PEM certificate (and chain) the server presents" },
+	{ "server", "tls_key", KW_PATH, C(tls_key), 0, 0, NULL, 1, "PEM private key of tls_cert" },
+	{ "server", "max_body", KW_INT, C(max_body), 1024, 1073741824, "33554432", 0,
+	    "largest request body in bytes; larger requests get 413" },
+	{ "server", "max_connections", KW_INT, C(max_connections), 1, 100000, "256", 0,
+	    "most concurrent connections" },
+	{ "server", "pid_file", KW_PATH, C(pid_file), 0, 0, NULL, 0, "file hegnd writes its pid to" },
+	{ "server", "log_level", KW_LOGLEVEL, C(log_level), 0, 0, "info", 0,
+	    "error, warn, info or debug" },
+	{ "store", "location", KW_PATH, C(store), 0, 0, NULL, 1,
+	    "database: a path (SQLite) or sqlite:PATH" },
+	{ "pki", "anchors", KW_PATH, C(anchors), 0, 0, NULL, 1, "PEM trust anchors (root CAs)" },
+	{ "pki", "chain", KW_PATH, C(chain), 0, 0, NULL, 0, "PEM intermediate CA certificates" },
+	{ "pki", "crl", KW_PATH, C(crl), 0, 0, NULL, 0, "PEM CRLs of every CA in the chains" },
+	{ "pki", "crl_check", KW_BOOL, C(crl_check), 0, 1, "yes", 0,
+	    "require a current CRL for every certificate of a chain" },
+	{ "gateway", "cert", KW_PATH, C(gateway_cert), 0, 0, NULL, 1,
+	    "the gateway's certificate: sealed submissions are encrypted to it" },
+	{ "gateway", "key", KW_PATH, C(gateway_key), 0, 0, NULL, 1, "the gateway's private key" },
+	{ "gateway", "citizen_key", KW_PATH, C(citizen_key), 0, 0, NULL, 1,
+	    "secret key (64 hex digits) for the keyed hash that stands for a CPR in the store and audit log" },
+	{ "limits", "max_attachments", KW_INT, C(max_attachments), 0, 1000, "20", 0,
+	    "attachments per message" },
+	{ "limits", "max_attachment_bytes", KW_INT, C(max_attachment_bytes), 0, 1073741824,
+	    "20971520", 0, "decoded size of one attachment" },
+	{ "party", "role", KW_ROLE, P(role), 0, 0, NULL, 1,
+	    "visitation, provider, hospital or auditor" },
+	{ "party", "cert", KW_PATH, P(cert), 0, 0, NULL, 1,
+	    "PEM certificate(s) registered for the party" },
+	{ "party", "key", KW_PATH, P(key), 0, 0, NULL, 0,
+	    "PEM private key, when hegn holds the party's key and signs for it" },
+	{ "party", "cvr", KW_STRING, P(cvr), 0, 0, NULL, 0, "CVR number" },
+	{ "party", "sor", KW_STRING, P(sor), 0, 0, NULL, 0, "SOR code" },
+	{ "party", "gln", KW_STRING, P(gln), 0, 0, NULL, 0, "EAN/GLN location number" },
+	{ "party", "delivery", KW_CHANNEL, P(delivery), 0, 0, "pull", 0,
+	    "delivery channel: pull" },
+	{ "party", "cipher", KW_CIPHER, P(cipher), 0, 0, "aes-256-gcm", 0,
+	    "content encryption for this recipient: aes-256-gcm or aes-256-cbc" },
+	{ "party", "signature", KW_PADDING, P(padding), 0, 0, "pss", 0,
+	    "RSA signature padding when hegn signs for the party: pss or pkcs1" },
+	{ "party", "services", KW_STRING, P(services), 0, 0, NULL, 0,
+	    "approved service categories, comma-separated" },
+};
+
+#define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
+
+struct parse_state {
+	struct conf *c;
+	struct why *why;
+	int failed;
+	char current[128];      /* the section as written */
+	struct conf_party *party;
+	unsigned char seen[NKEYWORDS];
+	unsigned char *party_seen;  /* NKEYWORDS per party */
+};
+
+static int
+parse_value(const struct keyword *kw, void *base, const char *value, const char *cfgpath,
+    struct why *why)
+{
+	char *end;
+	long long v;
+	int iv;
+
+	switch (kw->type) {
+	case KW_STRING:
+	case KW_CHANNEL:
+		if (kw->type == KW_CHANNEL && strcmp(value, "pull") != 0)
+			return why_set(why, HEGN_ERR_CONFIG, "%s: unknown delivery channel '%s' (known: pull)",
+			    kw->name, value);
+		free(*(char **)((char *)base + kw->offset));
+		*(char **)((char *)base + kw->offset) = xstrdup(value);
+		return 0;
+	case KW_PATH:
+		if (*value == '\0')
+			return why_set(why, HEGN_ERR_CONFIG, "%s: empty path", kw->name);
+		free(*(char **)((char *)base + kw->offset));
+		if (strncmp(value, "sqlite:", 7) == 0) {
+			char *p = util_path_relative_to(cfgpath, value + 7);
+
+			*(char **)((char *)base + kw->offset) = xasprintf("sqlite:%s", p);
+			free(p);
+		} else {
+			*(char **)((char *)base + kw->offset) = util_path_relative_to(cfgpath, value);
+		}
+		return 0;
+	case KW_INT:
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0')
+			return why_set(why, HEGN_ERR_CONFIG, "%s: '%s' is not a number", kw->name, value);
+		if (v < kw->min || v > kw->max)
+			return why_set(why, HEGN_ERR_CONFIG, "%s: %lld is outside %lld..%lld", kw->name,
+			    v, (long long)kw->min, (long long)kw->max);
+		if (kw->offset == C(port))
+			*(int *)((char *)base + kw->offset) = (int)v;
+		else
+			*(int64_t *)((char *)base + kw->offset) = v;
+		return 0;
+	case KW_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			iv = 1;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+			iv = 0;
+		else
+			return why_set(why, HEGN_ERR_CONFIG, "%s: '%s' is not yes or no", kw->name, value);
+		*(int *)((char *)base + kw->offset) = iv;
+		return 0;
+	case KW_LOGLEVEL:
+		if ((iv = log_level_from_name(value)) < 0)
+			return why_set(why, HEGN_ERR_CONFIG, "%s: '%s' is not error, warn, info or debug",
+			    kw->name, value);
+		*(int *)((char *)base + kw->offset) = iv;
+		return 0;
+	case KW_ROLE: {
+		enum party_role role;
+
+		if (conf_role_from_name(value, &role) != 0)
+			return why_set(why, HEGN_ERR_CONFIG,
+			    "%s: '%s' is not visitation, provider, hospital or auditor", kw->name, value);
+		*(enum party_role *)((char *)base + kw->offset) = role;
+		return 0;
+	}
+	case KW_CIPHER:
+		if (strcmp(value, "aes-256-gcm") == 0)
+			iv = ENVELOPE_AES256_GCM;
+		else if (strcmp(value, "aes-256-cbc") == 0)
+			iv = ENVELOPE_AES256_CBC;
+		else
+			return why_set(why, HEGN_ERR_CONFIG, "%s: '%s' is not aes-256-gcm or aes-256-cbc",
+			    kw->name, value);
+		*(int *)((char *)base + kw->offset) = iv;
+		return 0;
+	case KW_PADDING:
+		if (strcmp(value, "pss") == 0)
+			iv = ENVELOPE_PSS;
+		else if (strcmp(value, "pkcs1") == 0)
+			iv = ENVELOPE_PKCS1;
+		else
+			return why_set(why, HEGN_ERR_CONFIG, "%s: '%s' is not pss or pkcs1", kw->name, value);
+		*(int *)((char *)base + kw->offset) = iv;
+		return 0;
+	}
+	return why_set(why, HEGN_ERR_INTERNAL, "%s: unknown keyword type", kw->name);
+}
+
+static int
+valid_party_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n < 1 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] == '-' && i > 0)))
+			return 0;
+	return 1;
+}
+
+/* inih does not tell the handler its line: find a section's line for messages. */
+static int
+section_line(const char *path, const char *section)
+{
+	char line[512], want[160];
+	FILE *f;
+	int n = 0, found = 0;
+
+	snprintf(want, sizeof(want), "[%s]", section);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, want) == 0) {
+			found = n;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Start a [party NAME] section. */
+static int
+start_party(struct parse_state *st, const char *name)
+{
+	struct conf *c = st->c;
+	size_t i;
+
+	if (!valid_party_name(name))
+		return why_set(st->why, HEGN_ERR_CONFIG,
+		    "party name '%s' must be 1-64 characters of a-z, 0-9 and '-'", name);
+	if (strcmp(name, "gateway") == 0)
+		return why_set(st->why, HEGN_ERR_CONFIG, "party name 'gateway' is reserved for hegn itself");
+	for (i = 0; i < c->nparties; i++)
+		if (strcmp(c->parties[i].name, name) == 0)
+			return why_set(st->why, HEGN_ERR_CONFIG, "party %s is defined twice (first at line %d)",
+			    name, c->parties[i].line);
+	c->parties = xrealloc(c->parties, (c->nparties + 1) * sizeof(*c->parties));
+	st->party_seen = xrealloc(st->party_seen, (c->nparties + 1) * NKEYWORDS);
+	memset(st->party_seen + c->nparties * NKEYWORDS, 0, NKEYWORDS);
+	st->party = &c->parties[c->nparties++];
+	memset(st->party, 0, sizeof(*st->party));
+	st->party->name = xstrdup(name);
+	st->party->line = section_line(c->path, st->current);
+	return 0;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	const char *kwsection = section;
+	unsigned char *seen = st->seen;
+	void *base = st->c;
+	size_t i;
+
+	if (st->failed)
+		return 1;       /* report only the first problem */
+	if (strncmp(section, "party ", 6) == 0) {
+		if (strcmp(st->current, section) != 0) {
+			snprintf(st->current, sizeof(st->current), "%s", section);
+			if (start_party(st, section + 6) != 0)
+				goto fail;
+		}
+		kwsection = "party";
+		seen = st->party_seen + (size_t)(st->party - st->c->parties) * NKEYWORDS;
+		base = st->party;
+	} else {
+		snprintf(st->current, sizeof(st->current), "%s", section);
+	}
+	for (i = 0; i < NKEYWORDS; i++) {
+		if (strcmp(keywords[i].section, kwsection) == 0 && strcmp(keywords[i].name, name) == 0)
+			break;
+	}
+	if (i == NKEYWORDS) {
+		for (i = 0; i < NKEYWORDS; i++)
+			if (strcmp(keywords[i].section, kwsection) == 0)
+				break;
+		if (i == NKEYWORDS)
+			why_set(st->why, HEGN_ERR_CONFIG, "unknown section [%s]", section);
+		else
+			why_set(st->why, HEGN_ERR_CONFIG, "unknown keyword '%s' in [%s]", name, section);
+		goto fail;
+	}
+	if (seen[i]) {
+		why_set(st->why, HEGN_ERR_CONFIG, "'%s' given twice in [%s]", name, section);
+		goto fail;
+	}
+	seen[i] = 1;
+	if (parse_value(&keywords[i], base, value, st->c->path, st->why) != 0)
+		goto fail;
+	return 1;
+fail:
+	st->failed = 1;
+	return 0;
+}
+
+static int
+apply_defaults(struct parse_state *st, const char *section, void *base, unsigned char *seen,
+    const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYWORDS; i++) {
+		if (strcmp(keywords[i].section, section) != 0 || seen[i])
+			continue;
+		if (keywords[i].required)
+			return why_set(st->why, HEGN_ERR_CONFIG, "%s: '%s' is required in %s",
+			    st->c->path, keywords[i].name, label);
+		if (keywords[i].def != NULL &&
+		    parse_value(&keywords[i], base, keywords[i].def, st->c->path, st->why) != 0)
+			return HEGN_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+int
+conf_load(const char *path, struct conf **out, struct why *why)
+{
+	struct parse_state st;
+	struct conf *c;
+	char label[160];
+	size_t i;
+	int line, r;
+
+	*out = NULL;
+	memset(&st, 0, sizeof(st));
+	c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(path);
+	st.c = c;
+	st.why = why;
+	line = ini_parse(path, handler, &st);
+	if (line < 0) {
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: cannot open (%s)", path, strerror(errno));
+		goto out;
+	}
+	if (line > 0) {
+		if (st.failed)
+			r = why_prefix(why, HEGN_ERR_CONFIG, "%s:%d", path, line);
+		else
+			r = why_set(why, HEGN_ERR_CONFIG, "%s:%d: syntax error", path, line);
+		goto out;
+	}
+	if ((r = apply_defaults(&st, "server", c, st.seen, "[server]")) != 0 ||
+	    (r = apply_defaults(&st, "store", c, st.seen, "[store]")) != 0 ||
+	    (r = apply_defaults(&st, "pki", c, st.seen, "[pki]")) != 0 ||
+	    (r = apply_defaults(&st, "gateway", c, st.seen, "[gateway]")) != 0 ||
+	    (r = apply_defaults(&st, "limits", c, st.seen, "[limits]")) != 0)
+		goto out;
+	for (i = 0; i < c->nparties; i++) {
+		snprintf(label, sizeof(label), "[party %s] (line %d)", c->parties[i].name,
+		    c->parties[i].line);
+		if ((r = apply_defaults(&st, "party", &c->parties[i], st.party_seen + i * NKEYWORDS,
+		    label)) != 0)
+			goto out;
+	}
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	free(st.party_seen);
+	conf_free(c);
+	return r;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i, k;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nparties; i++) {
+		free(c->parties[i].name);
+		for (k = 0; k < NKEYWORDS; k++)
+			if (strcmp(keywords[k].section, "party") == 0 &&
+			    (keywords[k].type == KW_STRING || keywords[k].type == KW_PATH ||
+			    keywords[k].type == KW_CHANNEL))
+				free(*(char **)((char *)&c->parties[i] + keywords[k].offset));
+	}
+	free(c->parties);
+	for (k = 0; k < NKEYWORDS; k++)
+		if (strcmp(keywords[k].section, "party") != 0 &&
+		    (keywords[k].type == KW_STRING || keywords[k].type == KW_PATH ||
+		    keywords[k].type == KW_CHANNEL))
+			free(*(char **)((char *)c + keywords[k].offset));
+	free(c->path);
+	free(c);
+}
+
+const struct conf_party *
+conf_party(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nparties; i++)
+		if (strcmp(c->parties[i].name, name) == 0)
+			return &c->parties[i];
+	return NULL;
+}
+
+int
+conf_check_file(const char *path, int is_secret, struct why *why)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return why_set(why, HEGN_ERR_CONFIG, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return why_set(why, HEGN_ERR_CONFIG, "%s: not a regular file", path);
+	if (is_secret && (st.st_mode & 077) != 0)
+		return why_set(why, HEGN_ERR_CONFIG,
+		    "%s: key file is accessible by group or others (mode %04o): chmod 600 it",
+		    path, (unsigned)(st.st_mode & 07777));
+	if (!is_secret && (st.st_mode & 022) != 0)
+		return why_set(why, HEGN_ERR_CONFIG,
+		    "%s: writable by group or others (mode %04o): chmod go-w it",
+		    path, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+void
+conf_print_keywords(void *stream)
+{
+	FILE *f = stream;
+	const char *last = "";
+	size_t i;
+
+	for (i = 0; i < NKEYWORDS; i++) {
+		if (strcmp(last, keywords[i].section) != 0) {
+			fprintf(f, "[%s]\n", strcmp(keywords[i].section, "party") == 0 ?
+			    "party NAME" : keywords[i].section);
+			last = keywords[i].section;
+		}
+		fprintf(f, "  %-22s %s%s%s%s\n", keywords[i].name, keywords[i].help,
+		    keywords[i].required ? " (required)" : "",
+		    keywords[i].def ? "; default " : "", keywords[i].def ? keywords[i].def : "");
+	}
+}

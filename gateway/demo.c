@@ -1,0 +1,384 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/pem.h>
+#include <sodium.h>
+
+#include "certgen.h"
+#include "demo.h"
+#include "message.h"
+#include "store.h"
+#include "util.h"
+#include "xmalloc.h"
+
+struct demo_party {
+	const char *name;
+	const char *role;
+	const char *org;
+	const char *cvr;
+	const char *sor;
+	const char *gln;
+	int hosted;             /* hegn holds the key and signs for it */
+	const char *services;   /* approved service categories (providers) */
+	enum { VALID, REVOKED, EXPIRED } status;
+};
+
+/*
+ * The demo parties.  The hospital and the visitation office carry the SOR
+ * and GLN identifiers of MedCom's published examples so those route as-is;
+ * the others have made-up GLNs with a correct GS1 check digit.
+ */
+static const struct demo_party parties[] = {
+	{ "ringsted-visitation", "visitation", "Ringsted Kommune, Visitationen", "19438414",
+	    "953741000016009", "5790001348120", 1, NULL, VALID },
+	{ "hovmand-care", "provider", "Hovmand Care ApS", "38291746", NULL, "5790009000013", 0,
+	    "practical_help", VALID },
+	{ "ringsted-homecare", "provider", "Ringsted Kommune, Hjemmeplejen", "19438422", NULL,
+	    "5790009000020", 1, "practical_help,personal_care,meals,nursing", VALID },
+	{ "region-hospital", "hospital", "Region Sjaelland, Sjaellands Universitetshospital",
+	    "29190623", "265161000016000", "5790000209354", 0, NULL, VALID },
+	{ "ringsted-audit", "auditor", "Ringsted Kommune, Revision", "19438430", NULL,
+	    "5790009000037", 1, NULL, VALID },
+	{ "revoked-provider", "provider", "Tilbagekaldt Pleje ApS", "40112233", NULL,
+	    "5790009000044", 0, "practical_help", REVOKED },
+	{ "expired-provider", "provider", "Udloebet Omsorg ApS", "40445566", NULL,
+	    "5790009000051", 0, "practical_help", EXPIRED },
+};
+#define NPARTIES (sizeof(parties) / sizeof(parties[0]))
+
+/* Keys: root, issuing CA, gateway, then one per party. */
+#define NKEYS (3 + NPARTIES)
+
+struct keygen_job {
+	EVP_PKEY **keys;
+	size_t from, step;
+	int failed;
+	struct why why;
+};
+
+static void *
+keygen_worker(void *arg)
+{
+	struct keygen_job *job = arg;
+	size_t i;
+
+	for (i = job->from; i < NKEYS; i += job->step)
+		if (certgen_key(CERTGEN_RSA, 3072, &job->keys[i], &job->why) != 0) {
+			job->failed = 1;
+			break;
+		}
+	return NULL;
+}
+
+/* RSA-3072 generation dominates: use both cores. */
+static int
+make_keys(EVP_PKEY **keys, struct why *why)
+{
+	struct keygen_job jobs[2];
+	pthread_t t;
+	int r = 0;
+
+	memset(jobs, 0, sizeof(jobs));
+	jobs[0].keys = jobs[1].keys = keys;
+	jobs[0].from = 0;
+	jobs[1].from = 1;
+	jobs[0].step = jobs[1].step = 2;
+	if (pthread_create(&t, NULL, keygen_worker, &jobs[1]) != 0)
+		return why_set(why, HEGN_ERR_INTERNAL, "cannot start a key generation thread");
+	keygen_worker(&jobs[0]);
+	pthread_join(t, NULL);
+	if (jobs[0].failed)
+		r = why_set(why, jobs[0].why.code, "%s", jobs[0].why.text);
+	else if (jobs[1].failed)
+		r = why_set(why, jobs[1].why.code, "%s", jobs[1].why.text);
+	return r;
+}
+
+static uint64_t
+random_serial(void)
+{
+	uint64_t s;
+
+	randombytes_buf(&s, sizeof(s));
+	return (s >> 1) | 1;    /* positive and non-zero */
+}
+
+static int
+dir_is_empty_or_missing(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int empty = 1;
+
+	if (d == NULL)
+		return errno == ENOENT;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+static int
+write_text(const char *dir, const char *name, const char *text, int mode, struct why *why)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	int r = util_write_file(path, text, strlen(text), mode, why);
+
+	free(path);
+	return r;
+}
+
+static char *
+conf_text(const char *dir, int port)
+{
+	char *s, *t;
+	size_t i;
+
+	(void)dir;
+	s = xasprintf(
+	    "# hegn.conf: the demo world made by `hegn demo init`. See hegn.conf(5).\n"
+	    "# Relative paths are relative to this file.\n"
+	    "\n"
+	    "[server]\n"
+	    "listen = 127.0.0.1\n"
+	    "port = %d\n"
+	    "tls_cert = pki/gateway-fullchain.pem\n"
+	    "tls_key = pki/gateway.key\n"
+	    "pid_file = run/hegnd.pid\n"
+	    "log_level = info\n"
+	    "\n"
+	    "[store]\n"
+	    "location = state/hegn.db\n"
+	    "\n"
+	    "[pki]\n"
+	    "anchors = pki/ca.pem\n"
+	    "chain = pki/chain.pem\n"
+	    "crl = pki/crl.pem\n"
+	    "crl_check = yes\n"
+	    "\n"
+	    "[gateway]\n"
+	    "cert = pki/gateway.pem\n"
+	    "key = pki/gateway.key\n"
+	    "citizen_key = state/citizen.key\n"
+	    "\n"
+	    "[limits]\n"
+	    "max_attachments = 20\n"
+	    "max_attachment_bytes = 20971520\n", port);
+	for (i = 0; i < NPARTIES; i++) {
+		const struct demo_party *p = &parties[i];
+
+		t = xasprintf("%s\n[party %s]\nrole = %s\ncert = pki/%s.pem\n%s%s%s"
+		    "cvr = %s\n%s%s%sgln = %s\ndelivery = pull\ncipher = aes-256-gcm\n%s%s%s",
+		    s, p->name, p->role, p->name,
+		    p->hosted ? "key = pki/" : "", p->hosted ? p->name : "", p->hosted ? ".key\n" : "",
+		    p->cvr, p->sor ? "sor = " : "", p->sor ? p->sor : "", p->sor ? "\n" : "", p->gln,
+		    p->services ? "services = " : "", p->services ? p->services : "",
+		    p->services ? "\n" : "");
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+int
+demo_init(const char *dir, int port, struct why *why)
+{
+	EVP_PKEY *keys[NKEYS];
+	X509 *root = NULL, *issuing = NULL, *gw = NULL, *pcerts[NPARTIES];
+	X509_CRL *root_crl = NULL, *issuing_crl = NULL;
+	struct certgen_subject subj;
+	struct store *store = NULL;
+	struct buf ex = { 0 };
+	uint64_t revoked[NPARTIES];
+	size_t nrevoked = 0, i;
+	time_t now = time(NULL);
+	const time_t day = 86400;
+	char *path = NULL, *text = NULL, *sub = NULL, hex[65];
+	uint8_t ckey[32];
+	int r;
+	BIO *bio = NULL;
+
+	memset(keys, 0, sizeof(keys));
+	memset(pcerts, 0, sizeof(pcerts));
+	if (port < 1 || port > 65535)
+		return why_set(why, HEGN_ERR_INVALID, "--port: %d is not a TCP port", port);
+	if (!dir_is_empty_or_missing(dir))
+		return why_set(why, HEGN_ERR_CONFLICT,
+		    "%s exists and is not empty: choose a new folder", dir);
+	static const char *const subdirs[] = { "", "/pki", "/examples", "/state", "/run",
+		"/fax-out" };
+	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		sub = xasprintf("%s%s", dir, subdirs[i]);
+		r = util_mkdirs(sub, 0755, why);
+		free(sub);
+		sub = NULL;
+		if (r != 0)
+			goto out;
+	}
+	sub = xasprintf("%s/state", dir);
+	chmod(sub, 0700);
+	free(sub);
+	sub = xasprintf("%s/pki", dir);
+
+	if ((r = make_keys(keys, why)) != 0)
+		goto out;
+
+	/* The CA pair imitates "Den Danske Stat OCES rod-CA" and "udstedende-CA 1". */
+	memset(&subj, 0, sizeof(subj));
+	subj.cn = "hegn demo OCES rod-CA";
+	subj.org = "hegn demo (ikke Den Danske Stat)";
+	subj.ou = "Test - cti";
+	if ((r = certgen_cert(keys[0], &subj, CERTGEN_ROOT_CA, NULL, keys[0], now - day,
+	    now + 25 * 365 * day, random_serial(), &root, why)) != 0)
+		goto out;
+	subj.cn = "hegn demo OCES udstedende-CA 1";
+	if ((r = certgen_cert(keys[1], &subj, CERTGEN_ISSUING_CA, root, keys[0], now - day,
+	    now + 10 * 365 * day, random_serial(), &issuing, why)) != 0)
+		goto out;
+
+	memset(&subj, 0, sizeof(subj));
+	subj.cn = "hegn gateway";
+	subj.org = "Ringsted Kommune, hegn";
+	subj.cvr = "19438414";
+	subj.ou = "Test - cti";
+	if ((r = certgen_cert(keys[2], &subj, CERTGEN_SERVER, issuing, keys[1], now - day,
+	    now + 2 * 365 * day, random_serial(), &gw, why)) != 0)
+		goto out;
+
+	for (i = 0; i < NPARTIES; i++) {
+		const struct demo_party *p = &parties[i];
+		uint64_t serial = random_serial();
+		time_t nb = now - day, na = now + 2 * 365 * day;
+
+		if (p->status == EXPIRED) {
+			nb = now - 400 * day;
+			na = now - 30 * day;
+		}
+		memset(&subj, 0, sizeof(subj));
+		subj.cn = p->org;
+		subj.org = p->org;
+		subj.cvr = p->cvr;
+		subj.ou = "Test - cti";
+		if ((r = certgen_cert(keys[3 + i], &subj, CERTGEN_ORG, issuing, keys[1], nb, na,
+		    serial, &pcerts[i], why)) != 0)
+			goto out;
+		if (p->status == REVOKED)
+			revoked[nrevoked++] = serial;
+	}
+	if ((r = certgen_crl(root, keys[0], NULL, 0, now - 3600, 365, &root_crl, why)) != 0 ||
+	    (r = certgen_crl(issuing, keys[1], revoked, nrevoked, now - 3600, 365, &issuing_crl,
+	    why)) != 0)
+		goto out;
+
+	/* Files. */
+#define PKI(name) (free(path), path = xasprintf("%s/%s", sub, (name)))
+	if ((r = certgen_write_cert(PKI("ca.pem"), root, why)) != 0 ||
+	    (r = certgen_write_cert(PKI("chain.pem"), issuing, why)) != 0 ||
+	    (r = certgen_write_cert(PKI("gateway.pem"), gw, why)) != 0 ||
+	    (r = certgen_write_key(PKI("gateway.key"), keys[2], why)) != 0)
+		goto out;
+	{
+		X509 *full[2] = { gw, issuing };
+
+		if ((r = certgen_write_certs(PKI("gateway-fullchain.pem"), full, 2, why)) != 0)
+			goto out;
+	}
+	for (i = 0; i < NPARTIES; i++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "%s.pem", parties[i].name);
+		if ((r = certgen_write_cert(PKI(name), pcerts[i], why)) != 0)
+			goto out;
+		snprintf(name, sizeof(name), "%s.key", parties[i].name);
+		if ((r = certgen_write_key(PKI(name), keys[3 + i], why)) != 0)
+			goto out;
+	}
+	/* One CRL file holds both CAs' CRLs: every level of a chain is checked. */
+	{
+		BUF_MEM *mem;
+
+		bio = BIO_new(BIO_s_mem());
+		if (!PEM_write_bio_X509_CRL(bio, root_crl) || !PEM_write_bio_X509_CRL(bio, issuing_crl)) {
+			r = why_set(why, HEGN_ERR_CRYPTO, "cannot encode the demo CRLs");
+			goto out;
+		}
+		BIO_get_mem_ptr(bio, &mem);
+		if ((r = util_write_file(PKI("crl.pem"), mem->data, mem->length, 0644, why)) != 0)
+			goto out;
+	}
+
+	/* The secret behind the keyed hash that stands for a CPR. */
+	randombytes_buf(ckey, sizeof(ckey));
+	util_hex(ckey, sizeof(ckey), hex);
+	sodium_memzero(ckey, sizeof(ckey));
+	free(path);
+	path = xasprintf("%s/state", dir);
+	r = write_text(path, "citizen.key", hex, 0600, why);
+	sodium_memzero(hex, sizeof(hex));
+	if (r != 0)
+		goto out;
+
+	text = conf_text(dir, port);
+	if ((r = write_text(dir, "hegn.conf", text, 0644, why)) != 0)
+		goto out;
+
+	free(path);
+	path = xasprintf("%s/examples", dir);
+	for (i = 0; i < MSG_KIND_COUNT; i++) {
+		enum message_kind k = (enum message_kind)i;
+		const char *to;
+		char name[64];
+
+		switch (k) {
+		case MSG_CHANGE_REQUEST:
+		case MSG_OBSERVATION:
+		case MSG_TIME_USAGE:
+			to = "ringsted-visitation";
+			break;
+		default:
+			to = "hovmand-care";
+			break;
+		}
+		if ((r = message_example(k, to, &ex)) != 0) {
+			why_set(why, r, "cannot make the example %s", message_kind_name(k));
+			goto out;
+		}
+		snprintf(name, sizeof(name), "%s/%s.json", path, message_kind_name(k));
+		if ((r = util_write_file(name, ex.data, ex.len, 0644, why)) != 0)
+			goto out;
+		buf_free(&ex, 0);
+	}
+
+	free(path);
+	path = xasprintf("%s/state/hegn.db", dir);
+	if ((r = store_open(path, &store, why)) != 0)
+		goto out;
+	r = 0;
+out:
+#undef PKI
+	store_close(store);
+	BIO_free(bio);
+	buf_free(&ex, 0);
+	for (i = 0; i < NKEYS; i++)
+		EVP_PKEY_free(keys[i]);
+	for (i = 0; i < NPARTIES; i++)
+		X509_free(pcerts[i]);
+	X509_free(root);
+	X509_free(issuing);
+	X509_free(gw);
+	X509_CRL_free(root_crl);
+	X509_CRL_free(issuing_crl);
+	free(path);
+	free(text);
+	free(sub);
+	return r;
+}

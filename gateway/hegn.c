@@ -1,0 +1,544 @@
+/*
+ * hegn: the command line for staff, administrators and auditors, and a
+ * reference client for a provider's side.  See hegn(1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "client.h"
+#include "conf.h"
+#include "demo.h"
+#include "envelope.h"
+#include "log.h"
+#include "pki.h"
+#include "receipt.h"
+#include "relay.h"
+#include "signer.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* --name value options of one command. */
+struct opts {
+	int argc;
+	char **argv;
+	const char *const *names;   /* accepted --names; a trailing '!' marks a flag */
+	const char *values[16];
+	const char *args[8];        /* positional arguments */
+	int nargs;
+};
+
+static int
+opts_parse(struct opts *o, int argc, char **argv, const char *const *names)
+{
+	int i, k;
+
+	memset(o->values, 0, sizeof(o->values));
+	o->nargs = 0;
+	o->names = names;
+	for (i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) != 0) {
+			if (o->nargs == 8) {
+				fprintf(stderr, "hegn: too many arguments\n");
+				return -1;
+			}
+			o->args[o->nargs++] = argv[i];
+			continue;
+		}
+		for (k = 0; names[k] != NULL; k++) {
+			size_t n = strcspn(names[k], "!");
+
+			if (strlen(argv[i] + 2) == n && strncmp(argv[i] + 2, names[k], n) == 0)
+				break;
+		}
+		if (names[k] == NULL) {
+			fprintf(stderr, "hegn: unknown option %s\n", argv[i]);
+			return -1;
+		}
+		if (names[k][strcspn(names[k], "!")] == '!') {
+			o->values[k] = "yes";
+		} else {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "hegn: %s needs a value\n", argv[i]);
+				return -1;
+			}
+			o->values[k] = argv[++i];
+		}
+	}
+	return 0;
+}
+
+static const char *
+opt(const struct opts *o, const char *name)
+{
+	int k;
+
+	for (k = 0; o->names[k] != NULL; k++)
+		if (strncmp(o->names[k], name, strcspn(o->names[k], "!")) == 0 &&
+		    strlen(name) == strcspn(o->names[k], "!"))
+			return o->values[k];
+	return NULL;
+}
+
+static int
+fail(const char *what, const struct why *why)
+{
+	fprintf(stderr, "hegn: %s: %s\n", what, why->text[0] ? why->text : hegn_strerror(why->code));
+	return 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: hegn [-c FILE] COMMAND ...\n"
+	    "commands:\n"
+	    "  demo init DIR [--port N]          create a demo world in DIR\n"
+	    "  send [--as PARTY] FILE.json       submit a message for a party whose key hegn holds\n"
+	    "  status ID [--json]                a message's state and delivery log\n"
+	    "  fetch --server URL --cert F --key F --ca F --out DIR [--crl F] [--once]\n"
+	    "                                    fetch, decrypt and verify as a party, send receipts\n"
+	    "  cert verify FILE [--purpose P] [--at TIME]\n"
+	    "                                    validate a certificate as hegnd does\n"
+	    "  config keywords                   list hegn.conf's keywords\n");
+	exit(2);
+}
+
+static int
+cmd_demo(int argc, char **argv)
+{
+	static const char *const names[] = { "port", NULL };
+	struct opts o;
+	struct why why = { 0 };
+	int port = 8443;
+
+	if (argc < 1 || strcmp(argv[0], "init") != 0)
+		usage();
+	if (opts_parse(&o, argc - 1, argv + 1, names) != 0 || o.nargs != 1)
+		usage();
+	if (opt(&o, "port") != NULL)
+		port = atoi(opt(&o, "port"));
+	if (demo_init(o.args[0], port, &why) != 0)
+		return fail("demo init", &why);
+	printf("demo world created in %s\n"
+	    "  configuration  %s/hegn.conf (hegnd will listen on 127.0.0.1:%d)\n"
+	    "  start          hegnd -c %s/hegn.conf -D\n"
+	    "  examples       %s/examples/\n", o.args[0], o.args[0], port, o.args[0], o.args[0]);
+	return 0;
+}
+
+/* The base URL of the gateway a configuration describes. */
+static char *
+conf_url(const struct conf *c)
+{
+	if (strchr(c->listen, ':') != NULL)
+		return xasprintf("https://[%s]:%d", c->listen, c->port);
+	return xasprintf("https://%s:%d", c->listen, c->port);
+}
+
+static int
+cmd_send(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "as", NULL };
+	struct opts o;
+	struct why why = { 0 };
+	struct conf *c = NULL;
+	const struct conf_party *p = NULL;
+	struct client *cl = NULL;
+	struct client_response resp;
+	struct buf body = { 0 };
+	char *url = NULL, err[600];
+	const char *as;
+	size_t i;
+	int rc = 1;
+
+	memset(&resp, 0, sizeof(resp));
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 1 || conf_path == NULL)
+		usage();
+	if (conf_load(conf_path, &c, &why) != 0)
+		return fail("configuration", &why);
+	if ((as = opt(&o, "as")) == NULL) {
+		/* Without --as: the only visitation party whose key hegn holds. */
+		for (i = 0; i < c->nparties; i++)
+			if (c->parties[i].key != NULL && c->parties[i].role == ROLE_VISITATION) {
+				as = c->parties[i].name;
+				break;
+			}
+		if (as == NULL) {
+			fprintf(stderr, "hegn: send: say which party sends with --as\n");
+			goto out;
+		}
+	}
+	if ((p = conf_party(c, as)) == NULL || p->key == NULL) {
+		fprintf(stderr, "hegn: send: %s is not a party whose key hegn holds\n", as);
+		goto out;
+	}
+	if (util_read_file(o.args[0], (size_t)c->max_body, &body, &why) != 0) {
+		fail("send", &why);
+		goto out;
+	}
+	url = conf_url(c);
+	if (client_new(url, p->cert, p->key, c->anchors, &cl, &why) != 0 ||
+	    client_request(cl, "POST", "/v1/messages", "application/json", "application/json",
+	    body.data, body.len, &resp, &why) != 0) {
+		fail("send", &why);
+		goto out;
+	}
+	if (resp.status != 200 && resp.status != 201) {
+		fprintf(stderr, "hegn: send: refused: %s\n", client_error_text(&resp, err, sizeof(err)));
+		goto out;
+	}
+	printf("%.*s\n", (int)resp.body.len, resp.body.data);
+	rc = 0;
+out:
+	client_response_clear(&resp);
+	client_free(cl);
+	buf_free(&body, 1);
+	free(url);
+	conf_free(c);
+	return rc;
+}
+
+static int
+print_status(json_t *j, int as_json)
+{
+	json_t *ev, *d;
+	size_t i;
+
+	if (as_json) {
+		char *s = json_dumps(j, JSON_INDENT(2));
+
+		printf("%s\n", s);
+		free(s);
+		return 0;
+	}
+	printf("message %s (%s) from %s\n", json_string_value(json_object_get(j, "id")),
+	    json_string_value(json_object_get(j, "kind")),
+	    json_string_value(json_object_get(j, "from")));
+	json_array_foreach(json_object_get(j, "deliveries"), i, d)
+		printf("  to %-22s %-8s %s\n", json_string_value(json_object_get(d, "recipient")),
+		    json_string_value(json_object_get(d, "channel")),
+		    json_string_value(json_object_get(d, "state")));
+	printf("delivery log:\n");
+	json_array_foreach(json_object_get(j, "events"), i, ev)
+		printf("  %s  %-13s %-20s %s\n", json_string_value(json_object_get(ev, "at")),
+		    json_string_value(json_object_get(ev, "event")),
+		    json_string_value(json_object_get(ev, "party")),
+		    json_string_value(json_object_get(ev, "detail")));
+	printf("state: %s\n", json_string_value(json_object_get(j, "state")));
+	return 0;
+}
+
+static int
+cmd_status(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "json!", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct why why = { 0 };
+	json_t *j = NULL;
+	int rc;
+
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 1 || conf_path == NULL)
+		usage();
+	if (relay_open(conf_path, RELAY_STORE, &r, &why) != 0)
+		return fail("configuration", &why);
+	if (relay_status(r, NULL, o.args[0], &j, &why) != 0) {
+		rc = fail("status", &why);
+		goto out;
+	}
+	rc = print_status(j, opt(&o, "json") != NULL);
+out:
+	json_decref(j);
+	relay_close(r);
+	return rc;
+}
+
+/* Write data to dir/name; 0 or an error. */
+static int
+write_out(const char *dir, const char *name, const void *data, size_t len, struct why *why)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	int rc = util_write_file(path, data, len, 0600, why);
+
+	free(path);
+	return rc;
+}
+
+/*
+ * Fetch, open and verify one message, write it to out, and send the signed
+ * receipt: accepted when everything checks, rejected with the reason when not.
+ */
+static int
+fetch_one(struct client *cl, struct signer *self, struct pki *pki, const char *out,
+    const char *id, const char *kind, const char *from)
+{
+	struct client_response resp, rresp;
+	struct buf inner = { 0 }, rjson = { 0 }, rder = { 0 };
+	struct envelope_signed *sig = NULL;
+	struct receipt rcpt;
+	struct why why = { 0 };
+	char path[160], name[120], err[600], *subject = NULL;
+	const uint8_t *content = NULL;
+	size_t clen = 0;
+	int rc = 1;
+
+	memset(&resp, 0, sizeof(resp));
+	memset(&rresp, 0, sizeof(rresp));
+	memset(&rcpt, 0, sizeof(rcpt));
+	snprintf(path, sizeof(path), "/v1/messages/%s", id);
+	if (client_request(cl, "GET", path, NULL, "application/pkcs7-mime", NULL, 0, &resp,
+	    &why) != 0)
+		return fail("fetch", &why);
+	if (resp.status != 200) {
+		fprintf(stderr, "hegn: fetch %s: %s\n", id, client_error_text(&resp, err, sizeof(err)));
+		goto out;
+	}
+	snprintf(rcpt.message_id, sizeof(rcpt.message_id), "%s", id);
+	util_sha256_hex(resp.body.data, resp.body.len, rcpt.sha256);
+	snprintf(name, sizeof(name), "%s.p7m", id);
+	if (write_out(out, name, resp.body.data, resp.body.len, &why) != 0) {
+		fail("fetch", &why);
+		goto out;
+	}
+	rcpt.accepted = 1;
+	if (signer_decrypt(self, "self", resp.body.data, resp.body.len, &inner, &why) != 0 ||
+	    envelope_verify(pki, inner.data, inner.len, 0, &sig, &why) != 0) {
+		rcpt.accepted = 0;
+		snprintf(rcpt.reason, sizeof(rcpt.reason), "%s", why.text);
+	} else {
+		content = envelope_signed_content(sig, &clen);
+		subject = pki_subject(envelope_signed_signer(sig));
+		snprintf(name, sizeof(name), "%s.json", id);
+		if (write_out(out, name, content, clen, &why) != 0) {
+			fail("fetch", &why);
+			goto out;
+		}
+	}
+	if (receipt_build(&rcpt, &rjson, &why) != 0 ||
+	    signer_sign(self, "self", rjson.data, rjson.len, NULL, &rder, &why) != 0) {
+		fail("receipt", &why);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/messages/%s/receipt", id);
+	if (client_request(cl, "POST", path, "application/pkcs7-mime", "application/json",
+	    rder.data, rder.len, &rresp, &why) != 0) {
+		fail("receipt", &why);
+		goto out;
+	}
+	if (rresp.status != 200) {
+		fprintf(stderr, "hegn: receipt for %s refused: %s\n", id,
+		    client_error_text(&rresp, err, sizeof(err)));
+		goto out;
+	}
+	printf("%s %s from %s%s%s: written to %s/%s.json; receipt %s (sha256 %s)\n", id, kind, from,
+	    subject ? ", signed by " : "", subject ? subject : "", out, id,
+	    rcpt.accepted ? "accepted" : "rejected", rcpt.sha256);
+	if (!rcpt.accepted)
+		printf("  reason: %s\n", rcpt.reason);
+	rc = rcpt.accepted ? 0 : 1;
+out:
+	free(subject);
+	envelope_signed_free(sig);
+	buf_free(&inner, 1);
+	buf_free(&rjson, 0);
+	buf_free(&rder, 0);
+	client_response_clear(&resp);
+	client_response_clear(&rresp);
+	return rc;
+}
+
+static int
+cmd_fetch(int argc, char **argv)
+{
+	static const char *const names[] = { "server", "cert", "key", "ca", "chain", "crl", "out",
+		"once!", NULL };
+	struct opts o;
+	struct why why = { 0 };
+	struct client *cl = NULL;
+	struct client_response resp;
+	struct signer *self = NULL;
+	struct pki *pki = NULL;
+	json_t *j = NULL, *m;
+	char after[40] = "0", path[96], err[600];
+	size_t i, n;
+	int rc = 1, bad = 0, total = 0;
+
+	memset(&resp, 0, sizeof(resp));
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 0 || !opt(&o, "server") ||
+	    !opt(&o, "cert") || !opt(&o, "key") || !opt(&o, "ca") || !opt(&o, "out"))
+		usage();
+	if (util_mkdirs(opt(&o, "out"), 0700, &why) != 0)
+		return fail("fetch", &why);
+	if (pki_load(opt(&o, "ca"), opt(&o, "chain"), opt(&o, "crl"),
+	    opt(&o, "crl") ? PKI_CRL_CHECK : 0, &pki, &why) != 0)
+		return fail("trust anchors", &why);
+	self = signer_new();
+	if (signer_load(self, "self", opt(&o, "key"), opt(&o, "cert"), NULL, ENVELOPE_PSS,
+	    &why) != 0) {
+		fail("key", &why);
+		goto out;
+	}
+	if (client_new(opt(&o, "server"), opt(&o, "cert"), opt(&o, "key"), opt(&o, "ca"), &cl,
+	    &why) != 0) {
+		fail("fetch", &why);
+		goto out;
+	}
+	for (;;) {
+		snprintf(path, sizeof(path), "/v1/inbox?after=%s", after);
+		if (client_request(cl, "GET", path, NULL, "application/json", NULL, 0, &resp,
+		    &why) != 0) {
+			fail("inbox", &why);
+			goto out;
+		}
+		if (resp.status != 200) {
+			fprintf(stderr, "hegn: inbox: %s\n", client_error_text(&resp, err, sizeof(err)));
+			goto out;
+		}
+		json_decref(j);
+		j = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+		client_response_clear(&resp);
+		if (!json_is_array(json_object_get(j, "messages"))) {
+			fprintf(stderr, "hegn: inbox: the server's answer is not an inbox\n");
+			goto out;
+		}
+		n = json_array_size(json_object_get(j, "messages"));
+		json_array_foreach(json_object_get(j, "messages"), i, m) {
+			total++;
+			if (fetch_one(cl, self, pki, opt(&o, "out"),
+			    json_string_value(json_object_get(m, "id")),
+			    json_string_value(json_object_get(m, "kind")),
+			    json_string_value(json_object_get(m, "from"))) != 0)
+				bad++;
+		}
+		snprintf(after, sizeof(after), "%s",
+		    json_string_value(json_object_get(j, "next")) ?
+		    json_string_value(json_object_get(j, "next")) : "0");
+		if (n == 0 || opt(&o, "once"))
+			break;
+	}
+	if (total == 0)
+		printf("no new messages\n");
+	rc = bad ? 1 : 0;
+out:
+	json_decref(j);
+	client_response_clear(&resp);
+	client_free(cl);
+	signer_free(self);
+	pki_free(pki);
+	return rc;
+}
+
+static int
+cmd_cert(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "purpose", "at", NULL };
+	static const struct { const char *name; enum pki_purpose p; } purposes[] = {
+		{ "any", PKI_PURPOSE_ANY }, { "sign", PKI_PURPOSE_SIGN },
+		{ "encrypt", PKI_PURPOSE_ENCRYPT }, { "tls-client", PKI_PURPOSE_TLS_CLIENT },
+		{ "tls-server", PKI_PURPOSE_TLS_SERVER },
+	};
+	struct opts o;
+	struct why why = { 0 };
+	struct conf *c = NULL;
+	struct pki *pki = NULL;
+	STACK_OF(X509) *certs = NULL;
+	enum pki_purpose purpose = PKI_PURPOSE_SIGN;
+	char *subject = NULL, fp[65];
+	time_t at = 0;
+	size_t i;
+	int rc = 1;
+
+	if (argc < 1 || strcmp(argv[0], "verify") != 0)
+		usage();
+	if (opts_parse(&o, argc - 1, argv + 1, names) != 0 || o.nargs != 1 || conf_path == NULL)
+		usage();
+	if (opt(&o, "purpose") != NULL) {
+		for (i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++)
+			if (strcmp(purposes[i].name, opt(&o, "purpose")) == 0)
+				break;
+		if (i == sizeof(purposes) / sizeof(purposes[0])) {
+			fprintf(stderr, "hegn: --purpose: one of any, sign, encrypt, tls-client, "
+			    "tls-server\n");
+			return 2;
+		}
+		purpose = purposes[i].p;
+	}
+	if (opt(&o, "at") != NULL && util_parse_rfc3339(opt(&o, "at"), &at) != 0) {
+		fprintf(stderr, "hegn: --at: not an RFC 3339 time with a zone\n");
+		return 2;
+	}
+	if (conf_load(conf_path, &c, &why) != 0)
+		return fail("configuration", &why);
+	if (pki_load(c->anchors, c->chain, c->crl, c->crl_check ? PKI_CRL_CHECK : 0, &pki,
+	    &why) != 0 || pki_load_certs(o.args[0], &certs, &why) != 0) {
+		fail("cert verify", &why);
+		goto out;
+	}
+	subject = pki_subject(sk_X509_value(certs, 0));
+	pki_fingerprint(sk_X509_value(certs, 0), fp);
+	printf("subject: %s\nsha256:  %s\n", subject ? subject : "?", fp);
+	if (pki_verify(pki, sk_X509_value(certs, 0), certs, purpose, at, &why) != 0) {
+		printf("result:  invalid: %s\n", why.text);
+		goto out;
+	}
+	printf("result:  valid\n");
+	rc = 0;
+out:
+	free(subject);
+	sk_X509_pop_free(certs, X509_free);
+	pki_free(pki);
+	conf_free(c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf_path = NULL;
+	const char *cmd;
+	int i = 1;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "hegn: libsodium failed to initialise\n");
+		return 1;
+	}
+	log_init("hegn", LOG_LVL_WARN, 0);
+	if (i < argc && strcmp(argv[i], "-c") == 0) {
+		if (i + 1 >= argc)
+			usage();
+		conf_path = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc)
+		usage();
+	cmd = argv[i++];
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+		printf("hegn %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "demo") == 0)
+		return cmd_demo(argc - i, argv + i);
+	if (strcmp(cmd, "send") == 0)
+		return cmd_send(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "fetch") == 0)
+		return cmd_fetch(argc - i, argv + i);
+	if (strcmp(cmd, "cert") == 0)
+		return cmd_cert(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "config") == 0 && i < argc && strcmp(argv[i], "keywords") == 0) {
+		conf_print_keywords(stdout);
+		return 0;
+	}
+	usage();
+	return 2;
+}

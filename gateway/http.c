@@ -1,0 +1,283 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <openssl/x509.h>
+
+#include "api.h"
+#include "http.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	struct relay *relay;
+	size_t max_body;
+	struct buf cert_pem, key_pem, trust_pem;
+};
+
+/* Per-request state between libmicrohttpd's calls. */
+struct pending {
+	struct http_request req;
+	int too_large;
+	size_t cap;
+};
+
+const char *
+http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/*
+ * Take the peer's chain from the GnuTLS session and verify it with OpenSSL:
+ * libmicrohttpd's own client-certificate support requests a certificate but
+ * serves the request whatever the client sent.
+ */
+static void
+authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *peers;
+	unsigned int n = 0, i;
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = NULL, *x;
+	const unsigned char *p;
+
+	req->party = NULL;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL) {
+		why_set(&req->auth, HEGN_ERR_UNAUTH, "not a TLS connection");
+		return;
+	}
+	peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	if (peers == NULL || n == 0) {
+		why_set(&req->auth, HEGN_ERR_UNAUTH, "no client certificate presented");
+		return;
+	}
+	req->cert_presented = 1;
+	chain = sk_X509_new_null();
+	for (i = 0; i < n && i < 16; i++) {
+		p = peers[i].data;
+		if ((x = d2i_X509(NULL, &p, (long)peers[i].size)) == NULL ||
+		    p != peers[i].data + peers[i].size) {
+			X509_free(x);
+			why_set(&req->auth, HEGN_ERR_UNAUTH, "client certificate %u is not valid DER", i);
+			goto out;
+		}
+		if (i == 0)
+			leaf = x;
+		else
+			sk_X509_push(chain, x);
+	}
+	if (relay_authenticate(s->relay, leaf, chain, &req->party, &req->auth) != 0)
+		req->party = NULL;
+out:
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+}
+
+static enum MHD_Result
+send_response(struct MHD_Connection *conn, struct http_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(resp->body.len, resp->body.data, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		buf_free(&resp->body, 0);
+		return MHD_NO;
+	}
+	resp->body.data = NULL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    resp->content_type ? resp->content_type : "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+	if (resp->location[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+	if (resp->digest[0] != '\0')
+		MHD_add_response_header(r, "Digest-SHA256", resp->digest);
+	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct pending *pd = *con_cls;
+	struct http_response resp;
+	const char *cl;
+	enum MHD_Result ret;
+
+	if (pd == NULL) {
+		pd = xcalloc(1, sizeof(*pd));
+		*con_cls = pd;
+		/* Refuse an announced oversized body before reading any of it. */
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
+			pd->too_large = 1;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!pd->too_large && pd->req.body.len + *upload_data_size <= s->max_body) {
+			if (pd->req.body.len + *upload_data_size + 1 > pd->cap) {
+				pd->cap = (pd->req.body.len + *upload_data_size + 1) * 2;
+				if (pd->cap > s->max_body + 1)
+					pd->cap = s->max_body + 1;
+				pd->req.body.data = xrealloc(pd->req.body.data, pd->cap);
+			}
+			memcpy(pd->req.body.data + pd->req.body.len, upload_data, *upload_data_size);
+			pd->req.body.len += *upload_data_size;
+			pd->req.body.data[pd->req.body.len] = '\0';
+		} else {
+			pd->too_large = 1;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	memset(&resp, 0, sizeof(resp));
+	pd->req.method = method;
+	pd->req.path = url;
+	pd->req.conn = conn;
+	(void)version;
+	if (pd->too_large) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "body: larger than the limit of %zu bytes", s->max_body);
+		api_error(&resp, HEGN_ERR_TOO_LARGE, msg);
+	} else {
+		authenticate(s, conn, &pd->req);
+		api_handle(s->relay, &pd->req, &resp);
+	}
+	ret = send_response(conn, &resp);
+	return ret;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct pending *pd = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (pd == NULL)
+		return;
+	/* Bodies can hold personal data: wipe them. */
+	buf_free(&pd->req.body, 1);
+	free(pd);
+	*con_cls = NULL;
+}
+
+static void
+on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("http: %s", line);
+}
+
+int
+http_start(struct relay *r, struct http_server **out, struct why *why)
+{
+	const struct conf *c = relay_conf(r);
+	struct http_server *s;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_TLS | MHD_USE_ERROR_LOG;
+	sigset_t block, old;
+	int rc;
+
+	*out = NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->relay = r;
+	s->max_body = (size_t)c->max_body;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, c->listen, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)c->port);
+	} else if (inet_pton(AF_INET6, c->listen, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)c->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		rc = why_set(why, HEGN_ERR_CONFIG, "listen: '%s' is not an IPv4 or IPv6 address",
+		    c->listen);
+		goto out;
+	}
+	if ((rc = util_read_file(c->tls_cert, 1 << 20, &s->cert_pem, why)) != 0 ||
+	    (rc = util_read_file(c->tls_key, 1 << 20, &s->key_pem, why)) != 0 ||
+	    (rc = util_read_file(c->anchors, 1 << 22, &s->trust_pem, why)) != 0) {
+		rc = HEGN_ERR_CONFIG;
+		goto out;
+	}
+	/* Our threads leave signals to the main loop. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)s->cert_pem.data,
+	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)s->key_pem.data,
+	    MHD_OPTION_HTTPS_MEM_TRUST, (const char *)s->trust_pem.data,
+	    MHD_OPTION_HTTPS_PRIORITIES, HTTP_TLS_PRIORITIES,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+	    MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (s->mhd == NULL) {
+		rc = why_set(why, HEGN_ERR_CONFIG,
+		    "cannot listen on %s port %d (in use, or the TLS certificate/key is unusable)",
+		    c->listen, c->port);
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	http_stop(s);
+	return rc;
+}
+
+void
+http_stop(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->mhd != NULL)
+		MHD_stop_daemon(s->mhd);
+	buf_free(&s->cert_pem, 0);
+	buf_free(&s->key_pem, 1);
+	buf_free(&s->trust_pem, 0);
+	free(s);
+}

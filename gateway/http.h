@@ -1,0 +1,55 @@
+/*
+ * http: the HTTPS server (libmicrohttpd over GnuTLS).
+ *
+ * It terminates TLS, collects the request body within the configured
+ * limit, authenticates the client certificate itself (libmicrohttpd only
+ * requests one: it does not verify it), and hands each complete request to
+ * the api layer.
+ */
+#ifndef HEGN_HTTP_H
+#define HEGN_HTTP_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "party.h"
+#include "relay.h"
+#include "util.h"
+
+/* One request as the api layer sees it. */
+struct http_request {
+	const char *method;
+	const char *path;
+	const struct party *party;      /* verified TLS client, or NULL */
+	struct why auth;                /* why party is NULL */
+	int cert_presented;             /* the client sent a certificate (valid or not) */
+	struct buf body;
+	void *conn;                     /* the MHD connection, for headers */
+};
+
+/* A header value of req, or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+/* A query argument of req, or NULL. */
+const char *http_query(const struct http_request *req, const char *name);
+
+struct http_response {
+	int status;
+	const char *content_type;
+	struct buf body;                /* owned; freed after sending */
+	char location[160];             /* "Location" when non-empty */
+	char digest[80];                /* "Digest-SHA256" when non-empty */
+};
+
+/* The TLS priority string: TLS 1.2 and 1.3, AEAD suites only, server preference. */
+#define HTTP_TLS_PRIORITIES \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+
+struct http_server;
+
+/* Listen as the configuration says and serve requests through api_handle(). */
+int http_start(struct relay *r, struct http_server **out, struct why *why);
+/* Stop accepting, finish requests in flight, free. */
+void http_stop(struct http_server *s);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * relay: the gateway's operations, independent of HTTP.
+ *
+ * One struct relay holds what every request shares, loaded once: the
+ * configuration, the trust store, the registered parties, the keys (behind
+ * signer) and the store.  The HTTP API, the web page and the command line
+ * all call these functions; each returns 0 or a HEGN_ERR_* code with a
+ * reason that is safe to show the caller (no personal data).
+ */
+#ifndef HEGN_RELAY_H
+#define HEGN_RELAY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "conf.h"
+#include "err.h"
+#include "party.h"
+#include "pki.h"
+#include "util.h"
+
+struct relay;
+
+/* What relay_open loads. */
+#define RELAY_KEYS  0x01   /* load private keys (hegnd); the CLI's read-only commands do not */
+#define RELAY_STORE 0x02   /* open the store */
+
+/* Load conf_path and what flags ask for; 0 and *out, or an error naming the file. */
+int relay_open(const char *conf_path, int flags, struct relay **out, struct why *why);
+void relay_close(struct relay *r);
+
+const struct conf *relay_conf(const struct relay *r);
+const struct pki *relay_pki(const struct relay *r);
+const struct party_table *relay_parties(const struct relay *r);
+
+/*
+ * Reload the trust store and CRLs (SIGHUP).  On failure the old ones stay
+ * and why says what is wrong.
+ */
+int relay_reload_pki(struct relay *r, struct why *why);
+
+/*
+ * Check a configuration for hegnd -t: every file, permission, key and
+ * certificate.  Problems go to report, one per line; returns the number of
+ * errors (warnings, such as a registered party's expired certificate, do not
+ * count).
+ */
+int relay_check(const char *conf_path, FILE *report);
+
+/*
+ * Map a TLS client certificate chain (leaf first) to a party: the chain must
+ * verify for TLS client use and the leaf must be registered.  Returns 0 and
+ * a borrowed *party, or HEGN_ERR_UNAUTH.
+ */
+int relay_authenticate(struct relay *r, X509 *leaf, STACK_OF(X509) *chain,
+    const struct party **party, struct why *why);
+
+/*
+ * Submit a message.  caller is the TLS-authenticated party or NULL.
+ * content_type is "application/json" or "application/pkcs7-mime".  On
+ * success *response is {"id", "state", "recipients"} and *created is 1 for a
+ * new message, 0 for an idempotent repeat.  Durable before it returns.
+ */
+int relay_submit(struct relay *r, const struct party *caller, const char *content_type,
+    const uint8_t *body, size_t len, json_t **response, int *created, struct why *why);
+
+/* The caller's undelivered messages after cursor: {"messages": [...], "next": "..."}. */
+int relay_inbox(struct relay *r, const struct party *caller, const char *after,
+    const char *limit, json_t **out, struct why *why);
+
+/*
+ * The message id sealed for caller (a recipient): the DER in *sealed and its
+ * hex SHA-256 in sha.  Records the first fetch.  HEGN_ERR_NOT_FOUND for
+ * anything the caller may not see.
+ */
+int relay_fetch(struct relay *r, const struct party *caller, const char *id,
+    struct buf *sealed, char sha[65], struct why *why);
+
+/* The status JSON of id for caller (sender or recipient; NULL: an administrator). */
+int relay_status(struct relay *r, const struct party *caller, const char *id,
+    json_t **out, struct why *why);
+
+/* Take a signed receipt for id; caller may be NULL (the signature authenticates). */
+int relay_receipt(struct relay *r, const struct party *caller, const char *id,
+    const uint8_t *body, size_t len, json_t **out, struct why *why);
+
+#endif
