@@ -987,8 +987,7 @@ example_attachment(void)
 {
 	static const char text[] =
 	    "Visitationsafgørelse\n"
-	    "Personlig pleje morgen og aften, praktisk hjælp hver 14. dag, "
-	    "madservice alle dage.\n";
+	    "Personlig pleje morgen og aften, praktisk hjælp hver 14. dag.\n";
 	char b64[sodium_base64_ENCODED_LEN(sizeof(text) - 1, sodium_base64_VARIANT_ORIGINAL)];
 
 	sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)text, sizeof(text) - 1,
@@ -1005,10 +1004,10 @@ example_body(enum message_kind kind)
 {
 	switch (kind) {
 	case MSG_REFERRAL:
-		return json_pack("{s:{s:[s,s,s], s:s, s:s, s:s, s:i},"
+		return json_pack("{s:{s:[s,s], s:s, s:s, s:s, s:i},"
 		    " s:{s:s}, s:{s:[s,s], s:[s,s], s:s}, s:o}",
 		    "basic",
-		    "services", "personal_care", "practical_help", "meals",
+		    "services", "personal_care", "practical_help",
 		    "start_date", "2026-12-01",
 		    "address", "Nørregade 12, 2. th., 4100 Ringsted",
 		    "contact", "Datter Mette Testesen, tlf. 20 30 40 50",

@@ -300,8 +300,8 @@ START_TEST(test_fields)
 	expect(j, HEGN_ERR_INVALID, "basic.services[1]: unknown service category 'x'");
 
 	j = example_json(MSG_REFERRAL);
-	json_array_append_new(at(at(j, "basic"), "services"), json_string("meals"));
-	expect(j, HEGN_ERR_INVALID, "basic.services[3]: 'meals' listed twice");
+	json_array_append_new(at(at(j, "basic"), "services"), json_string("practical_help"));
+	expect(j, HEGN_ERR_INVALID, "basic.services[2]: 'practical_help' listed twice");
 
 	j = example_json(MSG_REFERRAL);
 	json_object_set_new(at(j, "basic"), "services", json_array());
@@ -743,6 +743,36 @@ START_TEST(test_canonical)
 }
 END_TEST
 
+/* Every full example in docs/messages.md parses, one per kind. */
+START_TEST(test_doc_examples)
+{
+	char path[4096];
+	struct buf doc = { 0 };
+	struct message *m = NULL;
+	struct why why = { 0 };
+	unsigned seen = 0;
+	char *p, *end;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/docs/messages.md", HEGN_TOP_SRCDIR);
+	ck_assert_msg(util_read_file(path, 1 << 20, &doc, &why) == 0, "%s", why.text);
+	for (p = (char *)doc.data; (p = strstr(p, "```json\n{\n")) != NULL; p = end) {
+		p += strlen("```json\n");
+		end = strstr(p, "```");
+		ck_assert_ptr_nonnull(end);
+		ck_assert_msg(message_parse((uint8_t *)p, (size_t)(end - p), NULL, &m, &why) == 0,
+		    "example %d in %s: %s", n, path, why.text);
+		seen |= 1u << message_kind(m);
+		message_free(m);
+		m = NULL;
+		n++;
+	}
+	ck_assert_int_eq(n, MSG_KIND_COUNT);
+	ck_assert_uint_eq(seen, (1u << MSG_KIND_COUNT) - 1);
+	buf_free(&doc, 0);
+}
+END_TEST
+
 static Suite *
 message_suite(void)
 {
@@ -759,6 +789,7 @@ message_suite(void)
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_attachments);
 	tcase_add_test(tc, test_canonical);
+	tcase_add_test(tc, test_doc_examples);
 	suite_add_tcase(s, tc);
 	return s;
 }
