@@ -49,6 +49,8 @@ int message_class_from_name(const char *name, enum message_class *c);
 extern const char *const message_service_categories[];
 
 /* Limits applied while parsing (configurable in hegn.conf). */
+#define MESSAGE_DEFAULT_MAX_ATTACHMENTS 20
+#define MESSAGE_DEFAULT_MAX_ATTACHMENT_BYTES ((size_t)20 * 1024 * 1024)
 struct message_limits {
 	size_t max_attachments;       /* count */
 	size_t max_attachment_bytes;  /* decoded size of one attachment */
@@ -59,21 +61,25 @@ struct message;
 /*
  * Parse and validate a message.  Returns 0 and *out, or HEGN_ERR_INVALID
  * (malformed JSON, unknown kind, missing or bad field: why names the field
- * path like "citizen.cpr" and the reason) or HEGN_ERR_TOO_LARGE.
- * limits may be NULL for the defaults.
+ * path like "citizen.cpr" and the reason) or HEGN_ERR_TOO_LARGE (an
+ * attachment limit).  limits may be NULL for the defaults; a zero limit
+ * means zero.
  */
 int message_parse(const uint8_t *json, size_t len, const struct message_limits *limits,
     struct message **out, struct why *why);
 
 void message_free(struct message *m);
 
-/* The client-chosen id, or NULL. */
+/* The client-chosen id, or NULL (valid until the next message_set_id). */
 const char *message_id(const struct message *m);
-/* Set (replace) the id. */
+/* Set (replace) the id; NULL removes it. */
 void message_set_id(struct message *m, const char *id);
 /* The sender as recorded by the gateway ("from"), or NULL. */
 const char *message_from(const struct message *m);
-/* Set "from": the gateway records the authenticated sender in what is signed. */
+/*
+ * Set "from" (NULL removes it): the gateway records the authenticated sender
+ * in what is signed.
+ */
 void message_set_from(struct message *m, const char *from);
 enum message_kind message_kind(const struct message *m);
 const char *message_to(const struct message *m);
@@ -92,7 +98,12 @@ json_t *message_json(const struct message *m);
  */
 int message_canonical(const struct message *m, struct buf *out, struct why *why);
 
-/* Write an example of kind (valid under message_parse) as pretty JSON; referral has a health section. */
+/*
+ * Write an example of kind (valid under message_parse) addressed to the party
+ * to, as pretty JSON with keys sorted and a final newline; referral has a
+ * health section and an attachment.  0, HEGN_ERR_INVALID (bad kind or party
+ * name) or HEGN_ERR_NOMEM.
+ */
 int message_example(enum message_kind kind, const char *to, struct buf *out);
 
 #endif

@@ -24,12 +24,15 @@ testlib_shared_dir(void)
 {
 	static char path[4096];
 	const char *env = getenv("HEGN_SHARED");
+	const char *top = getenv("HEGN_TOP_SRCDIR");
 	struct stat st;
 
+	if (top == NULL || *top == '\0')
+		top = HEGN_TOP_SRCDIR;
 	if (env != NULL && *env != '\0') {
 		snprintf(path, sizeof(path), "%s", env);
 	} else {
-		snprintf(path, sizeof(path), "%s/../shared", HEGN_TOP_SRCDIR);
+		snprintf(path, sizeof(path), "%s/../shared", top);
 	}
 	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
 		return NULL;
