@@ -884,6 +884,8 @@ verify(const struct pki *p, X509 *cert, STACK_OF(X509) *untrusted,
 	X509_STORE_CTX_free(ctx);
 	sk_X509_pop_free(extra, X509_free);
 	sk_ASN1_OBJECT_pop_free(policies, ASN1_OBJECT_free);
+	/* Leave no stale errors for the next OpenSSL call on this thread. */
+	ERR_clear_error();
 	return r;
 }
 
