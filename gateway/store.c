@@ -164,7 +164,8 @@ store_commit(struct store_tx *tx, struct why *why)
 	int r;
 
 	if (tx == NULL)
-		return why_set(why, HEGN_ERR_INTERNAL, "store: commit called without a transaction");
+		return why_set(why, HEGN_ERR_INTERNAL,
+		    "store: commit called without a transaction");
 	r = tx->be->commit(tx->h, why);
 	free(tx);
 	return r;

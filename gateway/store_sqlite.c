@@ -425,18 +425,18 @@ sq_need_write(struct sq_tx *tx, const char *what, struct why *why)
 
 /* Read an integer PRAGMA (or any one-value query). */
 static int
-sq_query_int(sqlite3 *db, const char *sql, int64_t *out, struct why *why)
+sq_query_int(sqlite3 *db, const char *sql, int64_t *out, const char *what, struct why *why)
 {
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
 	*out = 0;
 	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		r = sq_error(db, rc, sql, why);
+		r = sq_error(db, rc, what, why);
 		goto out;
 	}
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		r = sq_error(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, sql, why);
+		r = sq_error(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, what, why);
 		goto out;
 	}
 	*out = sqlite3_column_int64(st, 0);
@@ -478,15 +478,17 @@ sq_conn_close(struct sq_conn *c)
 static int
 sq_conn_open(struct sq_conn *c, const char *path, int write, struct why *why)
 {
+	char what[512];
 	int64_t v;
 	int r, rc;
 
 	memset(c, 0, sizeof(*c));
+	snprintf(what, sizeof(what), "opening %s", path);
 	/* No SQLITE_OPEN_CREATE: store_sqlite_open made the file, mode 0600. */
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 	    SQLITE_OPEN_PRIVATECACHE, NULL);
 	if (rc != SQLITE_OK) {
-		r = sq_error(c->db, rc, "opening the database", why);
+		r = sq_error(c->db, rc, what, why);
 		goto out;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
@@ -496,25 +498,30 @@ sq_conn_open(struct sq_conn *c, const char *path, int write, struct why *why)
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
 	if ((r = sq_exec(c->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
-	    " PRAGMA secure_delete = ON; PRAGMA trusted_schema = OFF",
-	    "setting the connection's options", why)) != 0)
+	    " PRAGMA secure_delete = ON; PRAGMA trusted_schema = OFF", what, why)) != 0)
 		goto out;
-	if (!write && (r = sq_exec(c->db, "PRAGMA query_only = ON",
-	    "making a reader read-only", why)) != 0)
+	if (!write && (r = sq_exec(c->db, "PRAGMA query_only = ON", what, why)) != 0)
 		goto out;
-	if ((r = sq_query_int(c->db, "PRAGMA foreign_keys", &v, why)) != 0)
+	/*
+	 * A checkpointed WAL is reused, not shrunk; the limit truncates it so
+	 * old page images (deleted content among them) do not linger in it.
+	 */
+	if (write && (r = sq_exec(c->db, "PRAGMA journal_size_limit = 67108864",
+	    what, why)) != 0)
+		goto out;
+	if ((r = sq_query_int(c->db, "PRAGMA foreign_keys", &v, what, why)) != 0)
 		goto out;
 	if (v != 1) {
 		r = why_set(why, HEGN_ERR_STORE, "store: SQLite does not enforce foreign keys");
 		goto out;
 	}
-	if ((r = sq_query_int(c->db, "PRAGMA synchronous", &v, why)) != 0)
+	if ((r = sq_query_int(c->db, "PRAGMA synchronous", &v, what, why)) != 0)
 		goto out;
 	if (v != 2) {
 		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused synchronous=FULL");
 		goto out;
 	}
-	if ((r = sq_query_int(c->db, "PRAGMA secure_delete", &v, why)) != 0)
+	if ((r = sq_query_int(c->db, "PRAGMA secure_delete", &v, what, why)) != 0)
 		goto out;
 	if (v != 1) {
 		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused secure_delete");
@@ -535,7 +542,8 @@ sq_set_wal(sqlite3 *db, struct why *why)
 	const unsigned char *mode;
 	int r, rc;
 
-	if ((rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL)) != SQLITE_OK) {
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
 		r = sq_error(db, rc, "setting the journal mode", why);
 		goto out;
 	}
@@ -566,7 +574,7 @@ static int
 sq_migrate(struct sq_store *s, struct why *why)
 {
 	sqlite3 *db = s->w.db;
-	char sql[64];
+	char sql[64], what[64];
 	int64_t v;
 	int r, intx = 0;
 
@@ -574,7 +582,8 @@ sq_migrate(struct sq_store *s, struct why *why)
 		if ((r = sq_exec(db, "BEGIN IMMEDIATE", "starting a migration", why)) != 0)
 			goto out;
 		intx = 1;
-		if ((r = sq_query_int(db, "PRAGMA user_version", &v, why)) != 0)
+		if ((r = sq_query_int(db, "PRAGMA user_version", &v,
+		    "reading the schema version", why)) != 0)
 			goto out;
 		if (v > SQ_SCHEMA_LATEST || v < 0) {
 			r = why_set(why, HEGN_ERR_STORE, "store: %s has schema version %lld, "
@@ -584,11 +593,9 @@ sq_migrate(struct sq_store *s, struct why *why)
 		}
 		if (v == SQ_SCHEMA_LATEST)
 			break;
-		if ((r = sq_exec(db, sq_migrations[v], "migrating the schema", why)) != 0) {
-			why_prefix(why, r, "store: migration to schema version %lld",
-			    (long long)v + 1);
+		snprintf(what, sizeof(what), "migration to schema version %lld", (long long)v + 1);
+		if ((r = sq_exec(db, sq_migrations[v], what, why)) != 0)
 			goto out;
-		}
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)v + 1);
 		if ((r = sq_exec(db, sql, "recording the schema version", why)) != 0)
 			goto out;
@@ -664,6 +671,8 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 {
 	struct sq_store *s = NULL;
 	pthread_condattr_t ca;
+	pthread_mutexattr_t ma;
+	char what[512];
 	int64_t v;
 	size_t i;
 	int r;
@@ -676,12 +685,20 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(location);
-	if (pthread_mutex_init(&s->wlock, NULL) != 0 ||
-	    pthread_mutex_init(&s->plock, NULL) != 0 ||
-	    pthread_condattr_init(&ca) != 0) {
+	/* Error-checking: a thread that begins a second write fails at once. */
+	if (pthread_mutexattr_init(&ma) != 0) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
 		goto out;
 	}
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
+	    pthread_mutex_init(&s->plock, NULL) != 0 ||
+	    pthread_condattr_init(&ca) != 0) {
+		pthread_mutexattr_destroy(&ma);
+		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
+		goto out;
+	}
+	pthread_mutexattr_destroy(&ma);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	if (pthread_cond_init(&s->pcond, &ca) != 0) {
 		pthread_condattr_destroy(&ca);
@@ -696,10 +713,9 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	if ((r = sq_conn_open(&s->w, s->path, 1, why)) != 0)
 		goto out;
 	/* Refuse a newer schema before changing anything in the file. */
-	if ((r = sq_query_int(s->w.db, "PRAGMA user_version", &v, why)) != 0) {
-		why_prefix(why, r, "store: %s", s->path);
+	snprintf(what, sizeof(what), "reading the schema version of %s", s->path);
+	if ((r = sq_query_int(s->w.db, "PRAGMA user_version", &v, what, why)) != 0)
 		goto out;
-	}
 	if (v > SQ_SCHEMA_LATEST) {
 		r = why_set(why, HEGN_ERR_STORE, "store: %s has schema version %lld, but this "
 		    "program knows versions up to %d: use a newer hegn", s->path,
@@ -764,7 +780,8 @@ sq_take_reader(struct sq_store *s)
 				goto out;
 			}
 		}
-		if (pthread_cond_timedwait(&s->pcond, &s->plock, &ts) == ETIMEDOUT)
+		/* 0 is a wake-up (maybe spurious); anything else ends the wait. */
+		if (pthread_cond_timedwait(&s->pcond, &s->plock, &ts) != 0)
 			goto out;
 	}
 out:
@@ -778,7 +795,7 @@ store_sqlite_begin(void *impl, int write, void **out, struct why *why)
 	struct sq_store *s = impl;
 	struct sq_tx *tx = NULL;
 	struct timespec ts;
-	int r;
+	int r, e;
 
 	*out = NULL;
 	tx = xcalloc(1, sizeof(*tx));
@@ -786,10 +803,14 @@ store_sqlite_begin(void *impl, int write, void **out, struct why *why)
 	tx->write = write != 0;
 	if (tx->write) {
 		sq_deadline(&ts, CLOCK_REALTIME, SQ_WAIT_MS);
-		if (pthread_mutex_timedlock(&s->wlock, &ts) != 0) {
+		if ((e = pthread_mutex_timedlock(&s->wlock, &ts)) != 0) {
 			free(tx);
-			r = why_set(why, HEGN_ERR_BUSY,
-			    "store: timed out waiting for the write transaction");
+			if (e == EDEADLK)
+				r = why_set(why, HEGN_ERR_INTERNAL, "store: this thread "
+				    "holds a write transaction already");
+			else
+				r = why_set(why, HEGN_ERR_BUSY,
+				    "store: timed out waiting for the write transaction");
 			goto out;
 		}
 		tx->c = &s->w;
@@ -1297,7 +1318,8 @@ store_sqlite_pragma(struct store_tx *stx, const char *name, char *out, size_t ou
 	if (out != NULL && outlen > 0)
 		out[0] = '\0';
 	if (tx == NULL || name == NULL || out == NULL || outlen == 0) {
-		r = why_set(why, HEGN_ERR_INVALID, "store: no sqlite transaction to read a pragma in");
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "store: no sqlite transaction to read a pragma in");
 		goto out;
 	}
 	for (i = 0; name[i] != '\0'; i++) {

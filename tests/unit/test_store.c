@@ -206,7 +206,8 @@ START_TEST(test_open_creates_and_migrates)
 	ck_assert(message_exists(s, "m-1"));
 	ck_assert(!message_exists(s, "m-2"));
 	store_close(s);
-	ck_assert_int_eq(raw_int(path, "SELECT value FROM counters WHERE name = 'delivery_seq'"), 1);
+	ck_assert_int_eq(raw_int(path,
+	    "SELECT value FROM counters WHERE name = 'delivery_seq'"), 1);
 }
 END_TEST
 
@@ -385,11 +386,22 @@ START_TEST(test_round_trips)
 	ck_assert_int_eq(store_receipt_get(tx, "m-rt", "hovmand-care", &ro, &why),
 	    HEGN_ERR_NOT_FOUND);
 	/* A key longer than any stored one is refused, not truncated into a match. */
-	ck_assert_int_eq(store_message_get(tx, "m-rtaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1, &mo, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_message_get(tx, "m-rtaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1, &mo, &why), HEGN_ERR_INVALID);
 	/* Writes are refused in a read transaction. */
 	ck_assert_int_eq(store_message_insert(tx, &m, &why), HEGN_ERR_INTERNAL);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-rt", "hovmand-care",
+	    STORE_STATE_DELIVERED, 1, &why), HEGN_ERR_INTERNAL);
 	commit_ok(tx);
+	/* A second write transaction in the same thread fails at once. */
+	tx = begin_ok(s, 1);
+	{
+		struct store_tx *tx2 = (struct store_tx *)&tx2;
+
+		ck_assert_int_eq(store_begin(s, 1, &tx2, &why), HEGN_ERR_INTERNAL);
+		ck_assert_ptr_null(tx2);
+	}
+	store_rollback(tx);
 	store_close(s);
 }
 END_TEST
