@@ -84,6 +84,8 @@ struct store_backend {
 	const char *name;     /* the location scheme, e.g. "sqlite" */
 	int (*open)(const char *location, void **impl, struct why *why);
 	void (*close)(void *impl);
+	/* The schema version the opened store is at. */
+	int (*schema_version)(void *impl);
 	/* Start a transaction; *tx is back-end state until commit or rollback. */
 	int (*begin)(void *impl, int write, void **tx, struct why *why);
 	int (*commit)(void *tx, struct why *why);
@@ -93,6 +95,7 @@ struct store_backend {
 	/* HEGN_ERR_NOT_FOUND when absent; with_der == 0 skips loading signed_der. */
 	int (*message_get)(void *tx, const char *id, int with_der, struct store_message *out,
 	    struct why *why);
+	/* The store assigns d->seq (the value passed is ignored). */
 	int (*delivery_insert)(void *tx, const struct store_delivery *d, struct why *why);
 	int (*delivery_get)(void *tx, const char *id, const char *recipient, int with_sealed,
 	    struct store_delivery *out, struct why *why);
@@ -104,7 +107,9 @@ struct store_backend {
 	/* Undelivered (state submitted) copies for recipient with seq > after, oldest first. */
 	int (*inbox)(void *tx, const char *recipient, int64_t after, size_t limit,
 	    struct store_inbox_item **out, size_t *n, struct why *why);
+	/* The store assigns e->id (the value passed is ignored). */
 	int (*event_add)(void *tx, const struct store_event *e, struct why *why);
+	/* All events of a message, oldest (lowest id) first. */
 	int (*event_list)(void *tx, const char *id, struct store_event **out, size_t *n,
 	    struct why *why);
 	/* HEGN_ERR_CONFLICT when a receipt for (id, recipient) exists. */
@@ -113,26 +118,53 @@ struct store_backend {
 	    struct store_receipt *out, struct why *why);
 };
 
+/* At most this many inbox items per call; a limit of 0 or above means this. */
+#define STORE_INBOX_MAX 1000
+
 /* The registered back ends, NULL-terminated. */
 extern const struct store_backend *const store_backends[];
 
 struct store;
 struct store_tx;
 
-/* Open (creating and migrating as needed) the store at location. */
+/*
+ * Open (creating and migrating as needed) the store at location:
+ * "scheme:rest" (scheme: a letter, then letters, digits, '+', '-', '.')
+ * picks the back end named scheme and hands it rest; any other location
+ * (such as "/var/lib/hegn/hegn.db" or "./a:b.db") is a path for sqlite.  Returns 0,
+ * HEGN_ERR_CONFIG (unknown back end, unsafe file), HEGN_ERR_INVALID
+ * (empty location) or the back end's error.
+ */
 int store_open(const char *location, struct store **out, struct why *why);
+/* Close s; accepts NULL.  No transaction of s may be open. */
 void store_close(struct store *s);
 
 /* The schema version the store is at. */
 int store_schema_version(struct store *s);
 
-/* Begin a read (write == 0) or write transaction. */
+/*
+ * Begin a read (write == 0) or write transaction.  Write transactions are
+ * serialised; reads see a consistent snapshot beside them.  A transaction
+ * belongs to the thread that began it and must not be nested with another
+ * of the same store in that thread.  HEGN_ERR_BUSY when none could be had
+ * in time (retryable).
+ */
 int store_begin(struct store *s, int write, struct store_tx **out, struct why *why);
 /* Commit durably and free tx; on failure the transaction is rolled back. */
 int store_commit(struct store_tx *tx, struct why *why);
 /* Roll back and free tx; accepts NULL. */
 void store_rollback(struct store_tx *tx);
 
+/*
+ * The record functions.  Inserts return HEGN_ERR_CONFLICT when the key exists,
+ * HEGN_ERR_NOT_FOUND when a referenced record (the message of a delivery,
+ * the delivery of a receipt) does not, HEGN_ERR_INVALID for a field that is
+ * empty where a key is needed or not NUL-terminated inside its array.  Gets
+ * reset *out first and return HEGN_ERR_NOT_FOUND when absent; a stored value
+ * too long for its field is HEGN_ERR_STORE, never truncated.  Lists return
+ * a malloc'd array, or *out == NULL when *n == 0.  Writes in a read
+ * transaction are HEGN_ERR_INTERNAL.
+ */
 int store_message_insert(struct store_tx *tx, const struct store_message *m, struct why *why);
 int store_message_get(struct store_tx *tx, const char *id, int with_der,
     struct store_message *out, struct why *why);
@@ -152,11 +184,23 @@ int store_receipt_insert(struct store_tx *tx, const struct store_receipt *r, str
 int store_receipt_get(struct store_tx *tx, const char *id, const char *recipient,
     struct store_receipt *out, struct why *why);
 
+/* True when state is one of the STORE_STATE_* values. */
+int store_state_valid(const char *state);
+
+/*
+ * The back end's own handle for tx when tx belongs to back end be, else
+ * NULL: for back-end specific diagnostics (store_sqlite.h).
+ */
+void *store_tx_impl(struct store_tx *tx, const struct store_backend *be);
+
 /* Release the buffers inside records; accept NULL. */
 void store_message_clear(struct store_message *m);
 void store_delivery_clear(struct store_delivery *d);
 void store_receipt_clear(struct store_receipt *r);
-/* Free arrays returned by the list functions (clearing each element). */
+/*
+ * Free arrays returned by store_delivery_list (clearing each element);
+ * accepts NULL.  Inbox and event arrays hold no buffers: free() them.
+ */
 void store_delivery_list_free(struct store_delivery *d, size_t n);
 
 #endif

@@ -1,0 +1,1374 @@
+/*
+ * store_sqlite: the SQLite back end (docs/store.md).
+ *
+ * One write connection guarded by a mutex (a write transaction holds it from
+ * BEGIN IMMEDIATE to COMMIT or ROLLBACK) and a pool of read connections that
+ * run deferred transactions, each a consistent snapshot; WAL lets readers run
+ * beside the writer.  A connection is used by one thread at a time (the one
+ * holding it), so connections are opened without SQLite's own mutexes.
+ *
+ * Every statement is prepared once per connection and kept; each use is
+ * bind -> step -> check -> reset.  Error texts carry SQLite's message, which
+ * names tables and columns but never bound values, so no message content or
+ * personal data reaches a log through them.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "err.h"
+#include "store.h"
+#include "store_sqlite.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define SQ_READERS  4      /* read connections in the pool */
+#define SQ_BUSY_MS  5000   /* how long SQLite retries a locked database */
+#define SQ_WAIT_MS  10000  /* how long begin waits for the writer lock or a reader */
+
+/*
+ * The migrations, in order: migrations[i] takes the schema from version i to
+ * i + 1.  Never edit one that has shipped; append a new one.
+ */
+static const char *const sq_migrations[] = {
+	/* 1: messages, their deliveries, the delivery log and receipts. */
+	"CREATE TABLE messages ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  content_sha256 TEXT NOT NULL,"
+	"  citizen_ref TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  deadline_ms INTEGER NOT NULL DEFAULT 0,"
+	"  signed_der BLOB"
+	");"
+	/*
+	 * The inbox cursor.  A counter rather than max(seq) + 1 so a number is
+	 * never handed out twice, even after rows are deleted.
+	 */
+	"CREATE TABLE counters ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  value INTEGER NOT NULL"
+	");"
+	"INSERT INTO counters (name, value) VALUES ('delivery_seq', 0);"
+	"CREATE TABLE deliveries ("
+	"  message_id TEXT NOT NULL REFERENCES messages (id),"
+	"  recipient TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('submitted', 'delivered',"
+	"    'acknowledged', 'rejected', 'fallback', 'failed')),"
+	"  channel TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL UNIQUE,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  sealed_sha256 TEXT NOT NULL,"
+	"  sealed BLOB,"
+	"  PRIMARY KEY (message_id, recipient)"
+	");"
+	/*
+	 * Partial: only undelivered copies are indexed, so the inbox index
+	 * stays as small as the backlog while the table grows for years.
+	 */
+	"CREATE INDEX deliveries_inbox ON deliveries (recipient, seq)"
+	"  WHERE state = 'submitted';"
+	/*
+	 * No foreign key to messages: a refused submission is logged under
+	 * the id it came with although no message row exists for it.
+	 */
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  message_id TEXT NOT NULL,"
+	"  recipient TEXT NOT NULL DEFAULT '',"
+	"  at_ms INTEGER NOT NULL,"
+	"  event TEXT NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  detail TEXT NOT NULL"
+	");"
+	"CREATE INDEX events_message ON events (message_id);"
+	"CREATE TABLE receipts ("
+	"  message_id TEXT NOT NULL,"
+	"  recipient TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),"
+	"  reason TEXT NOT NULL,"
+	"  received_ms INTEGER NOT NULL,"
+	"  signed_der BLOB,"
+	"  PRIMARY KEY (message_id, recipient),"
+	"  FOREIGN KEY (message_id, recipient) REFERENCES deliveries (message_id, recipient)"
+	");",
+};
+
+#define SQ_SCHEMA_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
+
+/*
+ * CROSS JOIN fixes deliveries as the outer loop, so the plan walks the
+ * partial index in seq order whatever the statistics say.
+ */
+const char store_sqlite_inbox_sql[] =
+    "SELECT d.message_id, m.kind, m.sender, d.seq, m.created_ms"
+    " FROM deliveries AS d CROSS JOIN messages AS m ON m.id = d.message_id"
+    " WHERE d.recipient = ?1 AND d.state = 'submitted' AND d.seq > ?2"
+    " ORDER BY d.seq LIMIT ?3";
+
+const char store_sqlite_event_list_sql[] =
+    "SELECT id, at_ms, message_id, recipient, event, actor, detail"
+    " FROM events WHERE message_id = ?1 ORDER BY id";
+
+enum sq_stmt_id {
+	SQ_BEGIN,
+	SQ_BEGIN_IMMEDIATE,
+	SQ_COMMIT,
+	SQ_ROLLBACK,
+	SQ_MESSAGE_INSERT,
+	SQ_MESSAGE_GET,
+	SQ_MESSAGE_GET_DER,
+	SQ_SEQ_NEXT,
+	SQ_DELIVERY_INSERT,
+	SQ_DELIVERY_GET,
+	SQ_DELIVERY_GET_SEALED,
+	SQ_DELIVERY_LIST,
+	SQ_DELIVERY_SET_STATE,
+	SQ_INBOX,
+	SQ_EVENT_ADD,
+	SQ_EVENT_LIST,
+	SQ_RECEIPT_INSERT,
+	SQ_RECEIPT_GET,
+	SQ_NSTMT
+};
+
+#define SQ_MESSAGE_COLS "id, sender, kind, content_sha256, citizen_ref, created_ms, deadline_ms"
+#define SQ_DELIVERY_COLS "message_id, recipient, state, channel, seq, updated_ms, sealed_sha256"
+
+static const char *const sq_sql[SQ_NSTMT] = {
+	[SQ_BEGIN] = "BEGIN DEFERRED",
+	[SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[SQ_COMMIT] = "COMMIT",
+	[SQ_ROLLBACK] = "ROLLBACK",
+	[SQ_MESSAGE_INSERT] = "INSERT INTO messages (" SQ_MESSAGE_COLS ", signed_der)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[SQ_MESSAGE_GET] = "SELECT " SQ_MESSAGE_COLS ", NULL FROM messages WHERE id = ?1",
+	[SQ_MESSAGE_GET_DER] = "SELECT " SQ_MESSAGE_COLS ", signed_der FROM messages WHERE id = ?1",
+	[SQ_SEQ_NEXT] = "UPDATE counters SET value = value + 1 WHERE name = 'delivery_seq'"
+	    " RETURNING value",
+	[SQ_DELIVERY_INSERT] = "INSERT INTO deliveries (" SQ_DELIVERY_COLS ", sealed)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[SQ_DELIVERY_GET] = "SELECT " SQ_DELIVERY_COLS ", NULL FROM deliveries"
+	    " WHERE message_id = ?1 AND recipient = ?2",
+	[SQ_DELIVERY_GET_SEALED] = "SELECT " SQ_DELIVERY_COLS ", sealed FROM deliveries"
+	    " WHERE message_id = ?1 AND recipient = ?2",
+	[SQ_DELIVERY_LIST] = "SELECT " SQ_DELIVERY_COLS ", NULL FROM deliveries"
+	    " WHERE message_id = ?1 ORDER BY recipient",
+	[SQ_DELIVERY_SET_STATE] = "UPDATE deliveries SET state = ?3, updated_ms = ?4"
+	    " WHERE message_id = ?1 AND recipient = ?2",
+	[SQ_INBOX] = store_sqlite_inbox_sql,
+	[SQ_EVENT_ADD] = "INSERT INTO events (message_id, recipient, at_ms, event, actor, detail)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[SQ_EVENT_LIST] = store_sqlite_event_list_sql,
+	[SQ_RECEIPT_INSERT] = "INSERT INTO receipts (message_id, recipient, status, reason,"
+	    " received_ms, signed_der) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[SQ_RECEIPT_GET] = "SELECT message_id, recipient, status, reason, received_ms, signed_der"
+	    " FROM receipts WHERE message_id = ?1 AND recipient = ?2",
+};
+
+struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[SQ_NSTMT];
+	int in_use;               /* readers: lent to a transaction */
+};
+
+struct sq_store {
+	char *path;
+	int version;
+	pthread_mutex_t wlock;    /* held by the one write transaction */
+	struct sq_conn w;
+	pthread_mutex_t plock;    /* guards the in_use flags of r[] */
+	pthread_cond_t pcond;     /* signalled when a reader comes back */
+	struct sq_conn r[SQ_READERS];
+	int locks_made;
+};
+
+struct sq_tx {
+	struct sq_store *s;
+	struct sq_conn *c;
+	int write;
+};
+
+int
+store_sqlite_schema_latest(void)
+{
+	return SQ_SCHEMA_LATEST;
+}
+
+/* Map an SQLite result code to ours, with "store: what failed (...)". */
+static int
+sq_error(sqlite3 *db, int rc, const char *what, struct why *why)
+{
+	const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+			return why_set(why, HEGN_ERR_CONFLICT,
+			    "store: %s failed: the record exists already", what);
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return why_set(why, HEGN_ERR_NOT_FOUND,
+			    "store: %s failed: the record it refers to does not exist", what);
+		return why_set(why, HEGN_ERR_INVALID, "store: %s failed (%s)", what, msg);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return why_set(why, HEGN_ERR_BUSY, "store: %s failed (%s)", what, msg);
+	case SQLITE_NOMEM:
+		return why_set(why, HEGN_ERR_NOMEM, "store: %s failed (%s)", what, msg);
+	case SQLITE_TOOBIG:
+		return why_set(why, HEGN_ERR_TOO_LARGE, "store: %s failed (%s)", what, msg);
+	default:
+		return why_set(why, HEGN_ERR_STORE, "store: %s failed (%s)", what, msg);
+	}
+}
+
+static void
+sq_deadline(struct timespec *ts, clockid_t clock, int ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* The cached statement id on c, prepared on first use. */
+static int
+sq_stmt(struct sq_conn *c, enum sq_stmt_id id, sqlite3_stmt **out, struct why *why)
+{
+	int rc;
+
+	*out = NULL;
+	if (c->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		    &c->stmt[id], NULL);
+		if (rc != SQLITE_OK)
+			return sq_error(c->db, rc, "preparing a statement", why);
+	}
+	*out = c->stmt[id];
+	return 0;
+}
+
+/* Make a statement reusable and drop its references to the caller's memory. */
+static void
+sq_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Step a statement that returns no rows (or whose rows are ignored). */
+static int
+sq_run(struct sq_conn *c, enum sq_stmt_id id, const char *what, struct why *why)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_stmt(c, id, &st, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(c->db, rc, what, why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+/*
+ * Bind a string that must fit a field of size bytes (NUL included); keys
+ * must not be empty.  SQLITE_STATIC: the caller's memory outlives the step.
+ */
+static int
+sq_bind_str(sqlite3_stmt *st, int idx, const char *s, size_t size, const char *field,
+    int required, struct why *why)
+{
+	size_t len;
+	int rc;
+
+	len = strnlen(s, size);
+	if (len == size)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "store: %s is longer than %zu bytes or not terminated", field, size - 1);
+	if (required && len == 0)
+		return why_set(why, HEGN_ERR_INVALID, "store: %s is empty", field);
+	if ((rc = sqlite3_bind_text(st, idx, s, (int)len, SQLITE_STATIC)) != SQLITE_OK)
+		return sq_error(sqlite3_db_handle(st), rc, "binding a value", why);
+	return 0;
+}
+
+#define SQ_BIND_FIELD(st, idx, rec, field, required, why) \
+	sq_bind_str((st), (idx), (rec)->field, sizeof((rec)->field), #field, (required), (why))
+
+static int
+sq_bind_int(sqlite3_stmt *st, int idx, int64_t v, struct why *why)
+{
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, idx, v)) != SQLITE_OK)
+		return sq_error(sqlite3_db_handle(st), rc, "binding a value", why);
+	return 0;
+}
+
+/* An empty buffer is stored as NULL and read back as an empty buffer. */
+static int
+sq_bind_blob(sqlite3_stmt *st, int idx, const struct buf *b, struct why *why)
+{
+	int rc;
+
+	if (b->data == NULL || b->len == 0)
+		rc = sqlite3_bind_null(st, idx);
+	else
+		rc = sqlite3_bind_blob64(st, idx, b->data, b->len, SQLITE_STATIC);
+	if (rc != SQLITE_OK)
+		return sq_error(sqlite3_db_handle(st), rc, "binding a value", why);
+	return 0;
+}
+
+/* Copy text column col into dst[size]; a value that does not fit is an error. */
+static int
+sq_col_str(sqlite3_stmt *st, int col, char *dst, size_t size, struct why *why)
+{
+	const unsigned char *t;
+	int n;
+
+	dst[0] = '\0';
+	t = sqlite3_column_text(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (t == NULL) {
+		if (sqlite3_column_type(st, col) != SQLITE_NULL)
+			return why_set(why, HEGN_ERR_NOMEM, "store: reading column %s failed",
+			    sqlite3_column_name(st, col));
+		return 0;
+	}
+	if (n < 0 || (size_t)n >= size || memchr(t, '\0', (size_t)n) != NULL)
+		return why_set(why, HEGN_ERR_STORE,
+		    "store: column %s holds %d bytes, which do not fit its field of %zu",
+		    sqlite3_column_name(st, col), n, size - 1);
+	memcpy(dst, t, (size_t)n);
+	dst[n] = '\0';
+	return 0;
+}
+
+#define SQ_COL_FIELD(st, col, rec, field, why) \
+	sq_col_str((st), (col), (rec)->field, sizeof((rec)->field), (why))
+
+/* Copy blob column col into a new buffer owned by the caller. */
+static int
+sq_col_blob(sqlite3_stmt *st, int col, struct buf *out, struct why *why)
+{
+	const void *p;
+	int n;
+
+	out->data = NULL;
+	out->len = 0;
+	p = sqlite3_column_blob(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (p == NULL || n <= 0) {
+		if (sqlite3_column_type(st, col) != SQLITE_NULL && n > 0)
+			return why_set(why, HEGN_ERR_NOMEM, "store: reading column %s failed",
+			    sqlite3_column_name(st, col));
+		return 0;
+	}
+	/* One spare byte NUL-terminates, as util_read_file does. */
+	if ((out->data = malloc((size_t)n + 1)) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "store: no memory for a %d byte value", n);
+	memcpy(out->data, p, (size_t)n);
+	out->data[n] = '\0';
+	out->len = (size_t)n;
+	return 0;
+}
+
+/* Grow *arr (of *cap elements of size each) to hold at least n + 1. */
+static int
+sq_grow(void **arr, size_t *cap, size_t n, size_t size, struct why *why)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap == 0 ? 8 : *cap * 2;
+	if ((p = reallocarray(*arr, ncap, size)) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "store: no memory for a list of %zu", ncap);
+	memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static int
+sq_need_write(struct sq_tx *tx, const char *what, struct why *why)
+{
+	if (!tx->write)
+		return why_set(why, HEGN_ERR_INTERNAL, "store: %s in a read transaction", what);
+	return 0;
+}
+
+/* Read an integer PRAGMA (or any one-value query). */
+static int
+sq_query_int(sqlite3 *db, const char *sql, int64_t *out, const char *what, struct why *why)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	*out = 0;
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		r = sq_error(db, rc, what, why);
+		goto out;
+	}
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, what, why);
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_exec(sqlite3 *db, const char *sql, const char *what, struct why *why)
+{
+	int rc;
+
+	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		return sq_error(db, rc, what, why);
+	return 0;
+}
+
+static void
+sq_conn_close(struct sq_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < SQ_NSTMT; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+	}
+	if (c->db != NULL)
+		sqlite3_close(c->db);
+	c->db = NULL;
+}
+
+/*
+ * Open one connection and give it the settings that are per connection.
+ * Each is read back: a build of SQLite without foreign keys or with a fixed
+ * synchronous level would otherwise ignore the PRAGMA silently.
+ */
+static int
+sq_conn_open(struct sq_conn *c, const char *path, int write, struct why *why)
+{
+	char what[512];
+	int64_t v;
+	int r, rc;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(what, sizeof(what), "opening %s", path);
+	/* No SQLITE_OPEN_CREATE: store_sqlite_open made the file, mode 0600. */
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+	    SQLITE_OPEN_PRIVATECACHE, NULL);
+	if (rc != SQLITE_OK) {
+		r = sq_error(c->db, rc, what, why);
+		goto out;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, SQ_BUSY_MS);
+	/* Refuse writable_schema tricks and "string" identifiers. */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DML, 0, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DQS_DDL, 0, NULL);
+	if ((r = sq_exec(c->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+	    " PRAGMA secure_delete = ON; PRAGMA trusted_schema = OFF", what, why)) != 0)
+		goto out;
+	if (!write && (r = sq_exec(c->db, "PRAGMA query_only = ON", what, why)) != 0)
+		goto out;
+	/*
+	 * A checkpointed WAL is reused, not shrunk; the limit truncates it so
+	 * old page images (deleted content among them) do not linger in it.
+	 */
+	if (write && (r = sq_exec(c->db, "PRAGMA journal_size_limit = 67108864",
+	    what, why)) != 0)
+		goto out;
+	if ((r = sq_query_int(c->db, "PRAGMA foreign_keys", &v, what, why)) != 0)
+		goto out;
+	if (v != 1) {
+		r = why_set(why, HEGN_ERR_STORE, "store: SQLite does not enforce foreign keys");
+		goto out;
+	}
+	if ((r = sq_query_int(c->db, "PRAGMA synchronous", &v, what, why)) != 0)
+		goto out;
+	if (v != 2) {
+		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused synchronous=FULL");
+		goto out;
+	}
+	if ((r = sq_query_int(c->db, "PRAGMA secure_delete", &v, what, why)) != 0)
+		goto out;
+	if (v != 1) {
+		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused secure_delete");
+		goto out;
+	}
+	r = 0;
+out:
+	if (r != 0)
+		sq_conn_close(c);
+	return r;
+}
+
+/* WAL is a property of the file; it sticks once set. */
+static int
+sq_set_wal(sqlite3 *db, struct why *why)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	int r, rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		r = sq_error(db, rc, "setting the journal mode", why);
+		goto out;
+	}
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(db, rc == SQLITE_DONE ? SQLITE_ERROR : rc,
+		    "setting the journal mode", why);
+		goto out;
+	}
+	mode = sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		r = why_set(why, HEGN_ERR_STORE, "store: the database refused WAL mode "
+		    "(journal mode stays %s)", mode != NULL ? (const char *)mode : "unknown");
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * Bring the schema to SQ_SCHEMA_LATEST, one migration per transaction with
+ * its user_version bump, so a crash leaves the database at some version
+ * and never between two.  The version is read inside the write transaction
+ * so two processes opening one new file do not both migrate it.
+ */
+static int
+sq_migrate(struct sq_store *s, struct why *why)
+{
+	sqlite3 *db = s->w.db;
+	char sql[64], what[64];
+	int64_t v;
+	int r, intx = 0;
+
+	for (;;) {
+		if ((r = sq_exec(db, "BEGIN IMMEDIATE", "starting a migration", why)) != 0)
+			goto out;
+		intx = 1;
+		if ((r = sq_query_int(db, "PRAGMA user_version", &v,
+		    "reading the schema version", why)) != 0)
+			goto out;
+		if (v > SQ_SCHEMA_LATEST || v < 0) {
+			r = why_set(why, HEGN_ERR_STORE, "store: %s has schema version %lld, "
+			    "but this program knows versions up to %d: use a newer hegn",
+			    s->path, (long long)v, SQ_SCHEMA_LATEST);
+			goto out;
+		}
+		if (v == SQ_SCHEMA_LATEST)
+			break;
+		snprintf(what, sizeof(what), "migration to schema version %lld", (long long)v + 1);
+		if ((r = sq_exec(db, sq_migrations[v], what, why)) != 0)
+			goto out;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)v + 1);
+		if ((r = sq_exec(db, sql, "recording the schema version", why)) != 0)
+			goto out;
+		if ((r = sq_exec(db, "COMMIT", "committing a migration", why)) != 0)
+			goto out;
+		intx = 0;
+	}
+	s->version = (int)v;
+	r = 0;
+out:
+	if (intx)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+/*
+ * Create the file with mode 0600 ourselves (SQLite would use the umask) and
+ * refuse one others can read: it holds signed content in clear.
+ */
+static int
+sq_make_file(const char *path, struct why *why)
+{
+	struct stat st;
+	int fd = -1, r;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+		r = why_set(why, HEGN_ERR_IO, "store: cannot open %s (%s)", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) == -1) {
+		r = why_set(why, HEGN_ERR_IO, "store: cannot stat %s (%s)", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = why_set(why, HEGN_ERR_CONFIG, "store: %s is not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		r = why_set(why, HEGN_ERR_CONFIG, "store: %s is accessible by group or others "
+		    "(mode %04o); it must be 0600", path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+static void
+store_sqlite_close(void *impl)
+{
+	struct sq_store *s = impl;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	/* The writer last: the last connection to close checkpoints the WAL. */
+	for (i = 0; i < SQ_READERS; i++)
+		sq_conn_close(&s->r[i]);
+	sq_conn_close(&s->w);
+	if (s->locks_made) {
+		pthread_mutex_destroy(&s->wlock);
+		pthread_mutex_destroy(&s->plock);
+		pthread_cond_destroy(&s->pcond);
+	}
+	free(s->path);
+	free(s);
+}
+
+static int
+store_sqlite_open(const char *location, void **impl, struct why *why)
+{
+	struct sq_store *s = NULL;
+	pthread_condattr_t ca;
+	pthread_mutexattr_t ma;
+	char what[512];
+	int64_t v;
+	size_t i;
+	int r;
+
+	*impl = NULL;
+	if (sqlite3_threadsafe() == 0) {
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "store: SQLite was built without thread support (SQLITE_THREADSAFE=0)");
+		goto out;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(location);
+	/* Error-checking: a thread that begins a second write fails at once. */
+	if (pthread_mutexattr_init(&ma) != 0) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
+		goto out;
+	}
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
+	    pthread_mutex_init(&s->plock, NULL) != 0 ||
+	    pthread_condattr_init(&ca) != 0) {
+		pthread_mutexattr_destroy(&ma);
+		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
+		goto out;
+	}
+	pthread_mutexattr_destroy(&ma);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&s->pcond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
+		goto out;
+	}
+	pthread_condattr_destroy(&ca);
+	s->locks_made = 1;
+
+	if ((r = sq_make_file(s->path, why)) != 0)
+		goto out;
+	if ((r = sq_conn_open(&s->w, s->path, 1, why)) != 0)
+		goto out;
+	/* Refuse a newer schema before changing anything in the file. */
+	snprintf(what, sizeof(what), "reading the schema version of %s", s->path);
+	if ((r = sq_query_int(s->w.db, "PRAGMA user_version", &v, what, why)) != 0)
+		goto out;
+	if (v > SQ_SCHEMA_LATEST) {
+		r = why_set(why, HEGN_ERR_STORE, "store: %s has schema version %lld, but this "
+		    "program knows versions up to %d: use a newer hegn", s->path,
+		    (long long)v, SQ_SCHEMA_LATEST);
+		goto out;
+	}
+	if ((r = sq_set_wal(s->w.db, why)) != 0)
+		goto out;
+	if ((r = sq_migrate(s, why)) != 0)
+		goto out;
+	for (i = 0; i < SQ_READERS; i++)
+		if ((r = sq_conn_open(&s->r[i], s->path, 0, why)) != 0)
+			goto out;
+	*impl = s;
+	s = NULL;
+	r = 0;
+out:
+	store_sqlite_close(s);
+	return r;
+}
+
+static int
+store_sqlite_schema_version(void *impl)
+{
+	struct sq_store *s = impl;
+
+	return s->version;
+}
+
+/* Give tx's connection back (to the pool, or the writer lock) and free tx. */
+static void
+sq_release(struct sq_tx *tx)
+{
+	struct sq_store *s = tx->s;
+
+	if (tx->write) {
+		pthread_mutex_unlock(&s->wlock);
+	} else {
+		pthread_mutex_lock(&s->plock);
+		tx->c->in_use = 0;
+		pthread_cond_signal(&s->pcond);
+		pthread_mutex_unlock(&s->plock);
+	}
+	free(tx);
+}
+
+/* A free reader, waiting at most SQ_WAIT_MS for one. */
+static struct sq_conn *
+sq_take_reader(struct sq_store *s)
+{
+	struct sq_conn *c = NULL;
+	struct timespec ts;
+	size_t i;
+
+	sq_deadline(&ts, CLOCK_MONOTONIC, SQ_WAIT_MS);
+	pthread_mutex_lock(&s->plock);
+	for (;;) {
+		for (i = 0; i < SQ_READERS; i++) {
+			if (!s->r[i].in_use) {
+				c = &s->r[i];
+				c->in_use = 1;
+				goto out;
+			}
+		}
+		/* 0 is a wake-up (maybe spurious); anything else ends the wait. */
+		if (pthread_cond_timedwait(&s->pcond, &s->plock, &ts) != 0)
+			goto out;
+	}
+out:
+	pthread_mutex_unlock(&s->plock);
+	return c;
+}
+
+static int
+store_sqlite_begin(void *impl, int write, void **out, struct why *why)
+{
+	struct sq_store *s = impl;
+	struct sq_tx *tx = NULL;
+	struct timespec ts;
+	int r, e;
+
+	*out = NULL;
+	tx = xcalloc(1, sizeof(*tx));
+	tx->s = s;
+	tx->write = write != 0;
+	if (tx->write) {
+		sq_deadline(&ts, CLOCK_REALTIME, SQ_WAIT_MS);
+		if ((e = pthread_mutex_timedlock(&s->wlock, &ts)) != 0) {
+			free(tx);
+			if (e == EDEADLK)
+				r = why_set(why, HEGN_ERR_INTERNAL, "store: this thread "
+				    "holds a write transaction already");
+			else
+				r = why_set(why, HEGN_ERR_BUSY,
+				    "store: timed out waiting for the write transaction");
+			goto out;
+		}
+		tx->c = &s->w;
+	} else if ((tx->c = sq_take_reader(s)) == NULL) {
+		free(tx);
+		r = why_set(why, HEGN_ERR_BUSY, "store: timed out waiting for a reader");
+		goto out;
+	}
+	/* A connection left inside a transaction by a failed rollback. */
+	if (!sqlite3_get_autocommit(tx->c->db))
+		sqlite3_exec(tx->c->db, "ROLLBACK", NULL, NULL, NULL);
+	if ((r = sq_run(tx->c, tx->write ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN,
+	    "starting a transaction", why)) != 0) {
+		sq_release(tx);
+		goto out;
+	}
+	*out = tx;
+	r = 0;
+out:
+	return r;
+}
+
+static void
+store_sqlite_rollback(void *h)
+{
+	struct sq_tx *tx = h;
+
+	if (tx == NULL)
+		return;
+	if (!sqlite3_get_autocommit(tx->c->db))
+		sq_run(tx->c, SQ_ROLLBACK, "rolling back", NULL);
+	sq_release(tx);
+}
+
+/* Durable once COMMIT returned SQLITE_DONE: synchronous=FULL synced the WAL. */
+static int
+store_sqlite_commit(void *h, struct why *why)
+{
+	struct sq_tx *tx = h;
+	int r;
+
+	if ((r = sq_run(tx->c, SQ_COMMIT, "commit", why)) != 0) {
+		store_sqlite_rollback(tx);
+		return r;
+	}
+	sq_release(tx);
+	return 0;
+}
+
+static int
+store_sqlite_message_insert(void *h, const struct store_message *m, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "message insert", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_MESSAGE_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = SQ_BIND_FIELD(st, 1, m, id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, m, sender, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, m, kind, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, m, content_sha256, 0, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 5, m, citizen_ref, 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 6, m->created_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 7, m->deadline_ms, why)) != 0 ||
+	    (r = sq_bind_blob(st, 8, &m->signed_der, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "message insert", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+/* Bind a key passed as a C string; it must fit the field it is kept in. */
+static int
+sq_bind_key(sqlite3_stmt *st, int idx, const char *s, const char *field, struct why *why)
+{
+	return sq_bind_str(st, idx, s, 65, field, 1, why);
+}
+
+static int
+store_sqlite_message_get(void *h, const char *id, int with_der, struct store_message *out,
+    struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = sq_stmt(tx->c, with_der ? SQ_MESSAGE_GET_DER : SQ_MESSAGE_GET, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no message with that id");
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "message get", why);
+		goto out;
+	}
+	if ((r = SQ_COL_FIELD(st, 0, out, id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, out, sender, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, out, kind, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, out, content_sha256, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 4, out, citizen_ref, why)) != 0)
+		goto out;
+	out->created_ms = sqlite3_column_int64(st, 5);
+	out->deadline_ms = sqlite3_column_int64(st, 6);
+	if ((r = sq_col_blob(st, 7, &out->signed_der, why)) != 0)
+		goto out;
+	r = 0;
+out:
+	sq_done(st);
+	if (r != 0)
+		store_message_clear(out);
+	return r;
+}
+
+/* Fill d from a row of the SQ_DELIVERY_COLS columns plus sealed. */
+static int
+sq_row_delivery(sqlite3_stmt *st, struct store_delivery *d, struct why *why)
+{
+	int r;
+
+	if ((r = SQ_COL_FIELD(st, 0, d, message_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, d, recipient, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, d, state, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, d, channel, why)) != 0)
+		return r;
+	d->seq = sqlite3_column_int64(st, 4);
+	d->updated_ms = sqlite3_column_int64(st, 5);
+	if ((r = SQ_COL_FIELD(st, 6, d, sealed_sha256, why)) != 0)
+		return r;
+	return sq_col_blob(st, 7, &d->sealed, why);
+}
+
+/*
+ * The next inbox sequence number.  Writers are serialised, so numbers are
+ * handed out in commit order and a reader's cursor never skips a copy that
+ * commits later with a smaller number.
+ */
+static int
+sq_next_seq(struct sq_tx *tx, int64_t *seq, struct why *why)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	*seq = 0;
+	if ((r = sq_stmt(tx->c, SQ_SEQ_NEXT, &st, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+		    "allocating a delivery sequence number", why);
+		goto out;
+	}
+	*seq = sqlite3_column_int64(st, 0);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "allocating a delivery sequence number", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int64_t seq;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "delivery insert", why)) != 0)
+		goto out;
+	if ((r = sq_next_seq(tx, &seq, why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_DELIVERY_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = SQ_BIND_FIELD(st, 1, d, message_id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, d, recipient, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, d, state, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, d, channel, 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 5, seq, why)) != 0 ||
+	    (r = sq_bind_int(st, 6, d->updated_ms, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 7, d, sealed_sha256, 0, why)) != 0 ||
+	    (r = sq_bind_blob(st, 8, &d->sealed, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "delivery insert", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_delivery_get(void *h, const char *id, const char *recipient, int with_sealed,
+    struct store_delivery *out, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = sq_stmt(tx->c, with_sealed ? SQ_DELIVERY_GET_SEALED : SQ_DELIVERY_GET,
+	    &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
+	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "store: no delivery of that message to %s", recipient);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "delivery get", why);
+		goto out;
+	}
+	if ((r = sq_row_delivery(st, out, why)) != 0)
+		goto out;
+	r = 0;
+out:
+	sq_done(st);
+	if (r != 0)
+		store_delivery_clear(out);
+	return r;
+}
+
+static int
+store_sqlite_delivery_list(void *h, const char *id, struct store_delivery **out, size_t *n,
+    struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_delivery *list = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = sq_stmt(tx->c, SQ_DELIVERY_LIST, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		/* Counted first, so a half-filled element is freed too. */
+		cnt++;
+		if ((r = sq_row_delivery(st, &list[cnt - 1], why)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "delivery list", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	store_delivery_list_free(list, cnt);
+	return r;
+}
+
+static int
+store_sqlite_delivery_set_state(void *h, const char *id, const char *recipient,
+    const char *state, int64_t at_ms, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "delivery state change", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_DELIVERY_SET_STATE, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
+	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0 ||
+	    (r = sq_bind_str(st, 3, state, sizeof(((struct store_delivery *)0)->state),
+	    "state", 1, why)) != 0 ||
+	    (r = sq_bind_int(st, 4, at_ms, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "delivery state change", why);
+		goto out;
+	}
+	if (sqlite3_changes(tx->c->db) == 0) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "store: no delivery of that message to %s", recipient);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_inbox(void *h, const char *recipient, int64_t after, size_t limit,
+    struct store_inbox_item **out, size_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_inbox_item *list = NULL, *it;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if (limit == 0 || limit > STORE_INBOX_MAX)
+		limit = STORE_INBOX_MAX;
+	if ((r = sq_stmt(tx->c, SQ_INBOX, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, recipient, "recipient", why)) != 0 ||
+	    (r = sq_bind_int(st, 2, after, why)) != 0 ||
+	    (r = sq_bind_int(st, 3, (int64_t)limit, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		it = &list[cnt];
+		if ((r = SQ_COL_FIELD(st, 0, it, id, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 1, it, kind, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 2, it, from, why)) != 0)
+			goto out;
+		it->seq = sqlite3_column_int64(st, 3);
+		it->created_ms = sqlite3_column_int64(st, 4);
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "inbox", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	free(list);
+	return r;
+}
+
+static int
+store_sqlite_event_add(void *h, const struct store_event *e, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "event add", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_EVENT_ADD, &st, why)) != 0)
+		goto out;
+	if ((r = SQ_BIND_FIELD(st, 1, e, message_id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, e, recipient, 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 3, e->at_ms, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, e, event, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 5, e, actor, 0, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 6, e, detail, 0, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "event add", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_event_list(void *h, const char *id, struct store_event **out, size_t *n,
+    struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_event *list = NULL, *e;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = sq_stmt(tx->c, SQ_EVENT_LIST, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		e = &list[cnt];
+		e->id = sqlite3_column_int64(st, 0);
+		e->at_ms = sqlite3_column_int64(st, 1);
+		if ((r = SQ_COL_FIELD(st, 2, e, message_id, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 3, e, recipient, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 4, e, event, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 5, e, actor, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 6, e, detail, why)) != 0)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "event list", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	free(list);
+	return r;
+}
+
+static int
+store_sqlite_receipt_insert(void *h, const struct store_receipt *rec, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "receipt insert", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_RECEIPT_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = SQ_BIND_FIELD(st, 1, rec, message_id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, rec, recipient, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, rec, status, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, rec, reason, 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 5, rec->received_ms, why)) != 0 ||
+	    (r = sq_bind_blob(st, 6, &rec->signed_der, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "receipt insert", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_receipt_get(void *h, const char *id, const char *recipient,
+    struct store_receipt *out, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = sq_stmt(tx->c, SQ_RECEIPT_GET, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
+	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "store: no receipt from %s for that message", recipient);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "receipt get", why);
+		goto out;
+	}
+	if ((r = SQ_COL_FIELD(st, 0, out, message_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, out, recipient, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, out, status, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, out, reason, why)) != 0)
+		goto out;
+	out->received_ms = sqlite3_column_int64(st, 4);
+	if ((r = sq_col_blob(st, 5, &out->signed_der, why)) != 0)
+		goto out;
+	r = 0;
+out:
+	sq_done(st);
+	if (r != 0)
+		store_receipt_clear(out);
+	return r;
+}
+
+int
+store_sqlite_pragma(struct store_tx *stx, const char *name, char *out, size_t outlen,
+    struct why *why)
+{
+	struct sq_tx *tx = store_tx_impl(stx, &store_backend_sqlite);
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	char sql[64];
+	size_t i;
+	int r, rc;
+
+	if (out != NULL && outlen > 0)
+		out[0] = '\0';
+	if (tx == NULL || name == NULL || out == NULL || outlen == 0) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "store: no sqlite transaction to read a pragma in");
+		goto out;
+	}
+	for (i = 0; name[i] != '\0'; i++) {
+		if ((name[i] < 'a' || name[i] > 'z') && name[i] != '_')
+			break;
+	}
+	if (i == 0 || name[i] != '\0' || i > 40) {
+		r = why_set(why, HEGN_ERR_INVALID, "store: not a pragma name");
+		goto out;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA %s", name);
+	if ((rc = sqlite3_prepare_v2(tx->c->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		r = sq_error(tx->c->db, rc, "reading a pragma", why);
+		goto out;
+	}
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc == SQLITE_DONE ? SQLITE_ERROR : rc,
+		    "reading a pragma", why);
+		goto out;
+	}
+	t = sqlite3_column_text(st, 0);
+	if (t == NULL || strlen((const char *)t) >= outlen) {
+		r = why_set(why, HEGN_ERR_STORE, "store: pragma %s has no value that fits", name);
+		goto out;
+	}
+	memcpy(out, t, strlen((const char *)t) + 1);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+const struct store_backend store_backend_sqlite = {
+	.name = "sqlite",
+	.open = store_sqlite_open,
+	.close = store_sqlite_close,
+	.schema_version = store_sqlite_schema_version,
+	.begin = store_sqlite_begin,
+	.commit = store_sqlite_commit,
+	.rollback = store_sqlite_rollback,
+	.message_insert = store_sqlite_message_insert,
+	.message_get = store_sqlite_message_get,
+	.delivery_insert = store_sqlite_delivery_insert,
+	.delivery_get = store_sqlite_delivery_get,
+	.delivery_list = store_sqlite_delivery_list,
+	.delivery_set_state = store_sqlite_delivery_set_state,
+	.inbox = store_sqlite_inbox,
+	.event_add = store_sqlite_event_add,
+	.event_list = store_sqlite_event_list,
+	.receipt_insert = store_sqlite_receipt_insert,
+	.receipt_get = store_sqlite_receipt_get,
+};

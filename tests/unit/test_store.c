@@ -1,0 +1,983 @@
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "err.h"
+#include "store.h"
+#include "store_sqlite.h"
+#include "testlib.h"
+#include "util.h"
+
+/* The directory every test of a case works under; removed by the fixture. */
+static char base[] = "/tmp/hegn-test-store-XXXXXX";
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+base_setup(void)
+{
+	snprintf(base, sizeof(base), "/tmp/hegn-test-store-XXXXXX");
+	if (mkdtemp(base) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+static void
+base_teardown(void)
+{
+	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh database path under base for the calling test. */
+static void
+db_path(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s-%ld.db", base, name, (long)getpid());
+}
+
+static struct store *
+open_ok(const char *path)
+{
+	struct store *s = NULL;
+	struct why why = { 0 };
+	int r;
+
+	r = store_open(path, &s, &why);
+	ck_assert_msg(r == 0, "store_open: %s", why.text);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static struct store_tx *
+begin_ok(struct store *s, int write)
+{
+	struct store_tx *tx = NULL;
+	struct why why = { 0 };
+
+	ck_assert_msg(store_begin(s, write, &tx, &why) == 0, "begin: %s", why.text);
+	return tx;
+}
+
+static void
+commit_ok(struct store_tx *tx)
+{
+	struct why why = { 0 };
+
+	ck_assert_msg(store_commit(tx, &why) == 0, "commit: %s", why.text);
+}
+
+static void
+fill_message(struct store_message *m, const char *id, const char *sender)
+{
+	static const uint8_t der[] = { 0x30, 0x00, 0x82, 0x00, 0x00, 0xff, 0x00 };
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	snprintf(m->sender, sizeof(m->sender), "%s", sender);
+	snprintf(m->kind, sizeof(m->kind), "referral");
+	util_sha256_hex(id, strlen(id), m->content_sha256);
+	util_sha256_hex("citizen", 7, m->citizen_ref);
+	m->created_ms = 1795772760000LL;
+	m->deadline_ms = 1795776360000LL;
+	/* Points at static memory: inserts only read it. */
+	m->signed_der.data = (uint8_t *)der;
+	m->signed_der.len = sizeof(der);
+}
+
+static void
+fill_delivery(struct store_delivery *d, const char *id, const char *recipient)
+{
+	static const uint8_t sealed[] = { 0x00, 0x00, 0x30, 0x80, 0x00, 0x01 };
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->message_id, sizeof(d->message_id), "%s", id);
+	snprintf(d->recipient, sizeof(d->recipient), "%s", recipient);
+	snprintf(d->state, sizeof(d->state), STORE_STATE_SUBMITTED);
+	snprintf(d->channel, sizeof(d->channel), "pull");
+	d->seq = 424242;  /* ignored: the store assigns it */
+	d->updated_ms = 1795772761000LL;
+	util_sha256_hex(sealed, sizeof(sealed), d->sealed_sha256);
+	d->sealed.data = (uint8_t *)sealed;
+	d->sealed.len = sizeof(sealed);
+}
+
+/* Insert one message with a delivery to recipient in its own transaction. */
+static void
+put_message(struct store *s, const char *id, const char *recipient)
+{
+	struct store_message m;
+	struct store_delivery d;
+	struct store_tx *tx = begin_ok(s, 1);
+	struct why why = { 0 };
+
+	fill_message(&m, id, "ringsted-visitation");
+	fill_delivery(&d, id, recipient);
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+}
+
+static int
+message_exists(struct store *s, const char *id)
+{
+	struct store_message m;
+	struct store_tx *tx = begin_ok(s, 0);
+	int r;
+
+	r = store_message_get(tx, id, 0, &m, NULL);
+	store_message_clear(&m);
+	commit_ok(tx);
+	ck_assert(r == 0 || r == HEGN_ERR_NOT_FOUND);
+	return r == 0;
+}
+
+/* One integer from sql on a separate, raw connection to path. */
+static int64_t
+raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+START_TEST(test_open_creates_and_migrates)
+{
+	char path[512], loc[600], wal[600];
+	struct store *s;
+	struct stat st;
+
+	db_path(path, sizeof(path), "open");
+	snprintf(loc, sizeof(loc), "sqlite:%s", path);
+	s = open_ok(loc);
+	ck_assert_int_eq(store_schema_version(s), 1);
+	ck_assert_int_eq(store_schema_version(s), store_sqlite_schema_latest());
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	put_message(s, "m-1", "hovmand-care");
+	/* SQLite gives the log the database's mode. */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	ck_assert_int_eq(stat(wal, &st), 0);
+	ck_assert_int_eq(st.st_mode & 077, 0);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+	    " AND name IN ('messages', 'deliveries', 'events', 'receipts')"), 4);
+	store_close(s);
+
+	/* Reopened by bare path: same version, data kept, no second migration. */
+	s = open_ok(path);
+	ck_assert_int_eq(store_schema_version(s), 1);
+	ck_assert(message_exists(s, "m-1"));
+	ck_assert(!message_exists(s, "m-2"));
+	store_close(s);
+	ck_assert_int_eq(raw_int(path,
+	    "SELECT value FROM counters WHERE name = 'delivery_seq'"), 1);
+}
+END_TEST
+
+START_TEST(test_open_refusals)
+{
+	char path[512], loc[600];
+	struct store *s = (struct store *)&s;
+	struct why why = { 0 };
+	int fd;
+
+	/* A database from a newer hegn is refused and left as it was. */
+	db_path(path, sizeof(path), "newer");
+	raw_exec(path, "PRAGMA user_version = 999; CREATE TABLE future (x)");
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(store_open(path, &s, &why), HEGN_ERR_STORE);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(strstr(why.text, "999"));
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 999);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+
+	/* Not a database at all. */
+	db_path(path, sizeof(path), "garbage");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	for (int i = 0; i < 64; i++)
+		ck_assert_int_eq(write(fd, "this is not an SQLite file....\n", 32), 32);
+	close(fd);
+	why_clear(&why);
+	ck_assert_int_eq(store_open(path, &s, &why), HEGN_ERR_STORE);
+	ck_assert_ptr_nonnull(strstr(why.text, "store:"));
+
+	/* Readable by others: refused before SQLite sees it. */
+	db_path(path, sizeof(path), "open-mode");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(store_open(path, &s, &why), HEGN_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(why.text, "0644"));
+
+	/* A directory that does not exist. */
+	snprintf(path, sizeof(path), "%s/no/such/dir.db", base);
+	ck_assert_int_eq(store_open(path, &s, &why), HEGN_ERR_IO);
+
+	/* Unknown back ends and empty locations. */
+	snprintf(loc, sizeof(loc), "postgres:%s/x.db", base);
+	ck_assert_int_eq(store_open(loc, &s, &why), HEGN_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(why.text, "postgres"));
+	ck_assert_int_eq(store_open("sqlite:", &s, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_open("", &s, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_open(NULL, &s, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_null(s);
+	store_close(NULL);
+
+	/* A path with a colon after a slash is a path, not a scheme. */
+	snprintf(path, sizeof(path), "%s/with:colon.db", base);
+	s = open_ok(path);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_round_trips)
+{
+	static const uint8_t rder[] = { 0x00, 0x30, 0x00, 0x00, 0x7f };
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m, mo;
+	struct store_delivery d, d2, dout, *list = NULL;
+	struct store_event e, *ev = NULL;
+	struct store_receipt rc, ro;
+	struct why why = { 0 };
+	size_t n;
+
+	db_path(path, sizeof(path), "rt");
+	s = open_ok(path);
+	fill_message(&m, "m-rt", "ringsted-visitation");
+	fill_delivery(&d, "m-rt", "ringsted-homecare");
+	fill_delivery(&d2, "m-rt", "hovmand-care");
+	d2.sealed.data = NULL;
+	d2.sealed.len = 0;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.message_id, sizeof(e.message_id), "m-rt");
+	snprintf(e.event, sizeof(e.event), "submitted");
+	snprintf(e.actor, sizeof(e.actor), "ringsted-visitation");
+	snprintf(e.detail, sizeof(e.detail), "kind referral");
+	e.at_ms = 5;
+	memset(&rc, 0, sizeof(rc));
+	snprintf(rc.message_id, sizeof(rc.message_id), "m-rt");
+	snprintf(rc.recipient, sizeof(rc.recipient), "ringsted-homecare");
+	snprintf(rc.status, sizeof(rc.status), "rejected");
+	snprintf(rc.reason, sizeof(rc.reason), "unknown citizen");
+	rc.received_ms = 77;
+	rc.signed_der.data = (uint8_t *)rder;
+	rc.signed_der.len = sizeof(rder);
+
+	tx = begin_ok(s, 1);
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_delivery_insert(tx, &d2, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_event_add(tx, &e, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_receipt_insert(tx, &rc, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	/* Junk in the output record must not survive the reset. */
+	memset(&mo, 'x', sizeof(mo));
+	mo.signed_der.data = NULL;
+	ck_assert_int_eq(store_message_get(tx, "m-rt", 1, &mo, &why), 0);
+	ck_assert_str_eq(mo.id, m.id);
+	ck_assert_str_eq(mo.sender, m.sender);
+	ck_assert_str_eq(mo.kind, m.kind);
+	ck_assert_str_eq(mo.content_sha256, m.content_sha256);
+	ck_assert_str_eq(mo.citizen_ref, m.citizen_ref);
+	ck_assert_int_eq(mo.created_ms, m.created_ms);
+	ck_assert_int_eq(mo.deadline_ms, m.deadline_ms);
+	ck_assert_uint_eq(mo.signed_der.len, m.signed_der.len);
+	ck_assert_mem_eq(mo.signed_der.data, m.signed_der.data, m.signed_der.len);
+	store_message_clear(&mo);
+	ck_assert_ptr_null(mo.signed_der.data);
+	ck_assert_int_eq(store_message_get(tx, "m-rt", 0, &mo, &why), 0);
+	ck_assert_ptr_null(mo.signed_der.data);
+	ck_assert_uint_eq(mo.signed_der.len, 0);
+	ck_assert_str_eq(mo.sender, m.sender);
+	store_message_clear(&mo);
+
+	ck_assert_int_eq(store_delivery_get(tx, "m-rt", "ringsted-homecare", 1, &dout, &why), 0);
+	ck_assert_str_eq(dout.message_id, "m-rt");
+	ck_assert_str_eq(dout.recipient, "ringsted-homecare");
+	ck_assert_str_eq(dout.state, STORE_STATE_SUBMITTED);
+	ck_assert_str_eq(dout.channel, "pull");
+	ck_assert_str_eq(dout.sealed_sha256, d.sealed_sha256);
+	ck_assert_int_eq(dout.updated_ms, d.updated_ms);
+	ck_assert_int_eq(dout.seq, 1);
+	ck_assert_uint_eq(dout.sealed.len, d.sealed.len);
+	ck_assert_mem_eq(dout.sealed.data, d.sealed.data, d.sealed.len);
+	store_delivery_clear(&dout);
+	ck_assert_int_eq(store_delivery_get(tx, "m-rt", "hovmand-care", 1, &dout, &why), 0);
+	ck_assert_int_eq(dout.seq, 2);
+	ck_assert_uint_eq(dout.sealed.len, 0);
+	store_delivery_clear(&dout);
+
+	/* Recipient order, no blobs. */
+	ck_assert_int_eq(store_delivery_list(tx, "m-rt", &list, &n, &why), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].recipient, "hovmand-care");
+	ck_assert_str_eq(list[1].recipient, "ringsted-homecare");
+	ck_assert_ptr_null(list[1].sealed.data);
+	store_delivery_list_free(list, n);
+	ck_assert_int_eq(store_delivery_list(tx, "m-none", &list, &n, &why), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(list);
+
+	ck_assert_int_eq(store_event_list(tx, "m-rt", &ev, &n, &why), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_gt(ev[0].id, 0);
+	ck_assert_str_eq(ev[0].event, "submitted");
+	ck_assert_str_eq(ev[0].actor, "ringsted-visitation");
+	ck_assert_str_eq(ev[0].recipient, "");
+	ck_assert_str_eq(ev[0].detail, "kind referral");
+	ck_assert_int_eq(ev[0].at_ms, 5);
+	free(ev);
+
+	ck_assert_int_eq(store_receipt_get(tx, "m-rt", "ringsted-homecare", &ro, &why), 0);
+	ck_assert_str_eq(ro.status, "rejected");
+	ck_assert_str_eq(ro.reason, "unknown citizen");
+	ck_assert_int_eq(ro.received_ms, 77);
+	ck_assert_uint_eq(ro.signed_der.len, sizeof(rder));
+	ck_assert_mem_eq(ro.signed_der.data, rder, sizeof(rder));
+	store_receipt_clear(&ro);
+
+	/* Absent records. */
+	ck_assert_int_eq(store_message_get(tx, "m-none", 1, &mo, &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_delivery_get(tx, "m-rt", "region-hospital", 1, &dout, &why),
+	    HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_receipt_get(tx, "m-rt", "hovmand-care", &ro, &why),
+	    HEGN_ERR_NOT_FOUND);
+	/* A key longer than any stored one is refused, not truncated into a match. */
+	ck_assert_int_eq(store_message_get(tx, "m-rtaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1, &mo, &why), HEGN_ERR_INVALID);
+	/* Writes are refused in a read transaction. */
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), HEGN_ERR_INTERNAL);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-rt", "hovmand-care",
+	    STORE_STATE_DELIVERED, 1, &why), HEGN_ERR_INTERNAL);
+	commit_ok(tx);
+	/* A second write transaction in the same thread fails at once. */
+	tx = begin_ok(s, 1);
+	{
+		struct store_tx *tx2 = (struct store_tx *)&tx2;
+
+		ck_assert_int_eq(store_begin(s, 1, &tx2, &why), HEGN_ERR_INTERNAL);
+		ck_assert_ptr_null(tx2);
+	}
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_conflicts_and_rollback)
+{
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct store_delivery d;
+	struct store_receipt rc;
+	struct why why = { 0 };
+
+	db_path(path, sizeof(path), "conflict");
+	s = open_ok(path);
+	put_message(s, "m-1", "hovmand-care");
+
+	/* Duplicate id. */
+	tx = begin_ok(s, 1);
+	fill_message(&m, "m-1", "ringsted-homecare");
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), HEGN_ERR_CONFLICT);
+	ck_assert_ptr_nonnull(strstr(why.text, "store: message insert failed"));
+	store_rollback(tx);
+
+	/* Message and a duplicate delivery: rolled back, nothing partial remains. */
+	tx = begin_ok(s, 1);
+	fill_message(&m, "m-2", "ringsted-visitation");
+	fill_delivery(&d, "m-2", "hovmand-care");
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), 0);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_CONFLICT);
+	store_rollback(tx);
+	ck_assert(!message_exists(s, "m-2"));
+
+	/* A delivery of a message that does not exist. */
+	tx = begin_ok(s, 1);
+	fill_message(&m, "m-3", "ringsted-visitation");
+	fill_delivery(&d, "m-absent", "hovmand-care");
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_NOT_FOUND);
+	store_rollback(tx);
+	ck_assert(!message_exists(s, "m-3"));
+
+	/* Rollback discards; a commit after a rollback is a new transaction. */
+	tx = begin_ok(s, 1);
+	fill_message(&m, "m-4", "ringsted-visitation");
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	store_rollback(tx);
+	store_rollback(NULL);
+	ck_assert(!message_exists(s, "m-4"));
+
+	/* Bad fields. */
+	tx = begin_ok(s, 1);
+	fill_message(&m, "m-5", "ringsted-visitation");
+	memset(m.kind, 'k', sizeof(m.kind));
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "kind"));
+	fill_message(&m, "", "ringsted-visitation");
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), HEGN_ERR_INVALID);
+	fill_delivery(&d, "m-1", "ringsted-homecare");
+	snprintf(d.state, sizeof(d.state), "lost");
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_INVALID);
+	memset(d.state, 's', sizeof(d.state));
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_INVALID);
+
+	/* Receipts: one per delivery, and only for a delivery that exists. */
+	memset(&rc, 0, sizeof(rc));
+	snprintf(rc.message_id, sizeof(rc.message_id), "m-1");
+	snprintf(rc.recipient, sizeof(rc.recipient), "hovmand-care");
+	snprintf(rc.status, sizeof(rc.status), "accepted");
+	ck_assert_int_eq(store_receipt_insert(tx, &rc, &why), 0);
+	ck_assert_int_eq(store_receipt_insert(tx, &rc, &why), HEGN_ERR_CONFLICT);
+	snprintf(rc.recipient, sizeof(rc.recipient), "ringsted-homecare");
+	ck_assert_int_eq(store_receipt_insert(tx, &rc, &why), HEGN_ERR_NOT_FOUND);
+	snprintf(rc.recipient, sizeof(rc.recipient), "hovmand-care");
+	snprintf(rc.status, sizeof(rc.status), "maybe");
+	snprintf(rc.message_id, sizeof(rc.message_id), "m-other");
+	ck_assert_int_eq(store_receipt_insert(tx, &rc, &why), HEGN_ERR_INVALID);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_receipt_get(tx, "m-1", "hovmand-care", &rc, &why), 0);
+	ck_assert_str_eq(rc.status, "accepted");
+	ck_assert_uint_eq(rc.signed_der.len, 0);
+	store_receipt_clear(&rc);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_too_long_in_database)
+{
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct why why = { 0 };
+
+	db_path(path, sizeof(path), "long");
+	s = open_ok(path);
+	store_close(s);
+	/* Another writer put a sender in that does not fit the field. */
+	raw_exec(path, "INSERT INTO messages (id, sender, kind, content_sha256, citizen_ref,"
+	    " created_ms, deadline_ms, signed_der) VALUES ('m-long', printf('%.100c', 'x'),"
+	    " 'referral', '', '', 1, 0, x'0001')");
+	s = open_ok(path);
+	tx = begin_ok(s, 0);
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(store_message_get(tx, "m-long", 1, &m, &why), HEGN_ERR_STORE);
+	ck_assert_ptr_nonnull(strstr(why.text, "sender"));
+	ck_assert_ptr_null(m.signed_der.data);
+	ck_assert_str_eq(m.id, "");
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_inbox)
+{
+	char path[512], id[32];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_inbox_item *it = NULL;
+	struct store_delivery d;
+	struct store_message m;
+	struct why why = { 0 };
+	size_t n;
+	int i;
+
+	db_path(path, sizeof(path), "inbox");
+	s = open_ok(path);
+	for (i = 1; i <= 5; i++) {
+		snprintf(id, sizeof(id), "m-%d", i);
+		put_message(s, id, "hovmand-care");
+		if (i == 3)
+			put_message(s, "m-other", "ringsted-homecare");
+	}
+
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_inbox(tx, "hovmand-care", 0, 100, &it, &n, &why), 0);
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "m-%d", i + 1);
+		ck_assert_str_eq(it[i].id, id);
+		ck_assert_str_eq(it[i].kind, "referral");
+		ck_assert_str_eq(it[i].from, "ringsted-visitation");
+		ck_assert_int_eq(it[i].created_ms, 1795772760000LL);
+		if (i > 0)
+			ck_assert_int_gt(it[i].seq, it[i - 1].seq);
+	}
+	/* The copy for the other recipient took a number between them. */
+	ck_assert_int_eq(it[3].seq - it[2].seq, 2);
+	/* Cursor: after the second. */
+	{
+		int64_t after = it[1].seq;
+
+		free(it);
+		ck_assert_int_eq(store_inbox(tx, "hovmand-care", after, 100, &it, &n, &why), 0);
+	}
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(it[0].id, "m-3");
+	free(it);
+	/* Limit. */
+	ck_assert_int_eq(store_inbox(tx, "hovmand-care", 0, 2, &it, &n, &why), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(it[1].id, "m-2");
+	free(it);
+	/* Nobody's inbox: an empty answer is a NULL array. */
+	ck_assert_int_eq(store_inbox(tx, "region-hospital", 0, 10, &it, &n, &why), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(it);
+	store_rollback(tx);
+
+	/* Acknowledged and delivered copies leave the inbox. */
+	tx = begin_ok(s, 1);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-2", "hovmand-care",
+	    STORE_STATE_ACKNOWLEDGED, 99, &why), 0);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-4", "hovmand-care",
+	    STORE_STATE_DELIVERED, 99, &why), 0);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-9", "hovmand-care",
+	    STORE_STATE_DELIVERED, 99, &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-1", "region-hospital",
+	    STORE_STATE_DELIVERED, 99, &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-1", "hovmand-care",
+	    "gone", 99, &why), HEGN_ERR_INVALID);
+	commit_ok(tx);
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_inbox(tx, "hovmand-care", 0, 100, &it, &n, &why), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(it[0].id, "m-1");
+	ck_assert_str_eq(it[1].id, "m-3");
+	ck_assert_str_eq(it[2].id, "m-5");
+	free(it);
+	ck_assert_int_eq(store_delivery_get(tx, "m-2", "hovmand-care", 0, &d, &why), 0);
+	ck_assert_str_eq(d.state, STORE_STATE_ACKNOWLEDGED);
+	ck_assert_int_eq(d.updated_ms, 99);
+	store_delivery_clear(&d);
+	store_rollback(tx);
+
+	/* The cap: 1000 per call whatever the caller asks for. */
+	tx = begin_ok(s, 1);
+	for (i = 0; i < 1005; i++) {
+		snprintf(id, sizeof(id), "bulk-%04d", i);
+		fill_message(&m, id, "region-hospital");
+		fill_delivery(&d, id, "ringsted-homecare");
+		ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+		ck_assert_int_eq(store_delivery_insert(tx, &d, &why), 0);
+	}
+	commit_ok(tx);
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_inbox(tx, "ringsted-homecare", 0, 5000, &it, &n, &why), 0);
+	ck_assert_uint_eq(n, STORE_INBOX_MAX);
+	ck_assert_str_eq(it[0].id, "m-other");
+	free(it);
+	ck_assert_int_eq(store_inbox(tx, "ringsted-homecare", 0, 0, &it, &n, &why), 0);
+	ck_assert_uint_eq(n, STORE_INBOX_MAX);
+	free(it);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_events_in_order)
+{
+	static const char *const names[] = { "submitted", "sealed", "fetched", "acknowledged" };
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_event e, *ev = NULL;
+	struct why why = { 0 };
+	size_t n, i;
+
+	db_path(path, sizeof(path), "events");
+	s = open_ok(path);
+	for (i = 0; i < 4; i++) {
+		tx = begin_ok(s, 1);
+		memset(&e, 0, sizeof(e));
+		e.id = 999;  /* ignored */
+		snprintf(e.message_id, sizeof(e.message_id), "m-ev");
+		snprintf(e.recipient, sizeof(e.recipient), "hovmand-care");
+		snprintf(e.event, sizeof(e.event), "%s", names[i]);
+		snprintf(e.actor, sizeof(e.actor), "hegnd");
+		/* Clock steps back: order is by insertion, not by at_ms. */
+		e.at_ms = 1000 - (int64_t)i;
+		ck_assert_msg(store_event_add(tx, &e, &why) == 0, "%s", why.text);
+		snprintf(e.message_id, sizeof(e.message_id), "m-else");
+		ck_assert_int_eq(store_event_add(tx, &e, &why), 0);
+		commit_ok(tx);
+	}
+	tx = begin_ok(s, 1);
+	memset(&e, 0, sizeof(e));
+	snprintf(e.message_id, sizeof(e.message_id), "m-ev");
+	ck_assert_int_eq(store_event_add(tx, &e, &why), HEGN_ERR_INVALID);
+	memset(e.detail, 'd', sizeof(e.detail));
+	snprintf(e.event, sizeof(e.event), "x");
+	ck_assert_int_eq(store_event_add(tx, &e, &why), HEGN_ERR_INVALID);
+	store_rollback(tx);
+
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_event_list(tx, "m-ev", &ev, &n, &why), 0);
+	ck_assert_uint_eq(n, 4);
+	for (i = 0; i < 4; i++) {
+		ck_assert_str_eq(ev[i].event, names[i]);
+		ck_assert_str_eq(ev[i].message_id, "m-ev");
+		ck_assert_str_eq(ev[i].recipient, "hovmand-care");
+		ck_assert_int_ne(ev[i].id, 999);
+		if (i > 0)
+			ck_assert_int_gt(ev[i].id, ev[i - 1].id);
+	}
+	free(ev);
+	ck_assert_int_eq(store_event_list(tx, "m-none", &ev, &n, &why), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(ev);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_connection_settings)
+{
+	char path[512], v[64];
+	struct store *s;
+	struct store_tx *tx;
+	struct why why = { 0 };
+	int w;
+
+	db_path(path, sizeof(path), "pragma");
+	s = open_ok(path);
+	for (w = 0; w <= 1; w++) {
+		tx = begin_ok(s, w);
+		ck_assert_int_eq(store_sqlite_pragma(tx, "journal_mode", v, sizeof(v), &why), 0);
+		ck_assert_str_eq(v, "wal");
+		ck_assert_int_eq(store_sqlite_pragma(tx, "synchronous", v, sizeof(v), &why), 0);
+		ck_assert_str_eq(v, "2");
+		ck_assert_int_eq(store_sqlite_pragma(tx, "foreign_keys", v, sizeof(v), &why), 0);
+		ck_assert_str_eq(v, "1");
+		ck_assert_int_eq(store_sqlite_pragma(tx, "secure_delete", v, sizeof(v), &why), 0);
+		ck_assert_str_eq(v, "1");
+		ck_assert_int_eq(store_sqlite_pragma(tx, "query_only", v, sizeof(v), &why), 0);
+		ck_assert_str_eq(v, w ? "0" : "1");
+		ck_assert_int_eq(store_sqlite_pragma(tx, "busy_timeout", v, sizeof(v), &why), 0);
+		ck_assert_int_gt(atoi(v), 0);
+		ck_assert_int_eq(store_sqlite_pragma(tx, "user_version; DROP TABLE messages",
+		    v, sizeof(v), &why), HEGN_ERR_INVALID);
+		ck_assert_int_eq(store_sqlite_pragma(tx, "journal_mode", v, 2, &why),
+		    HEGN_ERR_STORE);
+		store_rollback(tx);
+	}
+	ck_assert_int_eq(store_sqlite_pragma(NULL, "journal_mode", v, sizeof(v), &why),
+	    HEGN_ERR_INVALID);
+	store_close(s);
+}
+END_TEST
+
+/* Every line of the plan of sql on path; fails on a full scan. */
+static void
+assert_plan_uses(const char *path, const char *sql, const char *index)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char q[1024];
+	int found = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+
+		ck_assert_ptr_nonnull(detail);
+		ck_assert_msg(strncmp(detail, "SCAN", 4) != 0, "full scan: %s", detail);
+		ck_assert_msg(strstr(detail, "USE TEMP B-TREE") == NULL, "sort: %s", detail);
+		if (strstr(detail, index) != NULL &&
+		    (strstr(detail, "USING INDEX") != NULL ||
+		    strstr(detail, "USING COVERING INDEX") != NULL))
+			found = 1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_msg(found, "the plan does not use %s", index);
+}
+
+START_TEST(test_query_plans)
+{
+	char path[512], id[32];
+	struct store *s;
+	int i;
+
+	db_path(path, sizeof(path), "plan");
+	s = open_ok(path);
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "m-%d", i);
+		put_message(s, id, i % 2 ? "hovmand-care" : "ringsted-homecare");
+	}
+	assert_plan_uses(path, store_sqlite_inbox_sql, "deliveries_inbox");
+	assert_plan_uses(path, store_sqlite_event_list_sql, "events_message");
+	/* After ANALYZE as well: the plan must not flip to a scan once stats exist. */
+	raw_exec(path, "ANALYZE");
+	assert_plan_uses(path, store_sqlite_inbox_sql, "deliveries_inbox");
+	assert_plan_uses(path, store_sqlite_event_list_sql, "events_message");
+	store_close(s);
+}
+END_TEST
+
+/* Crash-safety: a writer that dies before COMMIT leaves nothing behind. */
+START_TEST(test_crash_before_commit)
+{
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct store_delivery d;
+	struct why why = { 0 };
+	uint8_t *big;
+	pid_t pid;
+	int status, i;
+	char v[64], id[32];
+
+	db_path(path, sizeof(path), "crash");
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		/* The child: one committed message, then a large uncommitted tx. */
+		if (store_open(path, &s, &why) != 0)
+			_exit(2);
+		put_message(s, "m-kept", "hovmand-care");
+		if (store_begin(s, 1, &tx, &why) != 0)
+			_exit(3);
+		/* Bigger than the page cache, so uncommitted pages spill into the WAL. */
+		big = calloc(1, 8 << 20);
+		if (big == NULL)
+			_exit(4);
+		for (i = 0; i < 4; i++) {
+			snprintf(id, sizeof(id), "m-lost-%d", i);
+			fill_message(&m, id, "ringsted-visitation");
+			m.signed_der.data = big;
+			m.signed_der.len = 8 << 20;
+			fill_delivery(&d, id, "hovmand-care");
+			if (store_message_insert(tx, &m, &why) != 0 ||
+			    store_delivery_insert(tx, &d, &why) != 0)
+				_exit(5);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+
+	s = open_ok(path);
+	ck_assert(message_exists(s, "m-kept"));
+	for (i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "m-lost-%d", i);
+		ck_assert(!message_exists(s, id));
+	}
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_sqlite_pragma(tx, "integrity_check", v, sizeof(v), &why), 0);
+	ck_assert_str_eq(v, "ok");
+	store_rollback(tx);
+	/* The store takes writes again after the crash. */
+	put_message(s, "m-after", "hovmand-care");
+	store_close(s);
+}
+END_TEST
+
+#define WRITERS 4
+#define READERS 2
+#define PER_WRITER 200
+
+struct worker {
+	struct store *s;
+	int n;
+	int errors;
+	char why[512];
+	volatile int *stop;
+};
+
+static void *
+writer(void *arg)
+{
+	struct worker *w = arg;
+	struct store_message m;
+	struct store_delivery d;
+	struct store_tx *tx;
+	struct why why = { 0 };
+	char id[32];
+	int i;
+
+	for (i = 0; i < PER_WRITER; i++) {
+		snprintf(id, sizeof(id), "w%d-%d", w->n, i);
+		fill_message(&m, id, "ringsted-visitation");
+		fill_delivery(&d, id, i % 2 ? "hovmand-care" : "ringsted-homecare");
+		if (store_begin(w->s, 1, &tx, &why) != 0 ||
+		    store_message_insert(tx, &m, &why) != 0 ||
+		    store_delivery_insert(tx, &d, &why) != 0 ||
+		    store_commit(tx, &why) != 0) {
+			w->errors++;
+			snprintf(w->why, sizeof(w->why), "%s", why.text);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void *
+reader(void *arg)
+{
+	struct worker *w = arg;
+	struct store_inbox_item *it;
+	struct store_tx *tx;
+	struct why why = { 0 };
+	int64_t last;
+	size_t n, i;
+
+	while (!__atomic_load_n(w->stop, __ATOMIC_SEQ_CST)) {
+		if (store_begin(w->s, 0, &tx, &why) != 0 ||
+		    store_inbox(tx, w->n ? "hovmand-care" : "ringsted-homecare", 0, 1000,
+		    &it, &n, &why) != 0) {
+			w->errors++;
+			snprintf(w->why, sizeof(w->why), "%s", why.text);
+			store_rollback(tx);
+			return NULL;
+		}
+		last = 0;
+		for (i = 0; i < n; i++) {
+			if (it[i].seq <= last) {
+				w->errors++;
+				snprintf(w->why, sizeof(w->why), "inbox out of order");
+			}
+			last = it[i].seq;
+		}
+		free(it);
+		if (store_commit(tx, &why) != 0) {
+			w->errors++;
+			snprintf(w->why, sizeof(w->why), "%s", why.text);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent)
+{
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_inbox_item *it = NULL;
+	struct worker w[WRITERS + READERS];
+	pthread_t th[WRITERS + READERS];
+	struct why why = { 0 };
+	volatile int stop = 0;
+	size_t n, total = 0;
+	int i;
+
+	db_path(path, sizeof(path), "threads");
+	s = open_ok(path);
+	for (i = 0; i < WRITERS + READERS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].s = s;
+		w[i].n = i < WRITERS ? i : i - WRITERS;
+		w[i].stop = &stop;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, i < WRITERS ? writer : reader,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < WRITERS; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	__atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
+	for (i = WRITERS; i < WRITERS + READERS; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	for (i = 0; i < WRITERS + READERS; i++)
+		ck_assert_msg(w[i].errors == 0, "thread %d: %s", i, w[i].why);
+
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_inbox(tx, "hovmand-care", 0, 1000, &it, &n, &why), 0);
+	total += n;
+	free(it);
+	ck_assert_int_eq(store_inbox(tx, "ringsted-homecare", 0, 1000, &it, &n, &why), 0);
+	total += n;
+	free(it);
+	store_rollback(tx);
+	ck_assert_uint_eq(total, WRITERS * PER_WRITER);
+	store_close(s);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), WRITERS * PER_WRITER);
+	ck_assert_int_eq(raw_int(path, "SELECT count(DISTINCT seq) FROM deliveries"),
+	    WRITERS * PER_WRITER);
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("core");
+	TCase *tl = tcase_create("load");
+
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_open_creates_and_migrates);
+	tcase_add_test(tc, test_open_refusals);
+	tcase_add_test(tc, test_round_trips);
+	tcase_add_test(tc, test_conflicts_and_rollback);
+	tcase_add_test(tc, test_too_long_in_database);
+	tcase_add_test(tc, test_inbox);
+	tcase_add_test(tc, test_events_in_order);
+	tcase_add_test(tc, test_connection_settings);
+	tcase_add_test(tc, test_query_plans);
+	tcase_add_test(tc, test_crash_before_commit);
+	suite_add_tcase(s, tc);
+
+	/* Hundreds of synced commits: generous, as disks differ, but bounded. */
+	tcase_add_unchecked_fixture(tl, base_setup, base_teardown);
+	tcase_set_timeout(tl, 300);
+	tcase_add_test(tl, test_concurrent);
+	suite_add_tcase(s, tl);
+	return s;
+}
+
+TESTLIB_MAIN(store_suite)
