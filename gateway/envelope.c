@@ -247,19 +247,19 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 		goto crypto;
 	/*
 	 * RSA: OAEP with SHA-256 and MGF1-SHA-256, never PKCS#1 v1.5
-	 * (Bleichenbacher).  EC: OpenSSL's ephemeral-static ECDH (kari)
-	 * defaults need no parameters.
+	 * (Bleichenbacher).  EC: ephemeral-static ECDH (kari) with the
+	 * X9.63 KDF over SHA-256 rather than OpenSSL's default SHA-1.
 	 */
-	if ((ri = CMS_add1_recipient_cert(cms, recipient,
-	    rsa ? CMS_KEY_PARAM : 0)) == NULL)
+	if ((ri = CMS_add1_recipient_cert(cms, recipient, CMS_KEY_PARAM)) == NULL ||
+	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL)
 		goto crypto;
 	if (rsa) {
-		if ((pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL ||
-		    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+		if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
 		    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0)
 			goto crypto;
-	}
+	} else if (EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0)
+		goto crypto;
 	if (inner_signed &&
 	    CMS_set1_eContentType(cms, OBJ_nid2obj(NID_pkcs7_signed)) != 1)
 		goto crypto;
@@ -556,6 +556,16 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	if (nid != NID_pkcs7_signed) {
 		r = why_set(why, HEGN_ERR_INVALID, "CMS object is %s, not SignedData",
 		    OBJ_nid2ln(nid));
+		goto out;
+	}
+	/*
+	 * hegn signs only id-data; another type inside would be read as
+	 * something its signer did not mean.
+	 */
+	if ((nid = OBJ_obj2nid(CMS_get0_eContentType(cms))) != NID_pkcs7_data) {
+		r = why_set(why, HEGN_ERR_UNSUPPORTED,
+		    "SignedData content type %s is not id-data",
+		    nid == NID_undef ? "(unknown)" : OBJ_nid2ln(nid));
 		goto out;
 	}
 	detached = CMS_is_detached(cms);
