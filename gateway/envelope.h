@@ -79,6 +79,17 @@ int envelope_verify_detached(const struct pki *p, const uint8_t *der, size_t len
     const uint8_t *content, size_t content_len, time_t at,
     struct envelope_signed **out, struct why *why);
 
+/* Flags for envelope_verify_opts(). */
+#define ENVELOPE_VERIFY_LEGACY_SHA1 0x01 /* accept SHA-1 digests: conformance tests only */
+
+/*
+ * envelope_verify() with flags; content is the detached content, or NULL
+ * when the content is attached (a detached SignedData is then refused).
+ */
+int envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
+    const uint8_t *content, size_t content_len, time_t at, int flags,
+    struct envelope_signed **out, struct why *why);
+
 /* The signed content (borrowed, valid until envelope_signed_free). */
 const uint8_t *envelope_signed_content(const struct envelope_signed *s, size_t *len);
 /* The signer's certificate (borrowed). */

@@ -195,7 +195,9 @@ check "hegn cert verify accepts a valid certificate" "$HEGN" -c "$D/hegn.conf" c
 check "hegn cert verify refuses the revoked one" sh -c "! '$HEGN' -c '$D/hegn.conf' cert verify '$D/pki/revoked-provider.pem' | grep -q 'result:  valid'"
 "$HEGN" -c "$D/hegn.conf" cert verify "$D/pki/expired-provider.pem" >"$T/cv.txt" || true
 check "hegn cert verify says expired" grep -q expired "$T/cv.txt"
-check "hegn cert verify --at a time when it was valid" "$HEGN" -c "$D/hegn.conf" cert verify "$D/pki/expired-provider.pem" --at "$(date -u -d '-60 days' +%Y-%m-%dT%H:%M:%SZ)"
+"$HEGN" -c "$D/hegn.conf" cert verify "$D/pki/hovmand-care.pem" --at "$(date -u -d '+3 years' +%Y-%m-%dT%H:%M:%SZ)" >"$T/cv2.txt" && r=0 || r=$?
+check "hegn cert verify --at a time after expiry fails" test "$r" != 0
+check "... saying expired" grep -q expired "$T/cv2.txt"
 
 # 9. Privacy: no CPR in the daemon's log.
 check "the daemon's log carries no CPR" sh -c "! grep -q 2509479989 '$T/hegnd.log'"

@@ -1,0 +1,758 @@
+/*
+ * envelope: CMS SignedData and (Auth)EnvelopedData with OpenSSL 3.0.
+ *
+ * docs/formats.md describes the result byte for byte; keep it in step.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "pki.h"
+#include "util.h"
+
+/* PSS salt length for SHA-256: larger salts break gpgsm (see design.md). */
+#define PSS_SALTLEN 32
+
+/* contentIdentifier: what the gateway puts there is a message id. */
+#define CONTENT_ID_MAX 64
+
+struct envelope_signed {
+	uint8_t *content;
+	size_t len;
+	X509 *signer;
+	char *content_id;
+	time_t signing_time;
+};
+
+/*
+ * Parse a whole DER ContentInfo.  Trailing bytes are refused: a second
+ * object glued behind the first must not ride along unverified.
+ */
+static int
+parse_cms(const uint8_t *der, size_t len, CMS_ContentInfo **out, struct why *why)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms = NULL;
+	int r;
+
+	*out = NULL;
+	if (der == NULL || len == 0) {
+		r = why_set(why, HEGN_ERR_INVALID, "CMS object is empty");
+		goto out;
+	}
+	if (len > ENVELOPE_MAX_DER) {
+		r = why_set(why, HEGN_ERR_TOO_LARGE,
+		    "CMS object of %zu bytes exceeds the limit of %u bytes",
+		    len, ENVELOPE_MAX_DER);
+		goto out;
+	}
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_INVALID, "not a DER CMS ContentInfo");
+		goto out;
+	}
+	if (p != der + len) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "CMS object is followed by %zu bytes of trailing data",
+		    (size_t)(der + len - p));
+		goto out;
+	}
+	*out = cms;
+	cms = NULL;
+	r = 0;
+out:
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+/* Copy what a memory BIO holds into a fresh malloc'd buffer. */
+static int
+bio_to_buf(BIO *bio, struct buf *out, struct why *why)
+{
+	char *data = NULL;
+	long n;
+
+	out->data = NULL;
+	out->len = 0;
+	n = BIO_get_mem_data(bio, &data);
+	if (n < 0)
+		return why_set(why, HEGN_ERR_CRYPTO, "cannot read CMS output");
+	/* One spare byte so an empty result still has a valid pointer. */
+	if ((out->data = malloc((size_t)n + 1)) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory for %ld bytes", n);
+	if (n > 0)
+		memcpy(out->data, data, (size_t)n);
+	out->data[n] = '\0';
+	out->len = (size_t)n;
+	return 0;
+}
+
+static int
+valid_content_id(const uint8_t *s, size_t len)
+{
+	size_t i;
+
+	if (len < 1 || len > CONTENT_ID_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+set_rsa_pss(EVP_PKEY_CTX *pctx)
+{
+	if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALTLEN) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0)
+		return -1;
+	return 0;
+}
+
+int
+envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
+    enum envelope_padding padding, const uint8_t *content, size_t len,
+    const char *content_id, struct buf *out, struct why *why)
+{
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	EVP_PKEY_CTX *pctx;
+	BIO *in = NULL, *bout = NULL;
+	int r, i, flags = CMS_PARTIAL | CMS_BINARY;
+
+	out->data = NULL;
+	out->len = 0;
+	if (key == NULL || cert == NULL || (content == NULL && len != 0)) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_sign: no key or certificate");
+		goto out;
+	}
+	if (len > ENVELOPE_MAX_DER) {
+		r = why_set(why, HEGN_ERR_TOO_LARGE,
+		    "content of %zu bytes is too large to sign", len);
+		goto out;
+	}
+	if (content_id != NULL &&
+	    !valid_content_id((const uint8_t *)content_id, strlen(content_id))) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "content identifier must be 1..%d printable characters",
+		    CONTENT_ID_MAX);
+		goto out;
+	}
+	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+		goto crypto;
+	/*
+	 * No SMIMECapabilities: the signed attributes are exactly those
+	 * listed in docs/formats.md.  CMS_KEY_PARAM leaves the signing
+	 * context open so the RSA padding can be chosen.
+	 */
+	if ((si = CMS_add1_signer(cms, cert, key, EVP_sha256(),
+	    CMS_KEY_PARAM | CMS_NOSMIMECAP)) == NULL)
+		goto crypto;
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && padding == ENVELOPE_PSS) {
+		if ((pctx = CMS_SignerInfo_get0_pkey_ctx(si)) == NULL ||
+		    set_rsa_pss(pctx) != 0)
+			goto crypto;
+	}
+	if (content_id != NULL &&
+	    CMS_signed_add1_attr_by_NID(si, NID_id_smime_aa_contentIdentifier,
+	    V_ASN1_OCTET_STRING, content_id, (int)strlen(content_id)) != 1)
+		goto crypto;
+	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++)
+		if (CMS_add1_cert(cms, sk_X509_value(chain, i)) != 1)
+			goto crypto;
+	if ((in = BIO_new_mem_buf(len == 0 ? "" : (const void *)content,
+	    (int)len)) == NULL)
+		goto crypto;
+	if (CMS_final(cms, in, NULL, flags) != 1)
+		goto crypto;
+	if ((bout = BIO_new(BIO_s_mem())) == NULL ||
+	    i2d_CMS_bio(bout, cms) != 1)
+		goto crypto;
+	r = bio_to_buf(bout, out, why);
+	goto out;
+crypto:
+	r = why_set(why, HEGN_ERR_CRYPTO, "cannot create CMS signature");
+	why_openssl(why);
+out:
+	BIO_free(in);
+	BIO_free(bout);
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+int
+envelope_seal(X509 *recipient, enum envelope_cipher cipher,
+    const uint8_t *content, size_t len, int inner_signed, struct buf *out,
+    struct why *why)
+{
+	CMS_ContentInfo *cms = NULL;
+	CMS_RecipientInfo *ri;
+	EVP_PKEY_CTX *pctx;
+	EVP_PKEY *pub;
+	const EVP_CIPHER *evp;
+	BIO *in = NULL, *bout = NULL;
+	int r, flags = CMS_PARTIAL | CMS_BINARY, rsa;
+
+	out->data = NULL;
+	out->len = 0;
+	if (recipient == NULL || (content == NULL && len != 0)) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_seal: no recipient");
+		goto out;
+	}
+	if (len > ENVELOPE_MAX_DER) {
+		r = why_set(why, HEGN_ERR_TOO_LARGE,
+		    "content of %zu bytes is too large to seal", len);
+		goto out;
+	}
+	if ((pub = X509_get0_pubkey(recipient)) == NULL) {
+		r = why_set(why, HEGN_ERR_CERT,
+		    "recipient certificate has no usable public key");
+		goto out;
+	}
+	rsa = EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA;
+	if (!rsa && EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC) {
+		r = why_set(why, HEGN_ERR_UNSUPPORTED,
+		    "recipient key type %s cannot receive CMS messages",
+		    OBJ_nid2sn(EVP_PKEY_get_base_id(pub)));
+		goto out;
+	}
+	switch (cipher) {
+	case ENVELOPE_AES256_GCM:
+		/* An AEAD cipher makes OpenSSL build AuthEnvelopedData. */
+		evp = EVP_aes_256_gcm();
+		break;
+	case ENVELOPE_AES256_CBC:
+		evp = EVP_aes_256_cbc();
+		break;
+	default:
+		r = why_set(why, HEGN_ERR_INTERNAL, "unknown content cipher %d",
+		    (int)cipher);
+		goto out;
+	}
+	if ((cms = CMS_encrypt(NULL, NULL, evp, flags)) == NULL)
+		goto crypto;
+	/*
+	 * RSA: OAEP with SHA-256 and MGF1-SHA-256, never PKCS#1 v1.5
+	 * (Bleichenbacher).  EC: ephemeral-static ECDH (kari) with the
+	 * X9.63 KDF over SHA-256 rather than OpenSSL's default SHA-1.
+	 */
+	if ((ri = CMS_add1_recipient_cert(cms, recipient, CMS_KEY_PARAM)) == NULL ||
+	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL)
+		goto crypto;
+	if (rsa) {
+		if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+		    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0 ||
+		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0)
+			goto crypto;
+	} else if (EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0)
+		goto crypto;
+	if (inner_signed &&
+	    CMS_set1_eContentType(cms, OBJ_nid2obj(NID_pkcs7_signed)) != 1)
+		goto crypto;
+	if ((in = BIO_new_mem_buf(len == 0 ? "" : (const void *)content,
+	    (int)len)) == NULL)
+		goto crypto;
+	if (CMS_final(cms, in, NULL, flags) != 1)
+		goto crypto;
+	if ((bout = BIO_new(BIO_s_mem())) == NULL ||
+	    i2d_CMS_bio(bout, cms) != 1)
+		goto crypto;
+	r = bio_to_buf(bout, out, why);
+	goto out;
+crypto:
+	r = why_set(why, HEGN_ERR_CRYPTO, "cannot encrypt CMS message");
+	why_openssl(why);
+out:
+	BIO_free(in);
+	BIO_free(bout);
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+int
+envelope_open(EVP_PKEY *key, X509 *cert, const uint8_t *der, size_t len,
+    struct buf *out, struct why *why)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *bout = NULL;
+	int r, nid;
+
+	out->data = NULL;
+	out->len = 0;
+	if (key == NULL || cert == NULL) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_open: no key or certificate");
+		goto out;
+	}
+	if ((r = parse_cms(der, len, &cms, why)) != 0)
+		goto out;
+	nid = OBJ_obj2nid(CMS_get0_type(cms));
+	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "CMS object is %s, not EnvelopedData or AuthEnvelopedData",
+		    OBJ_nid2ln(nid));
+		goto out;
+	}
+	/* Decrypted content is secret: the secure BIO wipes it on free. */
+	if ((bout = BIO_new(BIO_s_secmem())) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/*
+	 * The certificate restricts decryption to the RecipientInfo issued
+	 * to it; without CMS_DEBUG_DECRYPT a failed key transport continues
+	 * with a random key, so the caller learns nothing about which step
+	 * failed (Bleichenbacher/MMA).
+	 */
+	if (CMS_decrypt(cms, key, cert, NULL, bout, CMS_BINARY) != 1) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_DECRYPT,
+		    "message is not addressed to this key or is damaged");
+		goto out;
+	}
+	r = bio_to_buf(bout, out, why);
+out:
+	BIO_free(bout);
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+static int
+digest_is_weak(int nid)
+{
+	switch (nid) {
+	case NID_md2:
+	case NID_md4:
+	case NID_md5:
+	case NID_md5_sha1:
+	case NID_mdc2:
+	case NID_ripemd160:
+	case NID_sha1:
+	case NID_sha224:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int
+digest_is_strong(int nid)
+{
+	return nid == NID_sha256 || nid == NID_sha384 || nid == NID_sha512;
+}
+
+/* Accept nid as a digest of the signature, or say why not. */
+static int
+check_digest(int nid, const char *where, int flags, struct why *why)
+{
+	if (digest_is_strong(nid))
+		return 0;
+	if (nid == NID_sha1 && (flags & ENVELOPE_VERIFY_LEGACY_SHA1))
+		return 0;
+	if (digest_is_weak(nid))
+		return why_set(why, HEGN_ERR_SIGNATURE,
+		    "signature uses a weak digest (%s in %s)", OBJ_nid2sn(nid), where);
+	return why_set(why, HEGN_ERR_UNSUPPORTED,
+	    "signature digest %s in %s is not supported",
+	    nid == NID_undef ? "(unknown)" : OBJ_nid2sn(nid), where);
+}
+
+/*
+ * The digests named in RSASSA-PSS parameters; an absent hash or mask
+ * generation function means SHA-1 (RFC 4055), which is weak.
+ */
+static int
+check_pss(const X509_ALGOR *sig, int dnid, int flags, struct why *why)
+{
+	RSA_PSS_PARAMS *pss = NULL;
+	X509_ALGOR *mgfmd = NULL;
+	const ASN1_OBJECT *obj;
+	const void *pval;
+	int ptype, hnid, mnid, r;
+
+	X509_ALGOR_get0(&obj, &ptype, &pval, sig);
+	if (ptype != V_ASN1_SEQUENCE || (pss = ASN1_TYPE_unpack_sequence(
+	    ASN1_ITEM_rptr(RSA_PSS_PARAMS), (const ASN1_TYPE *)sig->parameter)) == NULL) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_INVALID, "RSASSA-PSS parameters are malformed");
+		goto out;
+	}
+	hnid = pss->hashAlgorithm == NULL ? NID_sha1 :
+	    OBJ_obj2nid(pss->hashAlgorithm->algorithm);
+	if ((r = check_digest(hnid, "the PSS hash", flags, why)) != 0)
+		goto out;
+	if (hnid != dnid) {
+		r = why_set(why, HEGN_ERR_SIGNATURE,
+		    "PSS hash %s differs from the digest algorithm %s",
+		    OBJ_nid2sn(hnid), OBJ_nid2sn(dnid));
+		goto out;
+	}
+	mnid = NID_sha1;
+	if (pss->maskGenAlgorithm != NULL) {
+		if (OBJ_obj2nid(pss->maskGenAlgorithm->algorithm) != NID_mgf1 ||
+		    pss->maskGenAlgorithm->parameter == NULL ||
+		    pss->maskGenAlgorithm->parameter->type != V_ASN1_SEQUENCE ||
+		    (mgfmd = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR),
+		    pss->maskGenAlgorithm->parameter)) == NULL) {
+			ERR_clear_error();
+			r = why_set(why, HEGN_ERR_UNSUPPORTED,
+			    "PSS mask generation function is not MGF1");
+			goto out;
+		}
+		mnid = OBJ_obj2nid(mgfmd->algorithm);
+	}
+	r = check_digest(mnid, "the PSS MGF1 hash", flags, why);
+out:
+	X509_ALGOR_free(mgfmd);
+	RSA_PSS_PARAMS_free(pss);
+	return r;
+}
+
+static int
+check_algs(CMS_SignerInfo *si, int flags, struct why *why)
+{
+	X509_ALGOR *dig = NULL, *sig = NULL;
+	int dnid, snid, mdnid = NID_undef, pknid = NID_undef, r;
+
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+	if (dig == NULL || sig == NULL)
+		return why_set(why, HEGN_ERR_INVALID, "SignerInfo lacks its algorithms");
+	dnid = OBJ_obj2nid(dig->algorithm);
+	if ((r = check_digest(dnid, "the digest algorithm", flags, why)) != 0)
+		return r;
+	snid = OBJ_obj2nid(sig->algorithm);
+	if (snid == NID_rsassaPss)
+		return check_pss(sig, dnid, flags, why);
+	/*
+	 * A combined algorithm (sha1WithRSAEncryption, ecdsa-with-SHA1)
+	 * names its own digest; OpenSSL uses the digestAlgorithm, but a
+	 * weak name here is refused all the same.
+	 */
+	if (OBJ_find_sigid_algs(snid, &mdnid, &pknid) && mdnid != NID_undef)
+		return check_digest(mdnid, "the signature algorithm", flags, why);
+	return 0;
+}
+
+/* Classify a CMS_verify failure (signature only, certificates apart). */
+static int
+verify_failure(struct why *why)
+{
+	unsigned long e;
+	int notfound = 0, nocontent = 0;
+
+	while ((e = ERR_get_error()) != 0) {
+		if (ERR_GET_LIB(e) != ERR_LIB_CMS)
+			continue;
+		if (ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND)
+			notfound = 1;
+		if (ERR_GET_REASON(e) == CMS_R_NO_CONTENT)
+			nocontent = 1;
+	}
+	if (notfound)
+		return why_set(why, HEGN_ERR_CERT,
+		    "the signer's certificate is not included in the SignedData");
+	if (nocontent)
+		return why_set(why, HEGN_ERR_INVALID, "SignedData has no content");
+	return why_set(why, HEGN_ERR_SIGNATURE,
+	    "signature does not verify: content or signature altered");
+}
+
+static int
+get_content_id(CMS_SignerInfo *si, char **out, struct why *why)
+{
+	X509_ATTRIBUTE *attr;
+	ASN1_TYPE *t;
+	int loc;
+
+	*out = NULL;
+	loc = CMS_signed_get_attr_by_NID(si, NID_id_smime_aa_contentIdentifier, -1);
+	if (loc < 0)
+		return 0;
+	if (CMS_signed_get_attr_by_NID(si, NID_id_smime_aa_contentIdentifier, loc) >= 0)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "SignedData has more than one contentIdentifier attribute");
+	attr = CMS_signed_get_attr(si, loc);
+	if (X509_ATTRIBUTE_count(attr) != 1 ||
+	    (t = X509_ATTRIBUTE_get0_type(attr, 0)) == NULL ||
+	    t->type != V_ASN1_OCTET_STRING)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "contentIdentifier attribute is not one OCTET STRING");
+	/* It becomes a message id: refuse what could not be one. */
+	if (!valid_content_id(ASN1_STRING_get0_data(t->value.octet_string),
+	    (size_t)ASN1_STRING_length(t->value.octet_string)))
+		return why_set(why, HEGN_ERR_INVALID,
+		    "contentIdentifier is not 1..%d printable characters",
+		    CONTENT_ID_MAX);
+	if ((*out = strndup((const char *)ASN1_STRING_get0_data(t->value.octet_string),
+	    (size_t)ASN1_STRING_length(t->value.octet_string))) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int
+get_signing_time(CMS_SignerInfo *si, time_t *out, struct why *why)
+{
+	X509_ATTRIBUTE *attr;
+	ASN1_TYPE *t;
+	struct tm tm;
+	int loc;
+
+	*out = 0;
+	loc = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
+	if (loc < 0)
+		return 0;
+	if (CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, loc) >= 0)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "SignedData has more than one signingTime attribute");
+	attr = CMS_signed_get_attr(si, loc);
+	if (X509_ATTRIBUTE_count(attr) != 1 ||
+	    (t = X509_ATTRIBUTE_get0_type(attr, 0)) == NULL ||
+	    (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME) ||
+	    !ASN1_TIME_check((const ASN1_TIME *)t->value.asn1_string) ||
+	    !ASN1_TIME_to_tm((const ASN1_TIME *)t->value.asn1_string, &tm)) {
+		ERR_clear_error();
+		return why_set(why, HEGN_ERR_INVALID, "signingTime attribute is malformed");
+	}
+	*out = timegm(&tm);
+	return 0;
+}
+
+int
+envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
+    const uint8_t *content, size_t content_len, time_t at, int flags,
+    struct envelope_signed **out, struct why *why)
+{
+	CMS_ContentInfo *cms = NULL;
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(X509) *certs = NULL;
+	CMS_SignerInfo *si;
+	struct envelope_signed *s = NULL;
+	struct buf b = { 0 };
+	BIO *dcont = NULL, *bout = NULL;
+	X509 *signer = NULL;
+	int r, nid, detached;
+
+	*out = NULL;
+	if (p == NULL) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_verify: no trust configuration");
+		goto out;
+	}
+	if ((r = parse_cms(der, len, &cms, why)) != 0)
+		goto out;
+	nid = OBJ_obj2nid(CMS_get0_type(cms));
+	if (nid != NID_pkcs7_signed) {
+		r = why_set(why, HEGN_ERR_INVALID, "CMS object is %s, not SignedData",
+		    OBJ_nid2ln(nid));
+		goto out;
+	}
+	/*
+	 * hegn signs only id-data; another type inside would be read as
+	 * something its signer did not mean.
+	 */
+	if ((nid = OBJ_obj2nid(CMS_get0_eContentType(cms))) != NID_pkcs7_data) {
+		r = why_set(why, HEGN_ERR_UNSUPPORTED,
+		    "SignedData content type %s is not id-data",
+		    nid == NID_undef ? "(unknown)" : OBJ_nid2ln(nid));
+		goto out;
+	}
+	detached = CMS_is_detached(cms);
+	if (content == NULL && detached) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData does not carry its content");
+		goto out;
+	}
+	if (content != NULL && !detached) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData carries content although detached content was given");
+		goto out;
+	}
+	if ((sis = CMS_get0_SignerInfos(cms)) == NULL || sk_CMS_SignerInfo_num(sis) != 1) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData must have exactly one signer, it has %d",
+		    sis == NULL ? 0 : sk_CMS_SignerInfo_num(sis));
+		goto out;
+	}
+	si = sk_CMS_SignerInfo_value(sis, 0);
+	if ((r = check_algs(si, flags, why)) != 0)
+		goto out;
+
+	if (content != NULL && (dcont = BIO_new_mem_buf(content_len == 0 ? "" :
+	    (const void *)content, (int)content_len)) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((bout = BIO_new(BIO_s_secmem())) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/*
+	 * The signature first, the certificate second: both must pass, and
+	 * doing them apart tells an altered message from an expired or
+	 * unknown certificate.  Certificates are validated only by
+	 * pki_verify(), the same rules as for TLS clients (CRLs, time at,
+	 * key usage).
+	 */
+	ERR_clear_error();
+	if (CMS_verify(cms, NULL, NULL, dcont, bout,
+	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
+		r = verify_failure(why);
+		goto out;
+	}
+	CMS_SignerInfo_get0_algs(si, NULL, &signer, NULL, NULL);
+	if (signer == NULL) {
+		r = why_set(why, HEGN_ERR_CERT,
+		    "the signer's certificate is not included in the SignedData");
+		goto out;
+	}
+	if ((certs = CMS_get1_certs(cms)) == NULL &&
+	    (certs = sk_X509_new_null()) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = pki_verify(p, signer, certs, PKI_PURPOSE_SIGN, at, why)) != 0) {
+		if (r != HEGN_ERR_CERT)
+			goto out;
+		r = why_prefix(why, HEGN_ERR_CERT, "signer certificate");
+		goto out;
+	}
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = get_content_id(si, &s->content_id, why)) != 0 ||
+	    (r = get_signing_time(si, &s->signing_time, why)) != 0)
+		goto out;
+	if ((r = bio_to_buf(bout, &b, why)) != 0)
+		goto out;
+	s->content = b.data;
+	s->len = b.len;
+	if (X509_up_ref(signer) != 1) {
+		r = why_set(why, HEGN_ERR_CRYPTO, "cannot reference signer certificate");
+		goto out;
+	}
+	s->signer = signer;
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	envelope_signed_free(s);
+	sk_X509_pop_free(certs, X509_free);
+	BIO_free(dcont);
+	BIO_free(bout);
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+int
+envelope_verify(const struct pki *p, const uint8_t *der, size_t len,
+    time_t at, struct envelope_signed **out, struct why *why)
+{
+	return envelope_verify_opts(p, der, len, NULL, 0, at, 0, out, why);
+}
+
+int
+envelope_verify_detached(const struct pki *p, const uint8_t *der, size_t len,
+    const uint8_t *content, size_t content_len, time_t at,
+    struct envelope_signed **out, struct why *why)
+{
+	*out = NULL;
+	if (content == NULL)
+		return why_set(why, HEGN_ERR_INVALID, "no detached content given");
+	return envelope_verify_opts(p, der, len, content, content_len, at, 0,
+	    out, why);
+}
+
+const uint8_t *
+envelope_signed_content(const struct envelope_signed *s, size_t *len)
+{
+	*len = s->len;
+	return s->content;
+}
+
+X509 *
+envelope_signed_signer(const struct envelope_signed *s)
+{
+	return s->signer;
+}
+
+const char *
+envelope_signed_content_id(const struct envelope_signed *s)
+{
+	return s->content_id;
+}
+
+time_t
+envelope_signed_time(const struct envelope_signed *s)
+{
+	return s->signing_time;
+}
+
+void
+envelope_signed_free(struct envelope_signed *s)
+{
+	if (s == NULL)
+		return;
+	if (s->content != NULL)
+		OPENSSL_clear_free(s->content, s->len + 1);
+	X509_free(s->signer);
+	free(s->content_id);
+	free(s);
+}
+
+/*
+ * The NID of a ContentInfo's contentType, read from the first bytes only:
+ * SEQUENCE { OBJECT IDENTIFIER, ... }.  NID_undef for anything else.
+ */
+static int
+peek_type(const uint8_t *der, size_t len)
+{
+	const unsigned char *q = der;
+	ASN1_OBJECT *obj = NULL;
+	long plen;
+	int tag, xclass, ret, nid;
+
+	if (der == NULL || len < 2 || len > ENVELOPE_MAX_DER)
+		return NID_undef;
+	ret = ASN1_get_object(&q, &plen, &tag, &xclass, (long)len);
+	if ((ret & 0x80) || tag != V_ASN1_SEQUENCE ||
+	    xclass != V_ASN1_UNIVERSAL || !(ret & V_ASN1_CONSTRUCTED)) {
+		ERR_clear_error();
+		return NID_undef;
+	}
+	if ((obj = d2i_ASN1_OBJECT(NULL, &q, (long)(len - (size_t)(q - der)))) == NULL) {
+		ERR_clear_error();
+		return NID_undef;
+	}
+	nid = OBJ_obj2nid(obj);
+	ASN1_OBJECT_free(obj);
+	return nid;
+}
+
+int
+envelope_is_signed(const uint8_t *der, size_t len)
+{
+	return peek_type(der, len) == NID_pkcs7_signed;
+}
+
+int
+envelope_is_enveloped(const uint8_t *der, size_t len)
+{
+	int nid = peek_type(der, len);
+
+	return nid == NID_pkcs7_enveloped || nid == NID_id_smime_ct_authEnvelopedData;
+}

@@ -1,0 +1,315 @@
+/*
+ * signer: the table of private keys by party name.
+ *
+ * Entries are immutable once added and live until signer_free(), so a
+ * lookup holds the lock only to find the entry; signing and decryption then
+ * run concurrently on read-only keys.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "signer.h"
+#include "util.h"
+#include "xmalloc.h"
+
+struct signer_key {
+	char *name;
+	EVP_PKEY *key;
+	X509 *cert;
+	STACK_OF(X509) *chain;
+	enum envelope_padding padding;
+};
+
+struct signer {
+	pthread_mutex_t lock;
+	struct signer_key **keys;
+	size_t nkeys;
+};
+
+struct signer *
+signer_new(void)
+{
+	struct signer *s;
+
+	s = xcalloc(1, sizeof(*s));
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		/* Only fails for lack of resources, like xcalloc. */
+		perror("pthread_mutex_init");
+		abort();
+	}
+	return s;
+}
+
+static void
+signer_key_free(struct signer_key *k)
+{
+	if (k == NULL)
+		return;
+	free(k->name);
+	/* EVP_PKEY_free clears the key's numbers before freeing them. */
+	EVP_PKEY_free(k->key);
+	X509_free(k->cert);
+	sk_X509_pop_free(k->chain, X509_free);
+	free(k);
+}
+
+void
+signer_free(struct signer *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nkeys; i++)
+		signer_key_free(s->keys[i]);
+	free(s->keys);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Caller holds s->lock. */
+static struct signer_key *
+find_locked(const struct signer *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkeys; i++)
+		if (strcmp(s->keys[i]->name, name) == 0)
+			return s->keys[i];
+	return NULL;
+}
+
+static struct signer_key *
+find(const struct signer *s, const char *name)
+{
+	struct signer *ms = (struct signer *)s; /* the lock is not the state */
+	struct signer_key *k;
+
+	if (s == NULL || name == NULL)
+		return NULL;
+	pthread_mutex_lock(&ms->lock);
+	k = find_locked(s, name);
+	pthread_mutex_unlock(&ms->lock);
+	return k;
+}
+
+int
+signer_add(struct signer *s, const char *name, EVP_PKEY *key, X509 *cert,
+    STACK_OF(X509) *chain, enum envelope_padding padding, struct why *why)
+{
+	struct signer_key *k = NULL;
+	int r, locked = 0;
+
+	if (s == NULL || name == NULL || *name == '\0' || key == NULL || cert == NULL) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "signer_add: missing name, key or certificate");
+		goto out;
+	}
+	if (X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "key for party %s does not match its certificate", name);
+		goto out;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->name = xstrdup(name);
+	k->padding = padding;
+	if (EVP_PKEY_up_ref(key) != 1) {
+		r = why_set(why, HEGN_ERR_CRYPTO, "cannot reference key for party %s", name);
+		goto out;
+	}
+	k->key = key;
+	if (X509_up_ref(cert) != 1) {
+		r = why_set(why, HEGN_ERR_CRYPTO,
+		    "cannot reference certificate for party %s", name);
+		goto out;
+	}
+	k->cert = cert;
+	if (chain != NULL && (k->chain = X509_chain_up_ref(chain)) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	locked = 1;
+	if (find_locked(s, name) != NULL) {
+		r = why_set(why, HEGN_ERR_CONFLICT, "a key for party %s is already loaded", name);
+		goto out;
+	}
+	s->keys = xrealloc(s->keys, (s->nkeys + 1) * sizeof(*s->keys));
+	s->keys[s->nkeys++] = k;
+	k = NULL;
+	r = 0;
+out:
+	if (locked)
+		pthread_mutex_unlock(&s->lock);
+	signer_key_free(k);
+	return r;
+}
+
+/*
+ * Open the key file and refuse it when others may read or change it: the
+ * checks run on the open descriptor, so the file read is the file checked.
+ */
+static int
+read_key_file(const char *path, EVP_PKEY **out, struct why *why)
+{
+	struct stat st;
+	FILE *f = NULL;
+	int fd = -1, r;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		r = why_set(why, HEGN_ERR_CONFIG, "cannot open key file %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) == -1) {
+		r = why_set(why, HEGN_ERR_CONFIG, "cannot stat key file %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = why_set(why, HEGN_ERR_CONFIG, "key file %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IRGRP | S_IROTH)) {
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "key file %s is readable by group or others (mode %04o): chmod 600 it",
+		    path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "key file %s is writable by group or others (mode %04o): chmod 600 it",
+		    path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		r = why_set(why, HEGN_ERR_CONFIG, "cannot read key file %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	/* An empty passphrase: an encrypted key must not prompt a terminal. */
+	if ((*out = PEM_read_PrivateKey(f, NULL, NULL, (void *)"")) == NULL) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "key file %s holds no unencrypted PEM private key", path);
+		goto out;
+	}
+	r = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+static int
+read_cert_file(const char *path, X509 **out, struct why *why)
+{
+	BIO *bio = NULL;
+	int r;
+
+	*out = NULL;
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_CONFIG, "cannot open certificate file %s", path);
+		goto out;
+	}
+	if ((*out = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "certificate file %s holds no PEM certificate", path);
+		goto out;
+	}
+	r = 0;
+out:
+	BIO_free(bio);
+	return r;
+}
+
+int
+signer_load(struct signer *s, const char *name, const char *key_path,
+    const char *cert_path, STACK_OF(X509) *chain, enum envelope_padding padding,
+    struct why *why)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int r;
+
+	if ((r = read_key_file(key_path, &key, why)) != 0 ||
+	    (r = read_cert_file(cert_path, &cert, why)) != 0)
+		goto out;
+	if (X509_check_private_key(cert, key) != 1) {
+		ERR_clear_error();
+		r = why_set(why, HEGN_ERR_CONFIG,
+		    "key file %s does not match certificate %s", key_path, cert_path);
+		goto out;
+	}
+	r = signer_add(s, name, key, cert, chain, padding, why);
+out:
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return r;
+}
+
+int
+signer_has(const struct signer *s, const char *name)
+{
+	return find(s, name) != NULL;
+}
+
+X509 *
+signer_cert(const struct signer *s, const char *name)
+{
+	struct signer_key *k;
+
+	if ((k = find(s, name)) == NULL)
+		return NULL;
+	return k->cert;
+}
+
+int
+signer_sign(struct signer *s, const char *name, const uint8_t *content,
+    size_t len, const char *content_id, struct buf *out, struct why *why)
+{
+	struct signer_key *k;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((k = find(s, name)) == NULL)
+		return why_set(why, HEGN_ERR_NOT_FOUND,
+		    "no signing key for party %s", name == NULL ? "(none)" : name);
+	return envelope_sign(k->key, k->cert, k->chain, k->padding, content, len,
+	    content_id, out, why);
+}
+
+int
+signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
+    size_t len, struct buf *out, struct why *why)
+{
+	struct signer_key *k;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((k = find(s, name)) == NULL)
+		return why_set(why, HEGN_ERR_NOT_FOUND,
+		    "no decryption key for party %s", name == NULL ? "(none)" : name);
+	return envelope_open(k->key, k->cert, der, len, out, why);
+}

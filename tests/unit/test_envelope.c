@@ -1,0 +1,1202 @@
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "pki.h"
+#include "testcerts.h"
+#include "testlib.h"
+#include "util.h"
+
+/* The test world: one CA, leaves for each case, and the same on disk. */
+static struct {
+	char dir[64];
+	EVP_PKEY *ca_key, *other_key, *leaf_key, *ec_key, *expired_key;
+	EVP_PKEY *revoked_key, *enconly_key, *stranger_key;
+	X509 *ca, *other, *leaf, *ec, *expired, *revoked, *enconly, *stranger;
+	X509_CRL *crl;
+	struct pki *pki;     /* trusts ca, no CRL checks */
+	struct pki *pki_crl; /* trusts ca, checks its CRL */
+} w;
+
+static const char msg[] = "{\"kind\":\"referral\",\"to\":\"hovmand-care\",\"basic\":{}}";
+
+static char *
+wpath(const char *name)
+{
+	static char p[8][128];
+	static int n;
+
+	n = (n + 1) % 8;
+	snprintf(p[n], sizeof(p[n]), "%s/%s", w.dir, name);
+	return p[n];
+}
+
+static void
+setup_world(void)
+{
+	X509 *revoked[2];
+	STACK_OF(X509) *anchors;
+	STACK_OF(X509_CRL) *crls;
+	long year = 365L * 86400;
+
+	snprintf(w.dir, sizeof(w.dir), "/tmp/hegn-test-envelope-XXXXXX");
+	if (mkdtemp(w.dir) == NULL)
+		abort();
+	w.ca_key = testcerts_rsa(2048);
+	w.other_key = testcerts_rsa(2048);
+	w.leaf_key = testcerts_rsa(2048);
+	w.ec_key = testcerts_ec();
+	w.expired_key = testcerts_rsa(2048);
+	w.revoked_key = testcerts_rsa(2048);
+	w.enconly_key = testcerts_rsa(2048);
+	w.stranger_key = testcerts_rsa(2048);
+	w.ca = testcerts_cert(NULL, NULL, w.ca_key, "Test Root CA", 1, -86400, 10 * year,
+	    TESTCERTS_CA);
+	w.other = testcerts_cert(NULL, NULL, w.other_key, "Other Root CA", 1, -86400,
+	    10 * year, TESTCERTS_CA);
+	w.leaf = testcerts_cert(w.ca, w.ca_key, w.leaf_key, "ringsted-visitation", 10,
+	    -86400, year, TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
+	w.ec = testcerts_cert(w.ca, w.ca_key, w.ec_key, "ec-party", 11, -86400, year,
+	    TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
+	w.expired = testcerts_cert(w.ca, w.ca_key, w.expired_key, "expired-provider", 12,
+	    -2 * year, -86400, TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
+	w.revoked = testcerts_cert(w.ca, w.ca_key, w.revoked_key, "revoked-provider", 13,
+	    -86400, year, TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
+	w.enconly = testcerts_cert(w.ca, w.ca_key, w.enconly_key, "encrypt-only", 14,
+	    -86400, year, TESTCERTS_ENCRYPT);
+	w.stranger = testcerts_cert(w.other, w.other_key, w.stranger_key, "stranger", 15,
+	    -86400, year, TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
+	revoked[0] = w.revoked;
+	revoked[1] = NULL;
+	w.crl = testcerts_crl(w.ca, w.ca_key, revoked);
+	if (w.ca == NULL || w.other == NULL || w.leaf == NULL || w.ec == NULL ||
+	    w.expired == NULL || w.revoked == NULL || w.enconly == NULL ||
+	    w.stranger == NULL || w.crl == NULL)
+		abort();
+	anchors = sk_X509_new_null();
+	sk_X509_push(anchors, w.ca);
+	crls = sk_X509_CRL_new_null();
+	sk_X509_CRL_push(crls, w.crl);
+	if (pki_from_objects(anchors, NULL, NULL, 0, &w.pki, NULL) != 0 ||
+	    pki_from_objects(anchors, NULL, crls, PKI_CRL_CHECK, &w.pki_crl, NULL) != 0)
+		abort();
+	sk_X509_free(anchors);
+	sk_X509_CRL_free(crls);
+	if (testcerts_write_cert(wpath("ca.pem"), w.ca) != 0 ||
+	    testcerts_write_cert(wpath("leaf.pem"), w.leaf) != 0 ||
+	    testcerts_write_key(wpath("leaf.key"), w.leaf_key) != 0 ||
+	    testcerts_write_cert(wpath("ec.pem"), w.ec) != 0 ||
+	    testcerts_write_key(wpath("ec.key"), w.ec_key) != 0 ||
+	    testcerts_write_cert(wpath("stranger.pem"), w.stranger) != 0 ||
+	    testcerts_write_key(wpath("stranger.key"), w.stranger_key) != 0)
+		abort();
+}
+
+static void
+teardown_world(void)
+{
+	pki_free(w.pki);
+	pki_free(w.pki_crl);
+	X509_CRL_free(w.crl);
+	X509_free(w.ca);
+	X509_free(w.other);
+	X509_free(w.leaf);
+	X509_free(w.ec);
+	X509_free(w.expired);
+	X509_free(w.revoked);
+	X509_free(w.enconly);
+	X509_free(w.stranger);
+	EVP_PKEY_free(w.ca_key);
+	EVP_PKEY_free(w.other_key);
+	EVP_PKEY_free(w.leaf_key);
+	EVP_PKEY_free(w.ec_key);
+	EVP_PKEY_free(w.expired_key);
+	EVP_PKEY_free(w.revoked_key);
+	EVP_PKEY_free(w.enconly_key);
+	EVP_PKEY_free(w.stranger_key);
+	testcerts_rmtree(w.dir);
+}
+
+static void
+write_bytes(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+read_bytes(const char *path, struct buf *b)
+{
+	ck_assert_int_eq(util_read_file(path, ENVELOPE_MAX_DER, b, NULL), 0);
+}
+
+/* The signatureAlgorithm of the one SignerInfo in der. */
+static int
+sig_alg_nid(const struct buf *der, int *saltlen)
+{
+	const unsigned char *p = der->data;
+	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si;
+	X509_ALGOR *sig;
+	RSA_PSS_PARAMS *pss;
+	int nid;
+
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)der->len);
+	ck_assert_ptr_nonnull(cms);
+	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, NULL, &sig);
+	nid = OBJ_obj2nid(sig->algorithm);
+	*saltlen = -1;
+	if (nid == NID_rsassaPss) {
+		pss = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS),
+		    sig->parameter);
+		ck_assert_ptr_nonnull(pss);
+		*saltlen = (int)ASN1_INTEGER_get(pss->saltLength);
+		RSA_PSS_PARAMS_free(pss);
+	}
+	CMS_ContentInfo_free(cms);
+	return nid;
+}
+
+static void
+check_round_trip(EVP_PKEY *key, X509 *cert, enum envelope_padding pad, int want_nid)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const uint8_t *c;
+	size_t clen;
+	time_t now = time(NULL);
+	int saltlen;
+
+	ck_assert_int_eq(envelope_sign(key, cert, NULL, pad, (const uint8_t *)msg,
+	    strlen(msg), "msg-0001", &der, &why), 0);
+	ck_assert(envelope_is_signed(der.data, der.len));
+	ck_assert(!envelope_is_enveloped(der.data, der.len));
+	ck_assert_int_eq(sig_alg_nid(&der, &saltlen), want_nid);
+	if (want_nid == NID_rsassaPss)
+		ck_assert_int_eq(saltlen, 32);
+	ck_assert_msg(envelope_verify(w.pki, der.data, der.len, 0, &s, &why) == 0,
+	    "verify: %s", why.text);
+	c = envelope_signed_content(s, &clen);
+	ck_assert_uint_eq(clen, strlen(msg));
+	ck_assert_mem_eq(c, msg, clen);
+	ck_assert_str_eq(envelope_signed_content_id(s), "msg-0001");
+	/* signingTime is the signer's clock; it was just now. */
+	ck_assert(envelope_signed_time(s) >= now - 300 &&
+	    envelope_signed_time(s) <= now + 300);
+	ck_assert_int_eq(X509_cmp(envelope_signed_signer(s), cert), 0);
+	envelope_signed_free(s);
+	buf_free(&der, 0);
+}
+
+START_TEST(test_sign_verify_pkcs1)
+{
+	/* OpenSSL names PKCS#1 v1.5 rsaEncryption (RFC 5754 allows both). */
+	check_round_trip(w.leaf_key, w.leaf, ENVELOPE_PKCS1, NID_rsaEncryption);
+}
+END_TEST
+
+START_TEST(test_sign_verify_pss)
+{
+	check_round_trip(w.leaf_key, w.leaf, ENVELOPE_PSS, NID_rsassaPss);
+}
+END_TEST
+
+START_TEST(test_sign_verify_ecdsa)
+{
+	/* padding is ignored for EC keys */
+	check_round_trip(w.ec_key, w.ec, ENVELOPE_PSS, NID_ecdsa_with_SHA256);
+}
+END_TEST
+
+START_TEST(test_sign_content_id)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	size_t clen;
+
+	/* Without an id there is no attribute; an empty content signs too. */
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    NULL, 0, NULL, &der, &why), 0);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why), 0);
+	ck_assert_ptr_null(envelope_signed_content_id(s));
+	envelope_signed_content(s, &clen);
+	ck_assert_uint_eq(clen, 0);
+	envelope_signed_free(s);
+	buf_free(&der, 0);
+
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), "has space", &der, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_null(der.data);
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), "", &der, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg),
+	    "x123456789x123456789x123456789x123456789x123456789x123456789abcde",
+	    &der, &why), HEGN_ERR_INVALID);
+	/* A key that is not the certificate's cannot sign. */
+	ck_assert_int_ne(envelope_sign(w.ec_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), NULL, &der, &why), 0);
+	ck_assert_ptr_null(der.data);
+}
+END_TEST
+
+START_TEST(test_openssl_verifies_ours)
+{
+	struct buf der = { 0 }, got = { 0 };
+	enum envelope_padding pads[] = { ENVELOPE_PKCS1, ENVELOPE_PSS };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, pads[i],
+		    (const uint8_t *)msg, strlen(msg), "msg-1", &der, NULL), 0);
+		write_bytes(wpath("ours.der"), der.data, der.len);
+		ck_assert_int_eq(testcerts_run("openssl cms -verify -inform DER -in %s "
+		    "-CAfile %s -out %s", wpath("ours.der"), wpath("ca.pem"),
+		    wpath("ours.out")), 0);
+		read_bytes(wpath("ours.out"), &got);
+		ck_assert_uint_eq(got.len, strlen(msg));
+		ck_assert_mem_eq(got.data, msg, got.len);
+		buf_free(&got, 0);
+		/* The same tool refuses it under another trust anchor. */
+		ck_assert_int_ne(testcerts_run("openssl cms -verify -inform DER -in %s "
+		    "-CAfile %s -out /dev/null", wpath("ours.der"),
+		    wpath("stranger.pem")), 0);
+		buf_free(&der, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_we_verify_openssl)
+{
+	const char *opts[] = { "", "-keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:32" };
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const uint8_t *c;
+	size_t i, clen;
+
+	write_bytes(wpath("msg.txt"), msg, strlen(msg));
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach "
+		    "-outform DER -md sha256 -in %s -signer %s -inkey %s %s -out %s",
+		    wpath("msg.txt"), wpath("leaf.pem"), wpath("leaf.key"), opts[i],
+		    wpath("theirs.der")), 0);
+		read_bytes(wpath("theirs.der"), &der);
+		ck_assert_msg(envelope_verify(w.pki, der.data, der.len, 0, &s, &why) == 0,
+		    "verify %zu: %s", i, why.text);
+		c = envelope_signed_content(s, &clen);
+		ck_assert_uint_eq(clen, strlen(msg));
+		ck_assert_mem_eq(c, msg, clen);
+		ck_assert_ptr_null(envelope_signed_content_id(s));
+		ck_assert(envelope_signed_time(s) != 0);
+		envelope_signed_free(s);
+		buf_free(&der, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_weak_digest)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+
+	write_bytes(wpath("msg.txt"), msg, strlen(msg));
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach "
+	    "-outform DER -md sha1 -in %s -signer %s -inkey %s -out %s",
+	    wpath("msg.txt"), wpath("leaf.pem"), wpath("leaf.key"),
+	    wpath("sha1.der")), 0);
+	read_bytes(wpath("sha1.der"), &der);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+	    HEGN_ERR_SIGNATURE);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(strstr(why.text, "weak digest"));
+	/* The conformance switch accepts it; production never sets it. */
+	ck_assert_int_eq(envelope_verify_opts(w.pki, der.data, der.len, NULL, 0, 0,
+	    ENVELOPE_VERIFY_LEGACY_SHA1, &s, &why), 0);
+	envelope_signed_free(s);
+	buf_free(&der, 0);
+
+	/* PSS whose parameters default to SHA-1. */
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach "
+	    "-outform DER -md sha1 -in %s -signer %s -inkey %s "
+	    "-keyopt rsa_padding_mode:pss -out %s",
+	    wpath("msg.txt"), wpath("leaf.pem"), wpath("leaf.key"),
+	    wpath("sha1pss.der")), 0);
+	read_bytes(wpath("sha1pss.der"), &der);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+	    HEGN_ERR_SIGNATURE);
+	ck_assert_ptr_nonnull(strstr(why.text, "weak digest"));
+	buf_free(&der, 0);
+}
+END_TEST
+
+START_TEST(test_two_signers_and_detached)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const uint8_t *c;
+	size_t clen;
+	char other[] = "something else entirely";
+
+	write_bytes(wpath("msg.txt"), msg, strlen(msg));
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach "
+	    "-outform DER -md sha256 -in %s -signer %s -inkey %s -signer %s -inkey %s "
+	    "-out %s", wpath("msg.txt"), wpath("leaf.pem"), wpath("leaf.key"),
+	    wpath("ec.pem"), wpath("ec.key"), wpath("two.der")), 0);
+	read_bytes(wpath("two.der"), &der);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "exactly one signer"));
+	buf_free(&der, 0);
+
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary "
+	    "-outform DER -md sha256 -in %s -signer %s -inkey %s -out %s",
+	    wpath("msg.txt"), wpath("leaf.pem"), wpath("leaf.key"),
+	    wpath("det.der")), 0);
+	read_bytes(wpath("det.der"), &der);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_int_eq(envelope_verify_detached(w.pki, der.data, der.len,
+	    (const uint8_t *)msg, strlen(msg), 0, &s, &why), 0);
+	c = envelope_signed_content(s, &clen);
+	ck_assert_uint_eq(clen, strlen(msg));
+	ck_assert_mem_eq(c, msg, clen);
+	envelope_signed_free(s);
+	ck_assert_int_eq(envelope_verify_detached(w.pki, der.data, der.len,
+	    (const uint8_t *)other, strlen(other), 0, &s, &why), HEGN_ERR_SIGNATURE);
+	ck_assert_ptr_null(s);
+	buf_free(&der, 0);
+}
+END_TEST
+
+/* Every flip inside the content or the signature value must be refused. */
+START_TEST(test_tampered_signed)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const uint8_t *c, *at;
+	size_t i, clen, cstart, sigstart;
+	int r, refused = 0;
+
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PSS,
+	    (const uint8_t *)msg, strlen(msg), "msg-7", &der, NULL), 0);
+	at = memmem(der.data, der.len, msg, strlen(msg));
+	ck_assert_ptr_nonnull(at);
+	cstart = (size_t)(at - der.data);
+	/* No unsigned attributes: the RSA-2048 signature value ends the DER. */
+	sigstart = der.len - 256;
+	for (i = 0; i < der.len; i++) {
+		der.data[i] ^= 0x01;
+		r = envelope_verify(w.pki, der.data, der.len, 0, &s, &why);
+		der.data[i] ^= 0x01;
+		if (r == 0) {
+			/* Accepted: then nothing that matters may have changed. */
+			ck_assert_msg(!(i >= cstart && i < cstart + strlen(msg)) &&
+			    i < sigstart, "flip at %zu of %zu accepted", i, der.len);
+			c = envelope_signed_content(s, &clen);
+			ck_assert_uint_eq(clen, strlen(msg));
+			ck_assert_mem_eq(c, msg, clen);
+			ck_assert_str_eq(envelope_signed_content_id(s), "msg-7");
+			envelope_signed_free(s);
+			s = NULL;
+			continue;
+		}
+		ck_assert_ptr_null(s);
+		refused++;
+		if (i >= cstart && i < cstart + strlen(msg))
+			ck_assert_msg(r == HEGN_ERR_SIGNATURE, "content flip at %zu: %d %s",
+			    i, r, why.text);
+		if (i >= sigstart)
+			ck_assert_msg(r == HEGN_ERR_SIGNATURE, "signature flip at %zu: %d %s",
+			    i, r, why.text);
+	}
+	ck_assert_int_gt(refused, (int)(der.len * 9 / 10));
+	/* The untouched original still verifies. */
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why), 0);
+	envelope_signed_free(s);
+	buf_free(&der, 0);
+}
+END_TEST
+
+START_TEST(test_truncated_and_garbage)
+{
+	struct buf der = { 0 }, env = { 0 }, out = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	uint8_t junk[512], *big;
+	size_t n;
+	int r;
+
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), "msg-1", &der, NULL), 0);
+	ck_assert_int_eq(envelope_seal(w.leaf, ENVELOPE_AES256_GCM, der.data, der.len,
+	    1, &env, NULL), 0);
+	for (n = 0; n < der.len; n += (n < 64 ? 1 : 37)) {
+		r = envelope_verify(w.pki, der.data, n, 0, &s, &why);
+		ck_assert_msg(r != 0, "truncated to %zu accepted", n);
+		ck_assert_ptr_null(s);
+	}
+	for (n = 0; n < env.len; n += (n < 64 ? 1 : 41)) {
+		r = envelope_open(w.leaf_key, w.leaf, env.data, n, &out, &why);
+		ck_assert_msg(r != 0, "truncated envelope %zu accepted", n);
+		ck_assert_ptr_null(out.data);
+		(void)envelope_is_signed(env.data, n);
+		(void)envelope_is_enveloped(der.data, n);
+	}
+	/* Trailing bytes are refused too. */
+	big = malloc(der.len + 4);
+	memcpy(big, der.data, der.len);
+	memcpy(big + der.len, "\x05\x00\x05\x00", 4);
+	ck_assert_int_eq(envelope_verify(w.pki, big, der.len + 4, 0, &s, &why),
+	    HEGN_ERR_INVALID);
+	free(big);
+
+	/* Garbage, an empty buffer, and the wrong CMS type. */
+	for (n = 0; n < sizeof(junk); n++)
+		junk[n] = (uint8_t)(n * 131 + 7);
+	ck_assert_int_eq(envelope_verify(w.pki, junk, sizeof(junk), 0, &s, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_int_eq(envelope_verify(w.pki, junk, 0, 0, &s, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(envelope_open(w.leaf_key, w.leaf, junk, sizeof(junk), &out,
+	    &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(envelope_verify(w.pki, env.data, env.len, 0, &s, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_int_eq(envelope_open(w.leaf_key, w.leaf, der.data, der.len, &out,
+	    &why), HEGN_ERR_INVALID);
+	ck_assert(!envelope_is_signed(junk, sizeof(junk)));
+	ck_assert(!envelope_is_enveloped(junk, sizeof(junk)));
+	ck_assert(!envelope_is_signed(NULL, 0));
+	ck_assert(!envelope_is_signed((const uint8_t *)"\x30\x80", 2));
+	ck_assert(!envelope_is_signed((const uint8_t *)"\x30\x03\x06\x01", 4));
+	ck_assert(envelope_is_enveloped(env.data, env.len));
+	ck_assert(!envelope_is_signed(env.data, env.len));
+	buf_free(&der, 0);
+	buf_free(&env, 0);
+}
+END_TEST
+
+/*
+ * Random multi-byte damage (a fixed-seed generator, so a failure repeats):
+ * parsing must never crash, and nothing altered may verify with other
+ * content or open to other content.
+ */
+START_TEST(test_random_damage)
+{
+	struct buf der = { 0 }, env = { 0 }, out = { 0 };
+	struct envelope_signed *s = NULL;
+	uint32_t x = 2463534242u;
+	uint8_t *copy;
+	size_t i, k, n, clen;
+	const uint8_t *c;
+
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PSS,
+	    (const uint8_t *)msg, strlen(msg), "msg-3", &der, NULL), 0);
+	ck_assert_int_eq(envelope_seal(w.leaf, ENVELOPE_AES256_GCM, der.data, der.len,
+	    1, &env, NULL), 0);
+	copy = malloc(der.len > env.len ? der.len : env.len);
+	for (i = 0; i < 1500; i++) {
+		const struct buf *b = (i & 1) ? &env : &der;
+
+		memcpy(copy, b->data, b->len);
+		n = 1 + (x % 4);
+		for (k = 0; k < n; k++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			copy[x % b->len] = (uint8_t)(x >> 8);
+		}
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		if (memcmp(copy, b->data, b->len) == 0)
+			continue;
+		(void)envelope_is_signed(copy, b->len);
+		(void)envelope_is_enveloped(copy, b->len);
+		if (b == &der) {
+			if (envelope_verify(w.pki, copy, b->len, 0, &s, NULL) == 0) {
+				c = envelope_signed_content(s, &clen);
+				ck_assert_uint_eq(clen, strlen(msg));
+				ck_assert_mem_eq(c, msg, clen);
+				envelope_signed_free(s);
+				s = NULL;
+			}
+		} else if (envelope_open(w.leaf_key, w.leaf, copy, b->len, &out,
+		    NULL) == 0) {
+			ck_assert_uint_eq(out.len, der.len);
+			ck_assert_mem_eq(out.data, der.data, out.len);
+			buf_free(&out, 1);
+		}
+	}
+	free(copy);
+	buf_free(&der, 0);
+	buf_free(&env, 0);
+}
+END_TEST
+
+static void
+check_cert_refused(EVP_PKEY *key, X509 *cert, const struct pki *p, time_t at,
+    const char *want)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+
+	ck_assert_int_eq(envelope_sign(key, cert, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), "msg-1", &der, NULL), 0);
+	ck_assert_int_eq(envelope_verify(p, der.data, der.len, at, &s, &why),
+	    HEGN_ERR_CERT);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(why.text, want) != NULL, "reason: %s", why.text);
+	buf_free(&der, 0);
+}
+
+START_TEST(test_signer_certificate)
+{
+	check_cert_refused(w.expired_key, w.expired, w.pki, 0, "expired");
+	check_cert_refused(w.stranger_key, w.stranger, w.pki, 0, "unknown CA");
+	check_cert_refused(w.revoked_key, w.revoked, w.pki_crl, 0, "revoked");
+	check_cert_refused(w.enconly_key, w.enconly, w.pki, 0, "key usage");
+	/* A valid certificate, validated at a time before it was issued. */
+	check_cert_refused(w.leaf_key, w.leaf, w.pki, time(NULL) - 3 * 86400,
+	    "not yet valid");
+}
+END_TEST
+
+/* Only id-data is signed content; another eContentType is refused. */
+START_TEST(test_econtent_type)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+
+	write_bytes(wpath("msg.txt"), msg, strlen(msg));
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach "
+	    "-econtent_type 1.2.840.113549.1.9.16.1.1 -outform DER -md sha256 "
+	    "-in %s -signer %s -inkey %s -out %s", wpath("msg.txt"),
+	    wpath("leaf.pem"), wpath("leaf.key"), wpath("ct.der")), 0);
+	read_bytes(wpath("ct.der"), &der);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+	    HEGN_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(strstr(why.text, "not id-data"));
+	buf_free(&der, 0);
+}
+END_TEST
+
+/* A signer certificate left out of the SignedData cannot be validated. */
+START_TEST(test_signer_not_included)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+
+	write_bytes(wpath("msg.txt"), msg, strlen(msg));
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach -nocerts "
+	    "-outform DER -md sha256 -in %s -signer %s -inkey %s -out %s",
+	    wpath("msg.txt"), wpath("leaf.pem"), wpath("leaf.key"),
+	    wpath("nocert.der")), 0);
+	read_bytes(wpath("nocert.der"), &der);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+	    HEGN_ERR_CERT);
+	ck_assert_ptr_nonnull(strstr(why.text, "not included"));
+	buf_free(&der, 0);
+}
+END_TEST
+
+static int
+cms_type(const struct buf *der, int *inner)
+{
+	const unsigned char *p = der->data;
+	CMS_ContentInfo *cms;
+	int nid;
+
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)der->len);
+	ck_assert_ptr_nonnull(cms);
+	nid = OBJ_obj2nid(CMS_get0_type(cms));
+	*inner = OBJ_obj2nid(CMS_get0_eContentType(cms));
+	CMS_ContentInfo_free(cms);
+	return nid;
+}
+
+START_TEST(test_seal_open)
+{
+	struct buf env = { 0 }, out = { 0 };
+	struct why why = { 0 };
+	int inner, c, r;
+
+	for (c = 0; c < 2; c++) {
+		ck_assert_int_eq(envelope_seal(w.leaf, (enum envelope_cipher)c,
+		    (const uint8_t *)msg, strlen(msg), 0, &env, &why), 0);
+		ck_assert_int_eq(cms_type(&env, &inner), c == ENVELOPE_AES256_GCM ?
+		    NID_id_smime_ct_authEnvelopedData : NID_pkcs7_enveloped);
+		ck_assert_int_eq(inner, NID_pkcs7_data);
+		ck_assert_int_eq(envelope_open(w.leaf_key, w.leaf, env.data, env.len,
+		    &out, &why), 0);
+		ck_assert_uint_eq(out.len, strlen(msg));
+		ck_assert_mem_eq(out.data, msg, out.len);
+		buf_free(&out, 1);
+		/* Another party's key is told nothing but "not for you". */
+		ck_assert_int_eq(envelope_open(w.stranger_key, w.stranger, env.data,
+		    env.len, &out, &why), HEGN_ERR_DECRYPT);
+		ck_assert_ptr_null(out.data);
+		ck_assert_str_eq(why.text,
+		    "message is not addressed to this key or is damaged");
+		/*
+		 * The right certificate with the wrong key: GCM fails.  CBC
+		 * decrypts with a random key (no oracle), and its padding
+		 * check passes about once in 256 tries, so the assertion is
+		 * that the sealed content never comes out.
+		 */
+		r = envelope_open(w.stranger_key, w.leaf, env.data, env.len, &out, &why);
+		if (c == ENVELOPE_AES256_GCM)
+			ck_assert_int_eq(r, HEGN_ERR_DECRYPT);
+		ck_assert(r != 0 || out.len != strlen(msg) ||
+		    memcmp(out.data, msg, out.len) != 0);
+		buf_free(&out, 1);
+		buf_free(&env, 0);
+
+		/* inner_signed marks the encrypted content as SignedData. */
+		ck_assert_int_eq(envelope_seal(w.leaf, (enum envelope_cipher)c,
+		    (const uint8_t *)msg, strlen(msg), 1, &env, &why), 0);
+		cms_type(&env, &inner);
+		ck_assert_int_eq(inner, NID_pkcs7_signed);
+		buf_free(&env, 0);
+
+		/* EC P-256 recipients use ECDH key agreement. */
+		ck_assert_int_eq(envelope_seal(w.ec, (enum envelope_cipher)c,
+		    (const uint8_t *)msg, strlen(msg), 0, &env, &why), 0);
+		ck_assert_int_eq(envelope_open(w.ec_key, w.ec, env.data, env.len,
+		    &out, &why), 0);
+		ck_assert_mem_eq(out.data, msg, out.len);
+		buf_free(&out, 1);
+		ck_assert_int_eq(envelope_open(w.leaf_key, w.leaf, env.data, env.len,
+		    &out, &why), HEGN_ERR_DECRYPT);
+		buf_free(&env, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_seal_tampered)
+{
+	struct buf env = { 0 }, out = { 0 };
+	struct why why = { 0 };
+	size_t i;
+	int r, refused = 0;
+
+	ck_assert_int_eq(envelope_seal(w.leaf, ENVELOPE_AES256_GCM,
+	    (const uint8_t *)msg, strlen(msg), 0, &env, &why), 0);
+	/* The GCM tag (mac) closes the AuthEnvelopedData. */
+	env.data[env.len - 1] ^= 0x80;
+	ck_assert_int_eq(envelope_open(w.leaf_key, w.leaf, env.data, env.len, &out,
+	    &why), HEGN_ERR_DECRYPT);
+	env.data[env.len - 1] ^= 0x80;
+	/* No flip anywhere may yield other content than was sealed. */
+	for (i = 0; i < env.len; i++) {
+		env.data[i] ^= 0x04;
+		r = envelope_open(w.leaf_key, w.leaf, env.data, env.len, &out, &why);
+		env.data[i] ^= 0x04;
+		if (r == 0) {
+			ck_assert_uint_eq(out.len, strlen(msg));
+			ck_assert_mem_eq(out.data, msg, out.len);
+			buf_free(&out, 1);
+		} else {
+			ck_assert_ptr_null(out.data);
+			refused++;
+		}
+	}
+	ck_assert_int_gt(refused, (int)(env.len * 9 / 10));
+	buf_free(&env, 0);
+}
+END_TEST
+
+START_TEST(test_openssl_decrypts_ours)
+{
+	struct buf env = { 0 }, got = { 0 };
+	int c;
+
+	for (c = 0; c < 2; c++) {
+		ck_assert_int_eq(envelope_seal(w.leaf, (enum envelope_cipher)c,
+		    (const uint8_t *)msg, strlen(msg), 0, &env, NULL), 0);
+		write_bytes(wpath("sealed.der"), env.data, env.len);
+		ck_assert_int_eq(testcerts_run("openssl cms -decrypt -binary -inform DER "
+		    "-in %s -recip %s -inkey %s -out %s", wpath("sealed.der"),
+		    wpath("leaf.pem"), wpath("leaf.key"), wpath("sealed.out")), 0);
+		read_bytes(wpath("sealed.out"), &got);
+		ck_assert_uint_eq(got.len, strlen(msg));
+		ck_assert_mem_eq(got.data, msg, got.len);
+		buf_free(&got, 0);
+		ck_assert_int_ne(testcerts_run("openssl cms -decrypt -binary -inform DER "
+		    "-in %s -recip %s -inkey %s -out /dev/null", wpath("sealed.der"),
+		    wpath("stranger.pem"), wpath("stranger.key")), 0);
+		buf_free(&env, 0);
+	}
+}
+END_TEST
+
+/*
+ * What a provider does with a fetched message (docs/formats.md): decrypt,
+ * then verify, with stock openssl; for an RSA and an EC recipient.
+ */
+START_TEST(test_openssl_provider_pipeline)
+{
+	struct buf der = { 0 }, env = { 0 }, got = { 0 };
+	const char *who[] = { "leaf", "ec" };
+	X509 *certs[] = { w.leaf, w.ec };
+	size_t i;
+
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PSS,
+	    (const uint8_t *)msg, strlen(msg), "msg-9", &der, NULL), 0);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(envelope_seal(certs[i], ENVELOPE_AES256_GCM, der.data,
+		    der.len, 1, &env, NULL), 0);
+		write_bytes(wpath("fetched.der"), env.data, env.len);
+		ck_assert_int_eq(testcerts_run("openssl cms -decrypt -binary -inform DER "
+		    "-in %s -recip %s/%s.pem -inkey %s/%s.key -out %s && "
+		    "openssl cms -verify -binary -inform DER -in %s -CAfile %s -out %s",
+		    wpath("fetched.der"), w.dir, who[i], w.dir, who[i],
+		    wpath("inner.der"), wpath("inner.der"), wpath("ca.pem"),
+		    wpath("fetched.out")), 0);
+		read_bytes(wpath("fetched.out"), &got);
+		ck_assert_uint_eq(got.len, strlen(msg));
+		ck_assert_mem_eq(got.data, msg, got.len);
+		buf_free(&got, 0);
+		buf_free(&env, 0);
+	}
+	buf_free(&der, 0);
+}
+END_TEST
+
+/*
+ * A sealed submission made with stock openssl (sign, then encrypt to the
+ * gateway): the encrypted content type is id-data, since openssl cms
+ * -encrypt ignores -econtent_type; the gateway opens it and finds a
+ * SignedData inside.
+ */
+START_TEST(test_openssl_sealed_submission)
+{
+	struct buf env = { 0 }, out = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const uint8_t *c;
+	size_t clen;
+
+	write_bytes(wpath("sub.json"), msg, strlen(msg));
+	ck_assert_int_eq(testcerts_run("openssl cms -sign -binary -nodetach "
+	    "-outform DER -md sha256 -in %s -signer %s -inkey %s "
+	    "-keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:32 -out %s && "
+	    "openssl cms -encrypt -binary -outform DER -in %s -aes-256-gcm "
+	    "-recip %s -keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha256 "
+	    "-keyopt rsa_mgf1_md:sha256 -out %s",
+	    wpath("sub.json"), wpath("leaf.pem"), wpath("leaf.key"),
+	    wpath("sub-signed.der"), wpath("sub-signed.der"), wpath("leaf.pem"),
+	    wpath("sub.der")), 0);
+	read_bytes(wpath("sub.der"), &env);
+	ck_assert_int_eq(envelope_open(w.leaf_key, w.leaf, env.data, env.len, &out,
+	    &why), 0);
+	ck_assert(envelope_is_signed(out.data, out.len));
+	ck_assert_msg(envelope_verify(w.pki, out.data, out.len, 0, &s, &why) == 0,
+	    "%s", why.text);
+	c = envelope_signed_content(s, &clen);
+	ck_assert_uint_eq(clen, strlen(msg));
+	ck_assert_mem_eq(c, msg, clen);
+	ck_assert_int_eq(X509_cmp(envelope_signed_signer(s), w.leaf), 0);
+	envelope_signed_free(s);
+	buf_free(&out, 1);
+	buf_free(&env, 0);
+}
+END_TEST
+
+START_TEST(test_we_decrypt_openssl)
+{
+	const char *opts[] = {
+		"-aes-256-gcm -recip $CERT -keyopt rsa_padding_mode:oaep",
+		"-aes-256-cbc -recip $CERT",            /* PKCS#1 v1.5 key transport */
+		"-aes-256-gcm -recip $CERT",
+		"-aes-256-cbc -recip $CERT -keyopt rsa_padding_mode:oaep "
+		    "-keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha256",
+	};
+	struct buf env = { 0 }, out = { 0 };
+	struct why why = { 0 };
+	size_t i;
+
+	write_bytes(wpath("msg.txt"), msg, strlen(msg));
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		/* The shell expands $CERT inside the options. */
+		ck_assert_int_eq(testcerts_run("CERT=%s; openssl cms -encrypt -binary "
+		    "-outform DER -in %s %s -out %s", wpath("leaf.pem"),
+		    wpath("msg.txt"), opts[i], wpath("enc.der")), 0);
+		read_bytes(wpath("enc.der"), &env);
+		ck_assert(envelope_is_enveloped(env.data, env.len));
+		ck_assert_msg(envelope_open(w.leaf_key, w.leaf, env.data, env.len, &out,
+		    &why) == 0, "%zu: %s", i, why.text);
+		ck_assert_uint_eq(out.len, strlen(msg));
+		ck_assert_mem_eq(out.data, msg, out.len);
+		buf_free(&out, 1);
+		buf_free(&env, 0);
+	}
+}
+END_TEST
+
+/* gpgsm (GnuPG's own CMS code) must accept our PSS signatures. */
+START_TEST(test_gpgsm_verifies_pss)
+{
+	struct buf der = { 0 };
+	char home[128], fpr[EVP_MAX_MD_SIZE * 3 + 1];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen, i;
+	FILE *f;
+
+	if (testcerts_run("command -v gpgsm") != 0) {
+		TESTLIB_SKIP("gpgsm not installed; PSS interoperability not checked");
+		return;
+	}
+	snprintf(home, sizeof(home), "%s/gnupg", w.dir);
+	ck_assert_int_eq(mkdir(home, 0700), 0);
+	/* gpgsm trusts a root listed by SHA-1 fingerprint in trustlist.txt. */
+	X509_digest(w.ca, EVP_sha1(), md, &mdlen);
+	for (i = 0; i < mdlen; i++)
+		snprintf(fpr + 3 * i, 4, "%02X%s", md[i], i + 1 < mdlen ? ":" : "");
+	snprintf(fpr + 3 * mdlen - 1, 2, "%s", "");
+	f = fopen(wpath("gnupg/trustlist.txt"), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s S relax\n", fpr);
+	fclose(f);
+	f = fopen(wpath("gnupg/gpgsm.conf"), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "disable-crl-checks\ndisable-policy-checks\n");
+	fclose(f);
+	ck_assert_int_eq(testcerts_run("gpgsm --homedir %s --batch --import %s",
+	    home, wpath("ca.pem")), 0);
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PSS,
+	    (const uint8_t *)msg, strlen(msg), "msg-1", &der, NULL), 0);
+	write_bytes(wpath("gpgsm.der"), der.data, der.len);
+	ck_assert_int_eq(testcerts_run("gpgsm --homedir %s --batch --verify %s",
+	    home, wpath("gpgsm.der")), 0);
+	/* And refuses it once the content is altered. */
+	der.data[(const uint8_t *)memmem(der.data, der.len, msg, strlen(msg)) -
+	    der.data] ^= 0x01;
+	write_bytes(wpath("gpgsm-bad.der"), der.data, der.len);
+	ck_assert_int_ne(testcerts_run("gpgsm --homedir %s --batch --verify %s",
+	    home, wpath("gpgsm-bad.der")), 0);
+	testcerts_run("gpgconf --homedir %s --kill all", home);
+	buf_free(&der, 0);
+}
+END_TEST
+
+/* RFC 4134 -------------------------------------------------------------- */
+
+static char rfcdir[4096];
+
+static int
+rfc_present(void)
+{
+	const char *shared = testlib_shared_dir();
+
+	if (shared == NULL)
+		return 0;
+	snprintf(rfcdir, sizeof(rfcdir), "%s/testdata/rfc4134", shared);
+	return access(rfcdir, R_OK) == 0;
+}
+
+static void
+rfc_read(const char *name, struct buf *b)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", rfcdir, name);
+	ck_assert_msg(util_read_file(path, ENVELOPE_MAX_DER, b, NULL) == 0, "read %s", path);
+}
+
+static X509 *
+rfc_cert(const char *name)
+{
+	struct buf b = { 0 };
+	const unsigned char *p;
+	X509 *x;
+
+	rfc_read(name, &b);
+	p = b.data;
+	x = d2i_X509(NULL, &p, (long)b.len);
+	ck_assert_ptr_nonnull(x);
+	buf_free(&b, 0);
+	return x;
+}
+
+/* Carl's anchors, no CRLs; RFC 4134 certificates run 1999..2039. */
+static struct pki *
+rfc_pki(void)
+{
+	STACK_OF(X509) *anchors = sk_X509_new_null();
+	struct pki *p = NULL;
+
+	sk_X509_push(anchors, rfc_cert("CarlRSASelf.cer"));
+	sk_X509_push(anchors, rfc_cert("CarlDSSSelf.cer"));
+	ck_assert_int_eq(pki_from_objects(anchors, NULL, NULL, 0, &p, NULL), 0);
+	sk_X509_pop_free(anchors, X509_free);
+	return p;
+}
+
+#define RFC_TIME ((time_t)1577836800) /* 2020-01-01 */
+
+/*
+ * Where the content bytes sit in der: one run, or (BER, as in 4.5) several
+ * chunks, found greedily.  Fills pos[] with one DER offset per content byte.
+ */
+static void
+content_positions(const struct buf *der, const uint8_t *c, size_t clen, size_t *pos)
+{
+	const uint8_t *hit;
+	size_t k = 0, from = 0, m, j;
+
+	while (k < clen) {
+		hit = NULL;
+		for (m = clen - k; m >= 1 && hit == NULL; m--)
+			if (m >= 4 || m == clen - k)
+				hit = memmem(der->data + from, der->len - from, c + k, m);
+		ck_assert_msg(hit != NULL, "content byte %zu not found", k);
+		m++;
+		for (j = 0; j < m; j++)
+			pos[k + j] = (size_t)(hit - der->data) + j;
+		from = (size_t)(hit - der->data) + m;
+		k += m;
+	}
+}
+
+/*
+ * Verify one RFC 4134 SignedData (detached content in dc when not NULL):
+ * refused as SHA-1 in production, accepted for conformance with content
+ * want (when not NULL), and refused after any one flip of a content byte.
+ */
+static void
+rfc_check(const struct pki *p, const char *name, struct buf *der, struct buf *dc,
+    const struct buf *want, time_t want_time)
+{
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const uint8_t *c;
+	uint8_t *copy, *b;
+	size_t k, clen, *pos;
+	int r;
+
+	r = envelope_verify_opts(p, der->data, der->len, dc ? dc->data : NULL,
+	    dc ? dc->len : 0, RFC_TIME, 0, &s, &why);
+	ck_assert_msg(r == HEGN_ERR_SIGNATURE && strstr(why.text, "weak digest"),
+	    "%s: %d %s", name, r, why.text);
+	ck_assert_ptr_null(s);
+	r = envelope_verify_opts(p, der->data, der->len, dc ? dc->data : NULL,
+	    dc ? dc->len : 0, RFC_TIME, ENVELOPE_VERIFY_LEGACY_SHA1, &s, &why);
+	ck_assert_msg(r == 0, "%s: %d %s", name, r, why.text);
+	c = envelope_signed_content(s, &clen);
+	ck_assert_uint_gt(clen, 0);
+	if (want != NULL) {
+		ck_assert_uint_eq(clen, want->len);
+		ck_assert_mem_eq(c, want->data, clen);
+	}
+	if (want_time != 0)
+		ck_assert_int_eq((long long)envelope_signed_time(s), (long long)want_time);
+	copy = malloc(clen);
+	memcpy(copy, c, clen);
+	envelope_signed_free(s);
+	s = NULL;
+
+	pos = calloc(clen, sizeof(*pos));
+	if (dc == NULL)
+		content_positions(der, copy, clen, pos);
+	for (k = 0; k < clen; k++) {
+		b = dc != NULL ? dc->data + k : der->data + pos[k];
+		*b ^= 0x20;
+		r = envelope_verify_opts(p, der->data, der->len, dc ? dc->data : NULL,
+		    dc ? dc->len : 0, RFC_TIME, ENVELOPE_VERIFY_LEGACY_SHA1, &s, &why);
+		*b ^= 0x20;
+		ck_assert_msg(r == HEGN_ERR_SIGNATURE, "%s: flip of content byte "
+		    "%zu: %d %s", name, k, r, why.text);
+		ck_assert_ptr_null(s);
+	}
+	free(pos);
+	free(copy);
+}
+
+START_TEST(test_rfc4134_signed)
+{
+	const char *names[] = { "4.1.bin", "4.2.bin", "4.3.bin", "4.4.bin", "4.5.bin",
+	    "4.7.bin", "4.10.bin" };
+	struct buf der = { 0 }, ex = { 0 }, dc = { 0 };
+	struct pki *p;
+	size_t i;
+	int detached;
+
+	if (!rfc_present()) {
+		TESTLIB_SKIP("shared/testdata/rfc4134 not found");
+		return;
+	}
+	p = rfc_pki();
+	rfc_read("ExContent.bin", &ex);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		rfc_read(names[i], &der);
+		detached = strcmp(names[i], "4.3.bin") == 0;
+		if (detached)
+			rfc_read("ExContent.bin", &dc);
+		/* 4.4 carries signingTime 2003-05-14 15:39:00 UTC. */
+		rfc_check(p, names[i], &der, detached ? &dc : NULL, &ex,
+		    strcmp(names[i], "4.4.bin") == 0 ? 1052926740 : 0);
+		buf_free(&dc, 0);
+		buf_free(&der, 0);
+	}
+	buf_free(&ex, 0);
+	pki_free(p);
+}
+END_TEST
+
+START_TEST(test_rfc4134_enveloped)
+{
+	struct buf der = { 0 }, key = { 0 }, ex = { 0 }, out = { 0 };
+	struct why why = { 0 };
+	const unsigned char *p;
+	EVP_PKEY *pkey;
+	X509 *bob, *alice;
+
+	if (!rfc_present()) {
+		TESTLIB_SKIP("shared/testdata/rfc4134 not found");
+		return;
+	}
+	rfc_read("5.1.bin", &der);
+	rfc_read("BobPrivRSAEncrypt.pri", &key);
+	rfc_read("ExContent.bin", &ex);
+	p = key.data;
+	pkey = d2i_AutoPrivateKey(NULL, &p, (long)key.len);
+	ck_assert_ptr_nonnull(pkey);
+	bob = rfc_cert("BobRSASignByCarl.cer");
+	alice = rfc_cert("AliceRSASignByCarl.cer");
+	ck_assert(envelope_is_enveloped(der.data, der.len));
+	ck_assert_msg(envelope_open(pkey, bob, der.data, der.len, &out, &why) == 0,
+	    "5.1: %s", why.text);
+	ck_assert_uint_eq(out.len, ex.len);
+	ck_assert_mem_eq(out.data, ex.data, ex.len);
+	buf_free(&out, 1);
+	/* Not addressed to Alice. */
+	ck_assert_int_eq(envelope_open(pkey, alice, der.data, der.len, &out, &why),
+	    HEGN_ERR_DECRYPT);
+	EVP_PKEY_free(pkey);
+	X509_free(bob);
+	X509_free(alice);
+	buf_free(&der, 0);
+	buf_free(&key, 1);
+	buf_free(&ex, 0);
+}
+END_TEST
+
+/*
+ * 4.8 (multipart/signed) and 4.9 (application/pkcs7-mime) are S/MIME:
+ * unwrapped with SMIME_read_CMS here in the test only; the gateway itself
+ * takes DER.  The signed MIME part of 4.8 is canonical text (CRLF).
+ */
+START_TEST(test_rfc4134_smime)
+{
+	const char *names[] = { "4.8.eml", "4.9.eml" };
+	struct buf der = { 0 }, dc = { 0 };
+	CMS_ContentInfo *cms;
+	struct pki *p;
+	BIO *bio, *mem, *bcont, *canon;
+	char path[4200];
+	char *data;
+	long n;
+	size_t i;
+
+	if (!rfc_present()) {
+		TESTLIB_SKIP("shared/testdata/rfc4134 not found");
+		return;
+	}
+	p = rfc_pki();
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", rfcdir, names[i]);
+		bio = BIO_new_file(path, "r");
+		ck_assert_ptr_nonnull(bio);
+		bcont = NULL;
+		cms = SMIME_read_CMS(bio, &bcont);
+		ck_assert_ptr_nonnull(cms);
+		mem = BIO_new(BIO_s_mem());
+		ck_assert_int_eq(i2d_CMS_bio(mem, cms), 1);
+		n = BIO_get_mem_data(mem, &data);
+		der.data = malloc((size_t)n);
+		memcpy(der.data, data, (size_t)n);
+		der.len = (size_t)n;
+		ck_assert(envelope_is_signed(der.data, der.len));
+		if (bcont != NULL) {
+			canon = BIO_new(BIO_s_mem());
+			ck_assert_int_eq(SMIME_crlf_copy(bcont, canon, 0), 1);
+			n = BIO_get_mem_data(canon, &data);
+			dc.data = malloc((size_t)n);
+			memcpy(dc.data, data, (size_t)n);
+			dc.len = (size_t)n;
+			BIO_free(canon);
+			BIO_free(bcont);
+		}
+		rfc_check(p, names[i], &der, bcont != NULL ? &dc : NULL, NULL, 0);
+		buf_free(&dc, 0);
+		buf_free(&der, 0);
+		BIO_free(mem);
+		BIO_free(bio);
+		CMS_ContentInfo_free(cms);
+	}
+	pki_free(p);
+}
+END_TEST
+
+static Suite *
+envelope_suite(void)
+{
+	Suite *s = suite_create("envelope");
+	TCase *tc = tcase_create("envelope");
+
+	tcase_add_unchecked_fixture(tc, setup_world, teardown_world);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_sign_verify_pkcs1);
+	tcase_add_test(tc, test_sign_verify_pss);
+	tcase_add_test(tc, test_sign_verify_ecdsa);
+	tcase_add_test(tc, test_sign_content_id);
+	tcase_add_test(tc, test_openssl_verifies_ours);
+	tcase_add_test(tc, test_we_verify_openssl);
+	tcase_add_test(tc, test_weak_digest);
+	tcase_add_test(tc, test_two_signers_and_detached);
+	tcase_add_test(tc, test_tampered_signed);
+	tcase_add_test(tc, test_truncated_and_garbage);
+	tcase_add_test(tc, test_random_damage);
+	tcase_add_test(tc, test_signer_certificate);
+	tcase_add_test(tc, test_signer_not_included);
+	tcase_add_test(tc, test_econtent_type);
+	tcase_add_test(tc, test_seal_open);
+	tcase_add_test(tc, test_seal_tampered);
+	tcase_add_test(tc, test_openssl_decrypts_ours);
+	tcase_add_test(tc, test_we_decrypt_openssl);
+	tcase_add_test(tc, test_openssl_provider_pipeline);
+	tcase_add_test(tc, test_openssl_sealed_submission);
+	tcase_add_test(tc, test_gpgsm_verifies_pss);
+	tcase_add_test(tc, test_rfc4134_signed);
+	tcase_add_test(tc, test_rfc4134_enveloped);
+	tcase_add_test(tc, test_rfc4134_smime);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TESTLIB_MAIN(envelope_suite)
