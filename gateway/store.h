@@ -79,6 +79,61 @@ struct store_inbox_item {
 	int64_t created_ms;
 };
 
+/*
+ * An assignment: a provider serves a citizen with some service categories
+ * from one date to another.  Ending one sets to_date; rows are never
+ * deleted, so an audit can ask who was entitled on a past date.
+ */
+struct store_assignment {
+	int64_t id;               /* assigned by the store on insert */
+	char citizen_ref[65];     /* keyed hash of the CPR */
+	char provider[65];
+	char services[257];       /* comma-separated service categories */
+	char from_date[11];       /* YYYY-MM-DD, inclusive */
+	char to_date[11];         /* YYYY-MM-DD inclusive, or "" while open-ended */
+	char source[97];          /* the message id, or "manual:<user or party>" */
+	char end_reason[129];     /* why it ended; "" while not ended */
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+
+/* A staff user within a party. */
+struct store_user {
+	char username[65];
+	char party[65];
+	char role[17];            /* caseworker, dispatcher, auditor, administrator */
+	char pw_hash[129];        /* libsodium crypto_pwhash_str (Argon2id) */
+	int disabled;
+	int failed_logins;        /* consecutive failures since the last success */
+	int64_t locked_until_ms;  /* 0: not locked */
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+
+/*
+ * One audit log entry: a leaf of the Merkle tree.  entry holds the
+ * canonical JSON the leaf hash is computed over; the other fields repeat
+ * parts of it for queries and are checked against it by `hegn audit verify`.
+ */
+struct store_audit {
+	int64_t seq;              /* leaf index from 0, assigned by the store */
+	int64_t at_ms;
+	char actor[65];           /* party */
+	char action[33];
+	char message_id[65];      /* "" when none */
+	char citizen_ref[65];     /* "" when none */
+	uint8_t leaf_hash[32];
+	struct buf entry;
+};
+
+/* A signed tree head (C2SP checkpoint) over the first size entries. */
+struct store_checkpoint {
+	int64_t size;
+	int64_t at_ms;
+	uint8_t root[32];
+	char note[1024];          /* the signed note text */
+};
+
 /* A back end: every function returns 0 or a HEGN_ERR_* code with why. */
 struct store_backend {
 	const char *name;     /* the location scheme, e.g. "sqlite" */
@@ -116,6 +171,38 @@ struct store_backend {
 	int (*receipt_insert)(void *tx, const struct store_receipt *r, struct why *why);
 	int (*receipt_get)(void *tx, const char *id, const char *recipient,
 	    struct store_receipt *out, struct why *why);
+
+	/* Assignments: insert sets a->id; update replaces the row with a->id. */
+	int (*assignment_insert)(void *tx, struct store_assignment *a, struct why *why);
+	int (*assignment_update)(void *tx, const struct store_assignment *a, struct why *why);
+	/* Rows for citizen_ref and/or provider (NULL: any), by id. */
+	int (*assignment_list)(void *tx, const char *citizen_ref, const char *provider,
+	    struct store_assignment **out, size_t *n, struct why *why);
+
+	/* Users: HEGN_ERR_CONFLICT on a taken username; update by username. */
+	int (*user_insert)(void *tx, const struct store_user *u, struct why *why);
+	int (*user_get)(void *tx, const char *username, struct store_user *out, struct why *why);
+	int (*user_update)(void *tx, const struct store_user *u, struct why *why);
+	int (*user_list)(void *tx, struct store_user **out, size_t *n, struct why *why);
+
+	/* The audit log: append sets e->seq to the next leaf index. */
+	int (*audit_append)(void *tx, struct store_audit *e, struct why *why);
+	int (*audit_count)(void *tx, int64_t *n, struct why *why);
+	/* Entries with seq >= from, at most limit, in seq order (with entry text). */
+	int (*audit_range)(void *tx, int64_t from, size_t limit, struct store_audit **out,
+	    size_t *n, struct why *why);
+	/* Entries about citizen_ref with from_ms <= at_ms < to_ms (0: open), in seq order. */
+	int (*audit_query)(void *tx, const char *citizen_ref, int64_t from_ms, int64_t to_ms,
+	    struct store_audit **out, size_t *n, struct why *why);
+	int (*checkpoint_insert)(void *tx, const struct store_checkpoint *c, struct why *why);
+	/* All checkpoints by size; the latest is the last. */
+	int (*checkpoint_list)(void *tx, struct store_checkpoint **out, size_t *n, struct why *why);
+
+	/*
+	 * Retention: drop the content (signed_der, sealed) of messages created
+	 * before before_ms; *n counts the messages purged.
+	 */
+	int (*purge_content)(void *tx, int64_t before_ms, int64_t *n, struct why *why);
 };
 
 /* At most this many inbox items per call; a limit of 0 or above means this. */
@@ -183,6 +270,30 @@ int store_event_list(struct store_tx *tx, const char *id, struct store_event **o
 int store_receipt_insert(struct store_tx *tx, const struct store_receipt *r, struct why *why);
 int store_receipt_get(struct store_tx *tx, const char *id, const char *recipient,
     struct store_receipt *out, struct why *why);
+
+int store_assignment_insert(struct store_tx *tx, struct store_assignment *a, struct why *why);
+int store_assignment_update(struct store_tx *tx, const struct store_assignment *a,
+    struct why *why);
+int store_assignment_list(struct store_tx *tx, const char *citizen_ref, const char *provider,
+    struct store_assignment **out, size_t *n, struct why *why);
+int store_user_insert(struct store_tx *tx, const struct store_user *u, struct why *why);
+int store_user_get(struct store_tx *tx, const char *username, struct store_user *out,
+    struct why *why);
+int store_user_update(struct store_tx *tx, const struct store_user *u, struct why *why);
+int store_user_list(struct store_tx *tx, struct store_user **out, size_t *n, struct why *why);
+int store_audit_append(struct store_tx *tx, struct store_audit *e, struct why *why);
+int store_audit_count(struct store_tx *tx, int64_t *n, struct why *why);
+int store_audit_range(struct store_tx *tx, int64_t from, size_t limit,
+    struct store_audit **out, size_t *n, struct why *why);
+int store_audit_query(struct store_tx *tx, const char *citizen_ref, int64_t from_ms,
+    int64_t to_ms, struct store_audit **out, size_t *n, struct why *why);
+int store_checkpoint_insert(struct store_tx *tx, const struct store_checkpoint *c,
+    struct why *why);
+int store_checkpoint_list(struct store_tx *tx, struct store_checkpoint **out, size_t *n,
+    struct why *why);
+int store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t *n, struct why *why);
+/* Free an array from store_audit_range/store_audit_query (entry texts included). */
+void store_audit_list_free(struct store_audit *a, size_t n);
 
 /* True when state is one of the STORE_STATE_* values. */
 int store_state_valid(const char *state);

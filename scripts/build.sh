@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Build hegn in the source tree (for the demo) or in a build folder given as $1
-# with extra configure flags after it (for the tests).
+# Build hegn out of the source tree: build.sh BUILDDIR [configure flags...].
+# The demo builds in build/, the tests in _build/ (with sanitizers).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+builddir=${1:?usage: build.sh BUILDDIR [configure flags...]}
+shift
 cd "$top"
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1
-if [ $# -ge 1 ]; then
-	builddir=$1
-	shift
-	mkdir -p "$builddir"
-	cd "$builddir"
-	[ -f Makefile ] || "$top/configure" -q "$@"
-else
-	[ -f Makefile ] || ./configure -q
+# An in-tree configuration blocks builds in other folders (automake's VPATH rule).
+if [ -f config.status ]; then
+	echo "build: the source tree was configured in place; cleaning it (make distclean)"
+	make -s distclean >/dev/null 2>&1 || true
+fi
+mkdir -p "$builddir"
+cd "$builddir"
+if [ ! -f Makefile ]; then
+	"$top/configure" -q "$@"
 fi
 make -s -j"$(nproc)" >/dev/null

@@ -8,10 +8,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 DEMO=${HEGN_DEMO_DIR:-$top/demo}
 PORT=${HEGN_DEMO_PORT:-8443}
+BIN=$top/build
 
 "$top/scripts/deps.sh"
 echo "== building"
-"$top/scripts/build.sh"
+"$top/scripts/build.sh" "$top/build"
 
 # A demo from an earlier run is replaced: stop its hegnd first.
 if [ -f "$DEMO/run/hegnd.pid" ]; then
@@ -21,22 +22,22 @@ fi
 rm -rf "$DEMO"
 
 echo "== creating the demo world in $DEMO"
-./hegn demo init "$DEMO" --port "$PORT"
+"$BIN"/hegn demo init "$DEMO" --port "$PORT"
 
 echo "== starting hegnd"
-./hegnd -c "$DEMO/hegn.conf" -t
-./hegnd -c "$DEMO/hegn.conf" -D 2>>"$DEMO/run/hegnd.log"
+"$BIN"/hegnd -c "$DEMO/hegn.conf" -t
+"$BIN"/hegnd -c "$DEMO/hegn.conf" -D 2>>"$DEMO/run/hegnd.log"
 pid=$(cat "$DEMO/run/hegnd.pid")
 echo "hegnd runs as pid $pid on https://127.0.0.1:$PORT (log: $DEMO/run/hegnd.log)"
 echo "stop it with: kill \$(cat $DEMO/run/hegnd.pid)"
 
 echo "== ringsted-visitation sends a referral to hovmand-care"
-answer=$(./hegn -c "$DEMO/hegn.conf" send --as ringsted-visitation "$DEMO/examples/referral.json")
+answer=$("$BIN"/hegn -c "$DEMO/hegn.conf" send --as ringsted-visitation "$DEMO/examples/referral.json")
 echo "$answer"
 id=$(printf '%s' "$answer" | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')
 
 echo "== hovmand-care fetches, decrypts, verifies and sends a signed receipt"
-./hegn fetch --server "https://127.0.0.1:$PORT" \
+"$BIN"/hegn fetch --server "https://127.0.0.1:$PORT" \
 	--cert "$DEMO/pki/hovmand-care.pem" --key "$DEMO/pki/hovmand-care.key" \
 	--ca "$DEMO/pki/ca.pem" --crl "$DEMO/pki/crl.pem" --out "$DEMO/inbox/hovmand-care" --once
 
@@ -44,4 +45,4 @@ echo "== what hovmand-care received ($DEMO/inbox/hovmand-care/$id.json)"
 head -c 600 "$DEMO/inbox/hovmand-care/$id.json"; echo
 
 echo "== the receipt and the delivery log"
-./hegn -c "$DEMO/hegn.conf" status "$id"
+"$BIN"/hegn -c "$DEMO/hegn.conf" status "$id"
