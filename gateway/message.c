@@ -1004,17 +1004,17 @@ example_body(enum message_kind kind)
 {
 	switch (kind) {
 	case MSG_REFERRAL:
-		return json_pack("{s:{s:[s,s], s:s, s:s, s:s, s:i},"
+		return json_pack("{s:{s:[s], s:s, s:s, s:s, s:i},"
 		    " s:{s:s}, s:{s:[s,s], s:[s,s], s:s}, s:o}",
 		    "basic",
-		    "services", "personal_care", "practical_help",
+		    "services", "practical_help",
 		    "start_date", "2026-12-01",
 		    "address", "Nørregade 12, 2. th., 4100 Ringsted",
 		    "contact", "Datter Mette Testesen, tlf. 20 30 40 50",
-		    "visits_per_week", 14,
+		    "visits_per_week", 1,
 		    "care",
-		    "description", "Har brug for hjælp til personlig hygiejne og påklædning "
-		    "morgen og aften samt rengøring hver 14. dag. Går med rollator.",
+		    "description", "Har brug for hjælp til rengøring hver 14. dag og til "
+		    "indkøb en gang om ugen. Går med rollator.",
 		    "health",
 		    "diagnoses", "Hjerteinsufficiens", "Type 2-diabetes",
 		    "medication", "Furosemid 40 mg morgen", "Metformin 500 mg morgen og aften",
@@ -1055,9 +1055,9 @@ example_body(enum message_kind kind)
 		    "basic", "time_of_death", "2026-11-27T03:40:00+01:00");
 	case MSG_CHANGE_REQUEST:
 		return json_pack("{s:{s:[s], s:s}, s:{s:s}}",
-		    "basic", "services", "personal_care", "proposed_from", "2026-12-07",
-		    "care", "proposal", "Borgeren klarer nu selv aftenbadet. Vi foreslår, at "
-		    "aftenbesøget ændres til et kort tilsyn.");
+		    "basic", "services", "practical_help", "proposed_from", "2026-12-07",
+		    "care", "proposal", "Borgeren klarer nu selv de lette indkøb. Vi foreslår, "
+		    "at indkøbshjælpen ændres til hver anden uge.");
 	case MSG_OBSERVATION:
 		return json_pack("{s:{s:s}, s:{s:s}}",
 		    "basic", "observed_at", "2026-11-27T07:20:00+01:00",
@@ -1066,8 +1066,8 @@ example_body(enum message_kind kind)
 	case MSG_TIME_USAGE:
 		return json_pack("{s:{s:[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i, s:s}]}}",
 		    "basic", "visits",
-		    "date", "2026-11-25", "service", "personal_care", "minutes", 25,
-		    "visit_id", "v-20261125-0715",
+		    "date", "2026-11-18", "service", "practical_help", "minutes", 55,
+		    "visit_id", "v-20261118-1030",
 		    "date", "2026-11-25", "service", "practical_help", "minutes", 45,
 		    "visit_id", "v-20261125-1030");
 	default:

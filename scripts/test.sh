@@ -11,8 +11,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if ! make -j"$(nproc)" check; then
 	# Show what failed, so a CI log is enough to act on.
-	for log in $(find . -name '*.log' -path '*tests*'); do
-		if grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null; then
+	for log in $(find tests -name '*.log'); do
+		if grep -q '^:test-result: \(FAIL\|ERROR\)' "${log%.log}.trs" 2>/dev/null; then
 			echo "==== $log"
 			tail -n 80 "$log"
 		fi

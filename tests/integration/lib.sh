@@ -65,3 +65,7 @@ anon() {
 body_has() { grep -q -- "$1" "$T/body"; }
 json_field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$T/body" | head -n 1; }
 rows() { sqlite3 "$D/state/hegn.db" "SELECT count(*) FROM $1"; }
+# Sanitizer reports from the daemon land in its log; any is a failure.
+no_sanitizer_reports() {
+	! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/hegnd.log"
+}

@@ -213,6 +213,7 @@ kill -TERM "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 check "hegnd stops on SIGTERM" sh -c "! kill -0 $pid 2>/dev/null"
 check "... and removes its pid file" test ! -f "$D/run/hegnd.pid"
+check "the daemon's log has no sanitizer report" no_sanitizer_reports
 check "the database is intact" test "$(sqlite3 "$D/state/hegn.db" 'PRAGMA integrity_check')" = ok
 
 finish
