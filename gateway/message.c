@@ -24,6 +24,7 @@
 #include "err.h"
 #include "message.h"
 #include "util.h"
+#include "xmalloc.h"
 
 /* Deeper than any valid message (at most 4), shallow enough for any stack. */
 #define MSG_MAX_DEPTH 16
@@ -247,7 +248,7 @@ static const struct kind_spec kinds[MSG_KIND_COUNT] = {
 };
 
 static const char *const top_fields[] = {
-	"id", "kind", "from", "to", "citizen", "deadline",
+	"id", "kind", "from", "to", "citizen", "deadline", "minimised",
 	"basic", "care", "health", "attachments", NULL
 };
 
@@ -739,6 +740,13 @@ check_message(struct message *m, const struct message_limits *lim, struct why *w
 	    (!json_is_string(v) || !valid_party(json_string_value(v))))
 		return why_set(why, HEGN_ERR_INVALID,
 		    "from: not a party name (1 to 64 of a-z, 0-9 and '-')");
+	/* Set by the gateway on a minimised copy; a sender's own is only shape-checked. */
+	if ((v = json_object_get(root, "minimised")) != NULL &&
+	    (!json_is_object(v) || !json_is_string(json_object_get(v, "original_sha256")) ||
+	    !json_is_array(json_object_get(v, "removed")) ||
+	    !json_is_string(json_object_get(v, "signed_by")) || json_object_size(v) != 3))
+		return why_set(why, HEGN_ERR_INVALID,
+		    "minimised: not {\"original_sha256\", \"removed\", \"signed_by\"}");
 	if ((v = json_object_get(root, "to")) == NULL)
 		return why_set(why, HEGN_ERR_INVALID, "to: missing");
 	if (!json_is_string(v) || !valid_party(json_string_value(v)))
@@ -980,6 +988,110 @@ int
 message_canonical(const struct message *m, struct buf *out, struct why *why)
 {
 	return dump(m->root, JSON_COMPACT | JSON_SORT_KEYS, 0, out, why);
+}
+
+unsigned
+message_required_classes(enum message_kind kind)
+{
+	unsigned mask = 0;
+	int c;
+
+	if ((int)kind < 0 || kind >= MSG_KIND_COUNT)
+		return 0;
+	for (c = 0; c < CLASS_COUNT; c++)
+		if (kinds[kind].classes[c].presence == REQUIRED)
+			mask |= 1u << c;
+	return mask;
+}
+
+int
+message_minimise(const struct message *m, unsigned keep, struct message **out,
+    unsigned *removed, struct why *why)
+{
+	struct message *copy;
+	json_t *atts, *kept, *a;
+	unsigned drop = m->classes & ~keep, lost;
+	enum message_class cls;
+	size_t i;
+	int c;
+
+	*out = NULL;
+	*removed = 0;
+	lost = drop & message_required_classes(m->kind);
+	if (lost != 0) {
+		for (c = 0; c < CLASS_COUNT; c++)
+			if (lost & (1u << c))
+				break;
+		return why_set(why, HEGN_ERR_UNPROCESSABLE,
+		    "%s: the recipient may not receive %s data, which a %s requires",
+		    message_class_name((enum message_class)c), message_class_name((enum message_class)c),
+		    kinds[m->kind].name);
+	}
+	copy = xcalloc(1, sizeof(*copy));
+	*copy = *m;
+	copy->root = json_deep_copy(m->root);
+	for (c = 0; c < CLASS_COUNT; c++)
+		if (drop & (1u << c))
+			json_object_del(copy->root, message_class_name((enum message_class)c));
+	atts = json_object_get(copy->root, "attachments");
+	if (atts != NULL) {
+		kept = json_array();
+		json_array_foreach(atts, i, a) {
+			if (message_class_from_name(json_string_value(json_object_get(a, "class")),
+			    &cls) == 0 && (drop & (1u << cls)))
+				continue;
+			json_array_append(kept, a);
+		}
+		if (json_array_size(kept) == 0)
+			json_object_del(copy->root, "attachments");
+		else
+			json_object_set(copy->root, "attachments", kept);
+		json_decref(kept);
+	}
+	copy->classes = m->classes & ~drop;
+	*removed = drop;
+	*out = copy;
+	return 0;
+}
+
+void
+message_set_minimised(struct message *m, const char *original_sha256, unsigned removed,
+    const char *signed_by)
+{
+	json_t *list = json_array();
+	int c;
+
+	for (c = 0; c < CLASS_COUNT; c++)
+		if (removed & (1u << c))
+			json_array_append_new(list, json_string(message_class_name((enum message_class)c)));
+	json_object_set_new(m->root, "minimised", json_pack("{s:s, s:o, s:s}", "original_sha256",
+	    original_sha256, "removed", list, "signed_by", signed_by));
+}
+
+const char *
+message_field(const struct message *m, const char *class_name, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(m->root, class_name), name));
+}
+
+void
+message_services(const struct message *m, char out[257])
+{
+	json_t *list = json_object_get(json_object_get(m->root, "basic"), "services"), *v;
+	size_t i, len = 0, n;
+
+	out[0] = '\0';
+	json_array_foreach(list, i, v) {
+		if (!json_is_string(v))
+			continue;
+		n = strlen(json_string_value(v));
+		if (len + n + 2 > 257)
+			break;
+		if (len > 0)
+			out[len++] = ',';
+		memcpy(out + len, json_string_value(v), n + 1);
+		len += n;
+	}
 }
 
 static json_t *

@@ -92,6 +92,32 @@ unsigned message_classes(const struct message *m);
 /* The validated document (borrowed). */
 json_t *message_json(const struct message *m);
 
+/* The classes a kind requires, as a bit set of 1 << enum message_class. */
+unsigned message_required_classes(enum message_kind kind);
+
+/*
+ * A copy of m without the classes outside keep (bit set of 1 << class):
+ * their objects and their attachments are removed.  *removed gets the
+ * classes actually dropped.  Returns 0, or HEGN_ERR_UNPROCESSABLE when a
+ * class the kind requires would go (why names it).
+ */
+int message_minimise(const struct message *m, unsigned keep, struct message **out,
+    unsigned *removed, struct why *why);
+
+/*
+ * Mark m as a minimised copy: "minimised": {"original_sha256": the SHA-256
+ * of the original's signed content, "removed": the classes dropped,
+ * "signed_by": who signs the copy ("sender" or "gateway")}.
+ */
+void message_set_minimised(struct message *m, const char *original_sha256, unsigned removed,
+    const char *signed_by);
+
+/* A string member of a class object ("basic", "start_date"), or NULL. */
+const char *message_field(const struct message *m, const char *class_name, const char *name);
+
+/* The "services" list of the basic class as a comma list into out (empty if none). */
+void message_services(const struct message *m, char out[257]);
+
 /*
  * The canonical bytes: compact JSON, keys sorted, no trailing newline.  This
  * is what is signed for a hosted sender and what idempotency compares.

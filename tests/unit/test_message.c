@@ -301,7 +301,7 @@ START_TEST(test_fields)
 
 	j = example_json(MSG_REFERRAL);
 	json_array_append_new(at(at(j, "basic"), "services"), json_string("practical_help"));
-	expect(j, HEGN_ERR_INVALID, "basic.services[2]: 'practical_help' listed twice");
+	expect(j, HEGN_ERR_INVALID, "basic.services[1]: 'practical_help' listed twice");
 
 	j = example_json(MSG_REFERRAL);
 	json_object_set_new(at(j, "basic"), "services", json_array());
