@@ -487,6 +487,7 @@ START_TEST(test_comments_and_layout)
 	    "\n"
 	    "rule c3 allow receive class basic to provider \"reason with # and \\\\ inside\"\r\n"
 	    "rule c4 allow view user caseworker \"r\"   # comment after a reason\n"
+	    "rule c5 allow admin \"m\xc3\xa5 administrere\"\n"
 	    "   # the end";
 	struct policy *p = NULL;
 	struct policy_decision d;
@@ -494,7 +495,7 @@ START_TEST(test_comments_and_layout)
 	struct why why = { 0 };
 
 	ck_assert_msg(policy_load_string("t.policy", text, &p, &why) == 0, "%s", why.text);
-	ck_assert_uint_eq(policy_rule_count(p), 4);
+	ck_assert_uint_eq(policy_rule_count(p), 5);
 	ck_assert_str_eq(policy_rule_id(p, 1), "c2");
 
 	memset(&c, 0, sizeof(c));
@@ -529,6 +530,12 @@ START_TEST(test_comments_and_layout)
 	c.actor_role = V;
 	ck_assert_int_eq(policy_decide(p, &c, &d), 0);
 	ck_assert_str_eq(d.rule_id, DD);
+
+	/* A reason may be written in Danish. */
+	c.action = POLICY_ADMIN;
+	ck_assert_int_eq(policy_decide(p, &c, &d), 0);
+	ck_assert_str_eq(d.rule_id, "c5");
+	ck_assert_str_eq(d.reason, "m\xc3\xa5 administrere");
 	policy_free(p);
 }
 END_TEST
