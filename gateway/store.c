@@ -334,6 +334,153 @@ store_receipt_get(struct store_tx *tx, const char *id, const char *recipient,
 	return tx->be->receipt_get(tx->h, id, recipient, out, why);
 }
 
+int
+store_assignment_insert(struct store_tx *tx, struct store_assignment *a, struct why *why)
+{
+	if (tx == NULL || a == NULL)
+		return store_no_tx("assignment insert", why);
+	return tx->be->assignment_insert(tx->h, a, why);
+}
+
+int
+store_assignment_update(struct store_tx *tx, const struct store_assignment *a,
+    struct why *why)
+{
+	if (tx == NULL || a == NULL)
+		return store_no_tx("assignment update", why);
+	return tx->be->assignment_update(tx->h, a, why);
+}
+
+int
+store_assignment_list(struct store_tx *tx, const char *citizen_ref, const char *provider,
+    struct store_assignment **out, size_t *n, struct why *why)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || out == NULL || n == NULL)
+		return store_no_tx("assignment list", why);
+	return tx->be->assignment_list(tx->h, citizen_ref, provider, out, n, why);
+}
+
+int
+store_user_insert(struct store_tx *tx, const struct store_user *u, struct why *why)
+{
+	if (tx == NULL || u == NULL)
+		return store_no_tx("user insert", why);
+	return tx->be->user_insert(tx->h, u, why);
+}
+
+int
+store_user_get(struct store_tx *tx, const char *username, struct store_user *out,
+    struct why *why)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (tx == NULL || username == NULL || out == NULL)
+		return store_no_tx("user get", why);
+	return tx->be->user_get(tx->h, username, out, why);
+}
+
+int
+store_user_update(struct store_tx *tx, const struct store_user *u, struct why *why)
+{
+	if (tx == NULL || u == NULL)
+		return store_no_tx("user update", why);
+	return tx->be->user_update(tx->h, u, why);
+}
+
+int
+store_user_list(struct store_tx *tx, struct store_user **out, size_t *n, struct why *why)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || out == NULL || n == NULL)
+		return store_no_tx("user list", why);
+	return tx->be->user_list(tx->h, out, n, why);
+}
+
+int
+store_audit_append(struct store_tx *tx, struct store_audit *e, struct why *why)
+{
+	if (tx == NULL || e == NULL)
+		return store_no_tx("audit append", why);
+	return tx->be->audit_append(tx->h, e, why);
+}
+
+int
+store_audit_count(struct store_tx *tx, int64_t *n, struct why *why)
+{
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || n == NULL)
+		return store_no_tx("audit count", why);
+	return tx->be->audit_count(tx->h, n, why);
+}
+
+int
+store_audit_range(struct store_tx *tx, int64_t from, size_t limit,
+    struct store_audit **out, size_t *n, struct why *why)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || out == NULL || n == NULL)
+		return store_no_tx("audit range", why);
+	if (limit == 0 || limit > STORE_AUDIT_MAX)
+		limit = STORE_AUDIT_MAX;
+	return tx->be->audit_range(tx->h, from, limit, out, n, why);
+}
+
+int
+store_audit_query(struct store_tx *tx, const char *citizen_ref, int64_t from_ms,
+    int64_t to_ms, struct store_audit **out, size_t *n, struct why *why)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || citizen_ref == NULL || out == NULL || n == NULL)
+		return store_no_tx("audit query", why);
+	return tx->be->audit_query(tx->h, citizen_ref, from_ms, to_ms, out, n, why);
+}
+
+int
+store_checkpoint_insert(struct store_tx *tx, const struct store_checkpoint *c,
+    struct why *why)
+{
+	if (tx == NULL || c == NULL)
+		return store_no_tx("checkpoint insert", why);
+	return tx->be->checkpoint_insert(tx->h, c, why);
+}
+
+int
+store_checkpoint_list(struct store_tx *tx, struct store_checkpoint **out, size_t *n,
+    struct why *why)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || out == NULL || n == NULL)
+		return store_no_tx("checkpoint list", why);
+	return tx->be->checkpoint_list(tx->h, out, n, why);
+}
+
+int
+store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t *n, struct why *why)
+{
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || n == NULL)
+		return store_no_tx("content purge", why);
+	return tx->be->purge_content(tx->h, before_ms, n, why);
+}
+
 /*
  * signed_der holds the signed content in clear (CPR, care details), so it
  * is wiped; sealed copies are wiped too, as they cost nothing to wipe.
@@ -375,4 +522,17 @@ store_delivery_list_free(struct store_delivery *d, size_t n)
 	for (i = 0; i < n; i++)
 		store_delivery_clear(&d[i]);
 	free(d);
+}
+
+/* Entries name citizens (by keyed hash): wiped like the other content. */
+void
+store_audit_list_free(struct store_audit *a, size_t n)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		buf_free(&a[i].entry, 1);
+	free(a);
 }

@@ -172,14 +172,20 @@ struct store_backend {
 	int (*receipt_get)(void *tx, const char *id, const char *recipient,
 	    struct store_receipt *out, struct why *why);
 
-	/* Assignments: insert sets a->id; update replaces the row with a->id. */
+	/*
+	 * Assignments: insert sets a->id; update replaces the row with a->id
+	 * (all but created_ms; HEGN_ERR_NOT_FOUND when absent).
+	 */
 	int (*assignment_insert)(void *tx, struct store_assignment *a, struct why *why);
 	int (*assignment_update)(void *tx, const struct store_assignment *a, struct why *why);
 	/* Rows for citizen_ref and/or provider (NULL: any), by id. */
 	int (*assignment_list)(void *tx, const char *citizen_ref, const char *provider,
 	    struct store_assignment **out, size_t *n, struct why *why);
 
-	/* Users: HEGN_ERR_CONFLICT on a taken username; update by username. */
+	/*
+	 * Users: HEGN_ERR_CONFLICT on a taken username; update replaces all
+	 * but created_ms by username (HEGN_ERR_NOT_FOUND when absent).
+	 */
 	int (*user_insert)(void *tx, const struct store_user *u, struct why *why);
 	int (*user_get)(void *tx, const char *username, struct store_user *out, struct why *why);
 	int (*user_update)(void *tx, const struct store_user *u, struct why *why);
@@ -207,6 +213,13 @@ struct store_backend {
 
 /* At most this many inbox items per call; a limit of 0 or above means this. */
 #define STORE_INBOX_MAX 1000
+
+/*
+ * At most this many audit entries per call of store_audit_range (a limit of
+ * 0 or above means this) or store_audit_query (which has no cursor: when it
+ * returns this many, narrow the time window).
+ */
+#define STORE_AUDIT_MAX 10000
 
 /* The registered back ends, NULL-terminated. */
 extern const struct store_backend *const store_backends[];

@@ -105,6 +105,78 @@ static const char *const sq_migrations[] = {
 	"  PRIMARY KEY (message_id, recipient),"
 	"  FOREIGN KEY (message_id, recipient) REFERENCES deliveries (message_id, recipient)"
 	");",
+
+	/* 2: assignments, staff users, the audit log and its checkpoints. */
+	/*
+	 * Dates are text in one fixed shape, so comparing them as strings
+	 * compares them as dates ("who was entitled on 2026-03-01").
+	 */
+	"CREATE TABLE assignments ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  citizen_ref TEXT NOT NULL,"
+	"  provider TEXT NOT NULL,"
+	"  services TEXT NOT NULL,"
+	"  from_date TEXT NOT NULL"
+	"    CHECK (from_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),"
+	"  to_date TEXT NOT NULL DEFAULT '' CHECK (to_date = ''"
+	"    OR to_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),"
+	"  source TEXT NOT NULL,"
+	"  end_reason TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	"CREATE INDEX assignments_citizen ON assignments (citizen_ref);"
+	"CREATE INDEX assignments_provider ON assignments (provider);"
+	"CREATE TABLE users ("
+	"  username TEXT PRIMARY KEY NOT NULL,"
+	"  party TEXT NOT NULL,"
+	"  role TEXT NOT NULL CHECK (role IN ('caseworker', 'dispatcher', 'auditor',"
+	"    'administrator')),"
+	"  pw_hash TEXT NOT NULL,"
+	"  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),"
+	"  failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),"
+	"  locked_until_ms INTEGER NOT NULL DEFAULT 0,"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	/*
+	 * seq is the leaf index of the Merkle tree: 0, 1, 2, ... without gaps,
+	 * so the rowid alias and max(seq) + 1 is the tree size.
+	 */
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY CHECK (seq >= 0),"
+	"  at_ms INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL DEFAULT '',"
+	"  citizen_ref TEXT NOT NULL DEFAULT '',"
+	"  leaf_hash BLOB NOT NULL"
+	"    CHECK (typeof(leaf_hash) = 'blob' AND length(leaf_hash) = 32),"
+	"  entry TEXT NOT NULL"
+	");"
+	"CREATE INDEX audit_citizen ON audit (citizen_ref, at_ms);"
+	"CREATE INDEX audit_message ON audit (message_id);"
+	/*
+	 * Append-only for the gateway's own code.  Whoever can write the file
+	 * can drop these; the Merkle tree and its signed checkpoints are what
+	 * expose such edits.  The insert trigger keeps the leaves contiguous
+	 * whoever inserts (max over the rowid is one B-tree descent).
+	 */
+	"CREATE TRIGGER audit_contiguous BEFORE INSERT ON audit"
+	"  WHEN NEW.seq IS NOT (SELECT coalesce(max(seq) + 1, 0) FROM audit)"
+	"  BEGIN SELECT RAISE(ABORT, 'audit entries are appended in seq order'); END;"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+	"CREATE TABLE checkpoints ("
+	"  size INTEGER PRIMARY KEY CHECK (size >= 0),"
+	"  at_ms INTEGER NOT NULL,"
+	"  root BLOB NOT NULL CHECK (typeof(root) = 'blob' AND length(root) = 32),"
+	"  note TEXT NOT NULL"
+	");"
+	/* Retention finds the messages to purge without scanning them all. */
+	"CREATE INDEX messages_created ON messages (created_ms);",
 };
 
 #define SQ_SCHEMA_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -122,6 +194,19 @@ const char store_sqlite_inbox_sql[] =
 const char store_sqlite_event_list_sql[] =
     "SELECT id, at_ms, message_id, recipient, event, actor, detail"
     " FROM events WHERE message_id = ?1 ORDER BY id";
+
+#define SQ_AUDIT_COLS "seq, at_ms, actor, action, message_id, citizen_ref, leaf_hash, entry"
+
+/*
+ * INDEXED BY: one citizen's entries through the index whatever the
+ * statistics say (a citizen with many entries must not tempt the planner
+ * into walking the whole log in seq order).  Only the matches are sorted.
+ * The window is inclusive at both ends here; the C side turns the exclusive
+ * end and the open ends into bounds.
+ */
+const char store_sqlite_audit_query_sql[] =
+    "SELECT " SQ_AUDIT_COLS " FROM audit INDEXED BY audit_citizen"
+    " WHERE citizen_ref = ?1 AND at_ms >= ?2 AND at_ms <= ?3 ORDER BY seq LIMIT ?4";
 
 enum sq_stmt_id {
 	SQ_BEGIN,
@@ -142,11 +227,32 @@ enum sq_stmt_id {
 	SQ_EVENT_LIST,
 	SQ_RECEIPT_INSERT,
 	SQ_RECEIPT_GET,
+	SQ_ASSIGNMENT_INSERT,
+	SQ_ASSIGNMENT_UPDATE,
+	SQ_ASSIGNMENT_LIST_ALL,
+	SQ_ASSIGNMENT_LIST_CITIZEN,
+	SQ_ASSIGNMENT_LIST_PROVIDER,
+	SQ_USER_INSERT,
+	SQ_USER_GET,
+	SQ_USER_UPDATE,
+	SQ_USER_LIST,
+	SQ_AUDIT_APPEND,
+	SQ_AUDIT_COUNT,
+	SQ_AUDIT_RANGE,
+	SQ_AUDIT_QUERY,
+	SQ_CHECKPOINT_INSERT,
+	SQ_CHECKPOINT_LIST,
+	SQ_PURGE_DELIVERIES,
+	SQ_PURGE_MESSAGES,
 	SQ_NSTMT
 };
 
 #define SQ_MESSAGE_COLS "id, sender, kind, content_sha256, citizen_ref, created_ms, deadline_ms"
 #define SQ_DELIVERY_COLS "message_id, recipient, state, channel, seq, updated_ms, sealed_sha256"
+#define SQ_ASSIGNMENT_COLS "id, citizen_ref, provider, services, from_date, to_date, source," \
+    " end_reason, created_ms, updated_ms"
+#define SQ_USER_COLS "username, party, role, pw_hash, disabled, failed_logins," \
+    " locked_until_ms, created_ms, updated_ms"
 
 static const char *const sq_sql[SQ_NSTMT] = {
 	[SQ_BEGIN] = "BEGIN DEFERRED",
@@ -177,6 +283,46 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	    " received_ms, signed_der) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[SQ_RECEIPT_GET] = "SELECT message_id, recipient, status, reason, received_ms, signed_der"
 	    " FROM receipts WHERE message_id = ?1 AND recipient = ?2",
+	[SQ_ASSIGNMENT_INSERT] = "INSERT INTO assignments (citizen_ref, provider, services,"
+	    " from_date, to_date, source, end_reason, created_ms, updated_ms)"
+	    " VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	/* created_ms stays as inserted. */
+	[SQ_ASSIGNMENT_UPDATE] = "UPDATE assignments SET citizen_ref = ?2, provider = ?3,"
+	    " services = ?4, from_date = ?5, to_date = ?6, source = ?7, end_reason = ?8,"
+	    " updated_ms = ?10 WHERE id = ?1",
+	[SQ_ASSIGNMENT_LIST_ALL] = "SELECT " SQ_ASSIGNMENT_COLS " FROM assignments ORDER BY id",
+	/* ?2 NULL: any provider. */
+	[SQ_ASSIGNMENT_LIST_CITIZEN] = "SELECT " SQ_ASSIGNMENT_COLS " FROM assignments"
+	    " WHERE citizen_ref = ?1 AND (?2 IS NULL OR provider = ?2) ORDER BY id",
+	[SQ_ASSIGNMENT_LIST_PROVIDER] = "SELECT " SQ_ASSIGNMENT_COLS " FROM assignments"
+	    " WHERE provider = ?1 ORDER BY id",
+	[SQ_USER_INSERT] = "INSERT INTO users (" SQ_USER_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[SQ_USER_GET] = "SELECT " SQ_USER_COLS " FROM users WHERE username = ?1",
+	/* created_ms stays as inserted. */
+	[SQ_USER_UPDATE] = "UPDATE users SET party = ?2, role = ?3, pw_hash = ?4, disabled = ?5,"
+	    " failed_logins = ?6, locked_until_ms = ?7, updated_ms = ?9 WHERE username = ?1",
+	[SQ_USER_LIST] = "SELECT " SQ_USER_COLS " FROM users ORDER BY username",
+	/*
+	 * The next leaf index is the current size, read in the same write
+	 * transaction: writers are serialised, and a rolled-back append gives
+	 * its number back.
+	 */
+	[SQ_AUDIT_APPEND] = "INSERT INTO audit (" SQ_AUDIT_COLS ")"
+	    " VALUES ((SELECT coalesce(max(seq) + 1, 0) FROM audit), ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	    " RETURNING seq",
+	/* Equal to count(*) as seq has no gaps, and one B-tree descent instead of a scan. */
+	[SQ_AUDIT_COUNT] = "SELECT coalesce(max(seq) + 1, 0) FROM audit",
+	[SQ_AUDIT_RANGE] = "SELECT " SQ_AUDIT_COLS " FROM audit WHERE seq >= ?1"
+	    " ORDER BY seq LIMIT ?2",
+	[SQ_AUDIT_QUERY] = store_sqlite_audit_query_sql,
+	[SQ_CHECKPOINT_INSERT] = "INSERT INTO checkpoints (size, at_ms, root, note)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[SQ_CHECKPOINT_LIST] = "SELECT size, at_ms, root, note FROM checkpoints ORDER BY size",
+	[SQ_PURGE_DELIVERIES] = "UPDATE deliveries SET sealed = NULL WHERE sealed IS NOT NULL"
+	    " AND message_id IN (SELECT id FROM messages WHERE created_ms < ?1)",
+	[SQ_PURGE_MESSAGES] = "UPDATE messages SET signed_der = NULL"
+	    " WHERE created_ms < ?1 AND signed_der IS NOT NULL",
 };
 
 struct sq_conn {
@@ -206,6 +352,14 @@ int
 store_sqlite_schema_latest(void)
 {
 	return SQ_SCHEMA_LATEST;
+}
+
+const char *
+store_sqlite_migration_sql(int to)
+{
+	if (to < 1 || to > SQ_SCHEMA_LATEST)
+		return NULL;
+	return sq_migrations[to - 1];
 }
 
 /* Map an SQLite result code to ours, with "store: what failed (...)". */
@@ -1304,6 +1458,613 @@ out:
 	return r;
 }
 
+/* Bind the fields of a (?2 to ?10; ?1 is the id where a statement uses it). */
+static int
+sq_bind_assignment(sqlite3_stmt *st, const struct store_assignment *a, struct why *why)
+{
+	int r;
+
+	if ((r = SQ_BIND_FIELD(st, 2, a, citizen_ref, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, a, provider, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, a, services, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 5, a, from_date, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 6, a, to_date, 0, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 7, a, source, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 8, a, end_reason, 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 9, a->created_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 10, a->updated_ms, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+store_sqlite_assignment_insert(void *h, struct store_assignment *a, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "assignment insert", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_assignment(st, a, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "assignment insert", why);
+		goto out;
+	}
+	/* The connection is this transaction's alone, so the rowid is ours. */
+	a->id = sqlite3_last_insert_rowid(tx->c->db);
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_assignment_update(void *h, const struct store_assignment *a, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "assignment update", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_UPDATE, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, a->id, why)) != 0 ||
+	    (r = sq_bind_assignment(st, a, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "assignment update", why);
+		goto out;
+	}
+	if (sqlite3_changes(tx->c->db) == 0) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no assignment with id %lld",
+		    (long long)a->id);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+/* Fill a from a row of the SQ_ASSIGNMENT_COLS columns. */
+static int
+sq_row_assignment(sqlite3_stmt *st, struct store_assignment *a, struct why *why)
+{
+	int r;
+
+	a->id = sqlite3_column_int64(st, 0);
+	if ((r = SQ_COL_FIELD(st, 1, a, citizen_ref, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, a, provider, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, a, services, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 4, a, from_date, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 5, a, to_date, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 6, a, source, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 7, a, end_reason, why)) != 0)
+		return r;
+	a->created_ms = sqlite3_column_int64(st, 8);
+	a->updated_ms = sqlite3_column_int64(st, 9);
+	return 0;
+}
+
+/* One statement per filter shape, so no SQL is built from strings. */
+static int
+store_sqlite_assignment_list(void *h, const char *citizen_ref, const char *provider,
+    struct store_assignment **out, size_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_assignment *list = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if (citizen_ref != NULL) {
+		if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_LIST_CITIZEN, &st, why)) != 0 ||
+		    (r = sq_bind_key(st, 1, citizen_ref, "citizen_ref", why)) != 0)
+			goto out;
+		if (provider != NULL &&
+		    (r = sq_bind_key(st, 2, provider, "provider", why)) != 0)
+			goto out;
+	} else if (provider != NULL) {
+		if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_LIST_PROVIDER, &st, why)) != 0 ||
+		    (r = sq_bind_key(st, 1, provider, "provider", why)) != 0)
+			goto out;
+	} else if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_LIST_ALL, &st, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		if ((r = sq_row_assignment(st, &list[cnt], why)) != 0)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "assignment list", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	free(list);
+	return r;
+}
+
+/* Bind all columns of u as ?1 to ?9, in SQ_USER_COLS order. */
+static int
+sq_bind_user(sqlite3_stmt *st, const struct store_user *u, struct why *why)
+{
+	int r;
+
+	if ((r = SQ_BIND_FIELD(st, 1, u, username, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, u, party, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, u, role, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, u, pw_hash, 1, why)) != 0 ||
+	    (r = sq_bind_int(st, 5, u->disabled != 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 6, u->failed_logins, why)) != 0 ||
+	    (r = sq_bind_int(st, 7, u->locked_until_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 8, u->created_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 9, u->updated_ms, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+store_sqlite_user_insert(void *h, const struct store_user *u, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "user insert", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_USER_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_user(st, u, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "user insert", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+/* Fill u from a row of the SQ_USER_COLS columns. */
+static int
+sq_row_user(sqlite3_stmt *st, struct store_user *u, struct why *why)
+{
+	int64_t v;
+	int r;
+
+	if ((r = SQ_COL_FIELD(st, 0, u, username, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, u, party, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, u, role, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, u, pw_hash, why)) != 0)
+		return r;
+	u->disabled = sqlite3_column_int64(st, 4) != 0;
+	/* An int field: a count it cannot hold is refused, not wrapped. */
+	v = sqlite3_column_int64(st, 5);
+	if (v < 0 || v > INT_MAX)
+		return why_set(why, HEGN_ERR_STORE,
+		    "store: column failed_logins holds %lld, which does not fit its field",
+		    (long long)v);
+	u->failed_logins = (int)v;
+	u->locked_until_ms = sqlite3_column_int64(st, 6);
+	u->created_ms = sqlite3_column_int64(st, 7);
+	u->updated_ms = sqlite3_column_int64(st, 8);
+	return 0;
+}
+
+static int
+store_sqlite_user_get(void *h, const char *username, struct store_user *out, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = sq_stmt(tx->c, SQ_USER_GET, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, username, "username", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no user named %s", username);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "user get", why);
+		goto out;
+	}
+	if ((r = sq_row_user(st, out, why)) != 0)
+		goto out;
+	r = 0;
+out:
+	sq_done(st);
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+store_sqlite_user_update(void *h, const struct store_user *u, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "user update", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_USER_UPDATE, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_user(st, u, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "user update", why);
+		goto out;
+	}
+	if (sqlite3_changes(tx->c->db) == 0) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no user named %s", u->username);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_user_list(void *h, struct store_user **out, size_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_user *list = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = sq_stmt(tx->c, SQ_USER_LIST, &st, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		if ((r = sq_row_user(st, &list[cnt], why)) != 0)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "user list", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	free(list);
+	return r;
+}
+
+/* Bind a hash of exactly len bytes. */
+static int
+sq_bind_fixed(sqlite3_stmt *st, int idx, const uint8_t *p, int len, struct why *why)
+{
+	int rc;
+
+	if ((rc = sqlite3_bind_blob(st, idx, p, len, SQLITE_STATIC)) != SQLITE_OK)
+		return sq_error(sqlite3_db_handle(st), rc, "binding a value", why);
+	return 0;
+}
+
+/* Copy a blob column that must hold exactly len bytes (a hash) into dst. */
+static int
+sq_col_fixed(sqlite3_stmt *st, int col, uint8_t *dst, size_t len, struct why *why)
+{
+	const void *p;
+	int n;
+
+	memset(dst, 0, len);
+	if (sqlite3_column_type(st, col) != SQLITE_BLOB)
+		return why_set(why, HEGN_ERR_STORE, "store: column %s does not hold a blob",
+		    sqlite3_column_name(st, col));
+	p = sqlite3_column_blob(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (p == NULL || n < 0 || (size_t)n != len)
+		return why_set(why, HEGN_ERR_STORE, "store: column %s holds %d bytes, not %zu",
+		    sqlite3_column_name(st, col), n, len);
+	memcpy(dst, p, len);
+	return 0;
+}
+
+static int
+store_sqlite_audit_append(void *h, struct store_audit *e, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int64_t seq;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "audit append", why)) != 0)
+		goto out;
+	/* TEXT in the table: no NUL inside, or SQLite would keep what C cannot read. */
+	if (e->entry.data == NULL || e->entry.len == 0 ||
+	    memchr(e->entry.data, '\0', e->entry.len) != NULL) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "store: audit entry is empty or holds a NUL byte");
+		goto out;
+	}
+	if ((r = sq_stmt(tx->c, SQ_AUDIT_APPEND, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 2, e->at_ms, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, e, actor, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, e, action, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 5, e, message_id, 0, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 6, e, citizen_ref, 0, why)) != 0 ||
+	    (r = sq_bind_fixed(st, 7, e->leaf_hash, (int)sizeof(e->leaf_hash), why)) != 0)
+		goto out;
+	if ((rc = sqlite3_bind_text64(st, 8, (const char *)e->entry.data, e->entry.len,
+	    SQLITE_STATIC, SQLITE_UTF8)) != SQLITE_OK) {
+		r = sq_error(tx->c->db, rc, "binding a value", why);
+		goto out;
+	}
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+		    "audit append", why);
+		goto out;
+	}
+	seq = sqlite3_column_int64(st, 0);
+	/* The row is written when the statement runs to its end. */
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "audit append", why);
+		goto out;
+	}
+	e->seq = seq;
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_audit_count(void *h, int64_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	*n = 0;
+	if ((r = sq_stmt(tx->c, SQ_AUDIT_COUNT, &st, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+		    "audit count", why);
+		goto out;
+	}
+	*n = sqlite3_column_int64(st, 0);
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+/* Fill e from a row of the SQ_AUDIT_COLS columns. */
+static int
+sq_row_audit(sqlite3_stmt *st, struct store_audit *e, struct why *why)
+{
+	int r;
+
+	e->seq = sqlite3_column_int64(st, 0);
+	e->at_ms = sqlite3_column_int64(st, 1);
+	if ((r = SQ_COL_FIELD(st, 2, e, actor, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, e, action, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 4, e, message_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 5, e, citizen_ref, why)) != 0 ||
+	    (r = sq_col_fixed(st, 6, e->leaf_hash, sizeof(e->leaf_hash), why)) != 0)
+		return r;
+	return sq_col_blob(st, 7, &e->entry, why);
+}
+
+/* Step a bound audit statement into a list. */
+static int
+sq_audit_rows(struct sq_tx *tx, sqlite3_stmt *st, const char *what, struct store_audit **out,
+    size_t *n, struct why *why)
+{
+	struct store_audit *list = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		/* Counted first, so a half-filled element is freed too. */
+		cnt++;
+		if ((r = sq_row_audit(st, &list[cnt - 1], why)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, what, why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	store_audit_list_free(list, cnt);
+	return r;
+}
+
+static int
+store_sqlite_audit_range(void *h, int64_t from, size_t limit, struct store_audit **out,
+    size_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (limit == 0 || limit > STORE_AUDIT_MAX)
+		limit = STORE_AUDIT_MAX;
+	if ((r = sq_stmt(tx->c, SQ_AUDIT_RANGE, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, from, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, (int64_t)limit, why)) != 0)
+		goto out;
+	r = sq_audit_rows(tx, st, "audit range", out, n, why);
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_audit_query(void *h, const char *citizen_ref, int64_t from_ms, int64_t to_ms,
+    struct store_audit **out, size_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int64_t lo, hi;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	/* Nothing lies before the smallest time (and to_ms - 1 would overflow). */
+	if (to_ms == INT64_MIN) {
+		r = 0;
+		goto out;
+	}
+	/* Inclusive bounds for the statement; 0 leaves either end open. */
+	lo = from_ms == 0 ? INT64_MIN : from_ms;
+	hi = to_ms == 0 ? INT64_MAX : to_ms - 1;
+	if ((r = sq_stmt(tx->c, SQ_AUDIT_QUERY, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, citizen_ref, "citizen_ref", why)) != 0 ||
+	    (r = sq_bind_int(st, 2, lo, why)) != 0 ||
+	    (r = sq_bind_int(st, 3, hi, why)) != 0 ||
+	    (r = sq_bind_int(st, 4, STORE_AUDIT_MAX, why)) != 0)
+		goto out;
+	r = sq_audit_rows(tx, st, "audit query", out, n, why);
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_checkpoint_insert(void *h, const struct store_checkpoint *c, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "checkpoint insert", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_CHECKPOINT_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, c->size, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, c->at_ms, why)) != 0 ||
+	    (r = sq_bind_fixed(st, 3, c->root, (int)sizeof(c->root), why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, c, note, 1, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "checkpoint insert", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_checkpoint_list(void *h, struct store_checkpoint **out, size_t *n,
+    struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_checkpoint *list = NULL, *c;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = sq_stmt(tx->c, SQ_CHECKPOINT_LIST, &st, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		c = &list[cnt];
+		c->size = sqlite3_column_int64(st, 0);
+		c->at_ms = sqlite3_column_int64(st, 1);
+		if ((r = sq_col_fixed(st, 2, c->root, sizeof(c->root), why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 3, c, note, why)) != 0)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "checkpoint list", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	free(list);
+	return r;
+}
+
+/*
+ * Drop the content and keep the rows: ids, hashes, states and the delivery
+ * log stay as evidence of what was sent.  secure_delete zeroes the freed
+ * pages in the database file (docs/store.md says what it cannot reach).
+ * The copies go first, while the messages still say which are old.
+ */
+static int
+store_sqlite_purge_content(void *h, int64_t before_ms, int64_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int64_t cnt;
+	int r, rc;
+
+	*n = 0;
+	if ((r = sq_need_write(tx, "content purge", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_PURGE_DELIVERIES, &st, why)) != 0 ||
+	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "content purge", why);
+		goto out;
+	}
+	sq_done(st);
+	if ((r = sq_stmt(tx->c, SQ_PURGE_MESSAGES, &st, why)) != 0 ||
+	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "content purge", why);
+		goto out;
+	}
+	cnt = sqlite3_changes64(tx->c->db);
+	*n = cnt;
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
 int
 store_sqlite_pragma(struct store_tx *stx, const char *name, char *out, size_t outlen,
     struct why *why)
@@ -1371,4 +2132,18 @@ const struct store_backend store_backend_sqlite = {
 	.event_list = store_sqlite_event_list,
 	.receipt_insert = store_sqlite_receipt_insert,
 	.receipt_get = store_sqlite_receipt_get,
+	.assignment_insert = store_sqlite_assignment_insert,
+	.assignment_update = store_sqlite_assignment_update,
+	.assignment_list = store_sqlite_assignment_list,
+	.user_insert = store_sqlite_user_insert,
+	.user_get = store_sqlite_user_get,
+	.user_update = store_sqlite_user_update,
+	.user_list = store_sqlite_user_list,
+	.audit_append = store_sqlite_audit_append,
+	.audit_count = store_sqlite_audit_count,
+	.audit_range = store_sqlite_audit_range,
+	.audit_query = store_sqlite_audit_query,
+	.checkpoint_insert = store_sqlite_checkpoint_insert,
+	.checkpoint_list = store_sqlite_checkpoint_list,
+	.purge_content = store_sqlite_purge_content,
 };

@@ -24,6 +24,13 @@ int store_sqlite_schema_latest(void);
  */
 extern const char store_sqlite_inbox_sql[];
 extern const char store_sqlite_event_list_sql[];
+extern const char store_sqlite_audit_query_sql[];
+
+/*
+ * The SQL script that takes the schema from version to - 1 to version to,
+ * or NULL when there is none: for tests that build an old database by hand.
+ */
+const char *store_sqlite_migration_sql(int to);
 
 /*
  * Read "PRAGMA name" on the connection behind tx (a transaction of an sqlite
