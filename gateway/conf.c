@@ -88,6 +88,18 @@ static const struct keyword keywords[] = {
 	{ "gateway", "key", KW_PATH, C(gateway_key), 0, 0, NULL, 1, "the gateway's private key" },
 	{ "gateway", "citizen_key", KW_PATH, C(citizen_key), 0, 0, NULL, 1,
 	    "secret key (64 hex digits) for the keyed hash that stands for a CPR in the store and audit log" },
+	{ "policy", "dir", KW_PATH, C(policy_dir), 0, 0, NULL, 1,
+	    "folder of *.policy files (docs/policies.md)" },
+	{ "audit", "key", KW_PATH, C(audit_key), 0, 0, NULL, 1,
+	    "Ed25519 signer key (C2SP note format) for the audit log's checkpoints" },
+	{ "audit", "pubkey", KW_PATH, C(audit_pubkey), 0, 0, NULL, 1,
+	    "the matching verifier key, for `hegn audit verify`" },
+	{ "audit", "origin", KW_STRING, C(audit_origin), 0, 0, "hegn audit log", 0,
+	    "the checkpoints' origin line: names this log" },
+	{ "audit", "checkpoint_interval", KW_INT, C(checkpoint_interval), 5, 86400, "60", 0,
+	    "seconds between checkpoints while there are new entries" },
+	{ "audit", "retention_days", KW_INT, C(retention_days), 0, 36500, "0", 0,
+	    "days message content is kept (0: for ever); the audit log is kept whole" },
 	{ "limits", "max_attachments", KW_INT, C(max_attachments), 0, 1000, "20", 0,
 	    "attachments per message" },
 	{ "limits", "max_attachment_bytes", KW_INT, C(max_attachment_bytes), 0, 1073741824,
@@ -161,7 +173,8 @@ parse_value(const struct keyword *kw, void *base, const char *value, const char 
 		if (v < kw->min || v > kw->max)
 			return why_set(why, HEGN_ERR_CONFIG, "%s: %lld is outside %lld..%lld", kw->name,
 			    v, (long long)kw->min, (long long)kw->max);
-		if (kw->offset == C(port))
+		if (kw->offset == C(port) || kw->offset == C(checkpoint_interval) ||
+		    kw->offset == C(retention_days))
 			*(int *)((char *)base + kw->offset) = (int)v;
 		else
 			*(int64_t *)((char *)base + kw->offset) = v;
@@ -376,7 +389,9 @@ conf_load(const char *path, struct conf **out, struct why *why)
 	    (r = apply_defaults(&st, "store", c, st.seen, "[store]")) != 0 ||
 	    (r = apply_defaults(&st, "pki", c, st.seen, "[pki]")) != 0 ||
 	    (r = apply_defaults(&st, "gateway", c, st.seen, "[gateway]")) != 0 ||
-	    (r = apply_defaults(&st, "limits", c, st.seen, "[limits]")) != 0)
+	    (r = apply_defaults(&st, "limits", c, st.seen, "[limits]")) != 0 ||
+	    (r = apply_defaults(&st, "policy", c, st.seen, "[policy]")) != 0 ||
+	    (r = apply_defaults(&st, "audit", c, st.seen, "[audit]")) != 0)
 		goto out;
 	for (i = 0; i < c->nparties; i++) {
 		snprintf(label, sizeof(label), "[party %s] (line %d)", c->parties[i].name,

@@ -58,6 +58,12 @@ struct conf {
 	int crl_check;
 	/* [gateway] */
 	char *gateway_cert, *gateway_key, *citizen_key;
+	/* [policy] */
+	char *policy_dir;
+	/* [audit] */
+	char *audit_key, *audit_pubkey, *audit_origin;
+	int checkpoint_interval;
+	int retention_days;
 	/* [limits] */
 	int64_t max_attachments;
 	int64_t max_attachment_bytes;

@@ -12,9 +12,12 @@
 #include <openssl/pem.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "certgen.h"
 #include "demo.h"
 #include "message.h"
+#include "policies_builtin.h"
+#include "user.h"
 #include "store.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -170,6 +173,16 @@ conf_text(const char *dir, int port)
 	    "key = pki/gateway.key\n"
 	    "citizen_key = state/citizen.key\n"
 	    "\n"
+	    "[policy]\n"
+	    "dir = policies\n"
+	    "\n"
+	    "[audit]\n"
+	    "key = state/audit.key\n"
+	    "pubkey = audit.pub\n"
+	    "origin = hegn.demo.ringsted.dk/audit\n"
+	    "checkpoint_interval = 60\n"
+	    "retention_days = 0\n"
+	    "\n"
 	    "[limits]\n"
 	    "max_attachments = 20\n"
 	    "max_attachment_bytes = 20971520\n", port);
@@ -187,6 +200,54 @@ conf_text(const char *dir, int port)
 		s = t;
 	}
 	return s;
+}
+
+/* The demo's staff users, one per role and provider, with random passwords. */
+static const struct {
+	const char *username, *role, *party;
+} demo_staff[] = {
+	{ "karin", "caseworker", "ringsted-visitation" },
+	{ "admin", "administrator", "ringsted-visitation" },
+	{ "hovmand", "dispatcher", "hovmand-care" },
+	{ "hjemmepleje", "dispatcher", "ringsted-homecare" },
+	{ "revisor", "auditor", "ringsted-audit" },
+};
+
+static int
+demo_users(const char *dir, struct store *store, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	char *lines = xstrdup(""), *t, pw[17], *path = NULL;
+	uint8_t raw[12];
+	size_t i;
+	int r;
+
+	if ((r = store_begin(store, 1, &tx, why)) != 0)
+		goto out;
+	for (i = 0; i < sizeof(demo_staff) / sizeof(demo_staff[0]); i++) {
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2base64(pw, sizeof(pw), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		if ((r = user_add(tx, demo_staff[i].username, demo_staff[i].party, demo_staff[i].role,
+		    pw, util_now_ms(), why)) != 0)
+			goto out;
+		t = xasprintf("%s%s %s %s %s\n", lines, demo_staff[i].username, pw,
+		    demo_staff[i].role, demo_staff[i].party);
+		freezero(lines, strlen(lines));
+		lines = t;
+	}
+	if ((r = store_commit(tx, why)) != 0) {
+		tx = NULL;
+		goto out;
+	}
+	tx = NULL;
+	path = xasprintf("%s/demo-users.txt", dir);
+	r = util_write_file(path, lines, strlen(lines), 0600, why);
+out:
+	store_rollback(tx);
+	sodium_memzero(pw, sizeof(pw));
+	freezero(lines, strlen(lines));
+	free(path);
+	return r;
 }
 
 int
@@ -215,7 +276,7 @@ demo_init(const char *dir, int port, struct why *why)
 		return why_set(why, HEGN_ERR_CONFLICT,
 		    "%s exists and is not empty: choose a new folder", dir);
 	static const char *const subdirs[] = { "", "/pki", "/examples", "/state", "/run",
-		"/fax-out" };
+		"/fax-out", "/policies" };
 	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		sub = xasprintf("%s%s", dir, subdirs[i]);
 		r = util_mkdirs(sub, 0755, why);
@@ -358,9 +419,25 @@ demo_init(const char *dir, int port, struct why *why)
 		buf_free(&ex, 0);
 	}
 
+	for (i = 0; policies_builtin[i].name != NULL; i++) {
+		free(path);
+		path = xasprintf("%s/policies/%s", dir, policies_builtin[i].name);
+		if ((r = util_write_file(path, policies_builtin[i].text,
+		    strlen(policies_builtin[i].text), 0644, why)) != 0)
+			goto out;
+	}
+	free(path);
+	path = xasprintf("%s/state/audit.key", dir);
+	free(text);
+	text = xasprintf("%s/audit.pub", dir);
+	if ((r = audit_keygen("hegn.demo.ringsted.dk/audit", path, text, why)) != 0)
+		goto out;
+
 	free(path);
 	path = xasprintf("%s/state/hegn.db", dir);
 	if ((r = store_open(path, &store, why)) != 0)
+		goto out;
+	if ((r = demo_users(dir, store, why)) != 0)
 		goto out;
 	r = 0;
 out:

@@ -14,12 +14,14 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "client.h"
 #include "conf.h"
 #include "demo.h"
 #include "envelope.h"
 #include "log.h"
 #include "pki.h"
+#include "policy.h"
 #include "receipt.h"
 #include "relay.h"
 #include "signer.h"
@@ -108,7 +110,18 @@ usage(void)
 	    "                                    fetch, decrypt and verify as a party, send receipts\n"
 	    "  cert verify FILE [--purpose P] [--at TIME]\n"
 	    "                                    validate a certificate as hegnd does\n"
-	    "  config keywords                   list hegn.conf's keywords\n");
+	    "  config keywords                   list hegn.conf's keywords\n"
+	    "  policy check --as P --kind K --to P --cpr CPR\n"
+	    "                                    the decision, its rule and the classes the recipient gets\n"
+	    "  policy show                       the rules as the gateway understands them\n"
+	    "  assign add --cpr CPR --provider P --services S --from DATE [--to DATE]\n"
+	    "  assign end --cpr CPR [--provider P] [--services S] --date DATE [--reason TEXT]\n"
+	    "  assign list [--cpr CPR] [--provider P]\n"
+	    "  user add NAME --party P --role R [--password-file F]   (else read from stdin)\n"
+	    "  user list | user disable NAME | user enable NAME\n"
+	    "  audit verify [--export FILE --pubkey FILE]\n"
+	    "  audit export [--out FILE]\n"
+	    "  audit query --cpr CPR [--from TIME] [--to TIME]\n");
 	exit(2);
 }
 
@@ -249,7 +262,7 @@ cmd_status(const char *conf_path, int argc, char **argv)
 
 	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 1 || conf_path == NULL)
 		usage();
-	if (relay_open(conf_path, RELAY_STORE, &r, &why) != 0)
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING, &r, &why) != 0)
 		return fail("configuration", &why);
 	if (relay_status(r, NULL, o.args[0], &j, &why) != 0) {
 		rc = fail("status", &why);
@@ -500,6 +513,286 @@ out:
 	return rc;
 }
 
+/* Who runs an administrative command, for the audit log. */
+static const char *
+operator_name(void)
+{
+	const char *u = getenv("SUDO_USER");
+
+	if (u == NULL || *u == '\0')
+		u = getenv("USER");
+	return u != NULL && *u != '\0' ? u : "hegn";
+}
+
+static int
+open_relay(const char *conf_path, struct relay **r)
+{
+	struct why why = { 0 };
+
+	if (conf_path == NULL) {
+		fprintf(stderr, "hegn: this command needs -c FILE\n");
+		exit(2);
+	}
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING, r, &why) != 0)
+		return fail("configuration", &why);
+	return 0;
+}
+
+static void
+print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2));
+
+	printf("%s\n", s);
+	free(s);
+}
+
+static int
+cmd_policy(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "as", "kind", "to", "cpr", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct policy *pol = NULL;
+	struct why why = { 0 };
+	int rc;
+
+	if (argc < 1)
+		usage();
+	if (strcmp(argv[0], "show") == 0) {
+		struct conf *c = NULL;
+
+		if (conf_path == NULL || conf_load(conf_path, &c, &why) != 0)
+			return fail("configuration", &why);
+		rc = policy_load_dir(c->policy_dir, &pol, &why);
+		conf_free(c);
+		if (rc != 0)
+			return fail("policy", &why);
+		policy_explain(pol, stdout);
+		policy_free(pol);
+		return 0;
+	}
+	if (strcmp(argv[0], "check") != 0)
+		usage();
+	if (opts_parse(&o, argc - 1, argv + 1, names) != 0 || !opt(&o, "as") || !opt(&o, "kind") ||
+	    !opt(&o, "to") || !opt(&o, "cpr"))
+		usage();
+	if (open_relay(conf_path, &r) != 0)
+		return 1;
+	rc = relay_policy_check(r, opt(&o, "as"), opt(&o, "kind"), opt(&o, "to"), opt(&o, "cpr"),
+	    stdout, &why);
+	if (rc != 0 && rc != HEGN_ERR_DENIED)
+		fail("policy check", &why);
+	relay_close(r);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+cmd_assign(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "cpr", "provider", "services", "from", "to", "date",
+		"reason", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct why why = { 0 };
+	json_t *j = NULL;
+	int rc = 1;
+
+	if (argc < 1 || opts_parse(&o, argc - 1, argv + 1, names) != 0)
+		usage();
+	if (open_relay(conf_path, &r) != 0)
+		return 1;
+	if (strcmp(argv[0], "add") == 0) {
+		if (!opt(&o, "cpr") || !opt(&o, "provider") || !opt(&o, "services") || !opt(&o, "from"))
+			usage();
+		if (relay_assign_add(r, operator_name(), opt(&o, "cpr"), opt(&o, "provider"),
+		    opt(&o, "services"), opt(&o, "from"), opt(&o, "to"), &why) != 0)
+			goto fail;
+		printf("assigned\n");
+	} else if (strcmp(argv[0], "end") == 0) {
+		if (!opt(&o, "cpr") || !opt(&o, "date"))
+			usage();
+		if (relay_assign_end(r, operator_name(), opt(&o, "cpr"), opt(&o, "provider"),
+		    opt(&o, "services"), opt(&o, "date"), opt(&o, "reason"), &why) != 0)
+			goto fail;
+		printf("ended\n");
+	} else if (strcmp(argv[0], "list") == 0) {
+		if (relay_assign_list(r, opt(&o, "cpr"), opt(&o, "provider"), &j, &why) != 0)
+			goto fail;
+		print_json(j);
+	} else {
+		usage();
+	}
+	rc = 0;
+	goto out;
+fail:
+	fail("assign", &why);
+out:
+	json_decref(j);
+	relay_close(r);
+	return rc;
+}
+
+/* A password from a file's first line, or from standard input. */
+static int
+read_password(const char *file, char *out, size_t len)
+{
+	FILE *f = file ? fopen(file, "r") : stdin;
+
+	if (f == NULL)
+		return -1;
+	if (file == NULL && isatty(fileno(stdin)))
+		fprintf(stderr, "password: ");
+	if (fgets(out, (int)len, f) == NULL) {
+		if (file)
+			fclose(f);
+		return -1;
+	}
+	out[strcspn(out, "\r\n")] = '\0';
+	if (file)
+		fclose(f);
+	return 0;
+}
+
+static int
+cmd_user(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "party", "role", "password-file", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct why why = { 0 };
+	json_t *j = NULL;
+	char pw[256];
+	int rc = 1;
+
+	if (argc < 1 || opts_parse(&o, argc - 1, argv + 1, names) != 0)
+		usage();
+	if (open_relay(conf_path, &r) != 0)
+		return 1;
+	if (strcmp(argv[0], "add") == 0 && o.nargs == 1 && opt(&o, "party") && opt(&o, "role")) {
+		if (read_password(opt(&o, "password-file"), pw, sizeof(pw)) != 0) {
+			fprintf(stderr, "hegn: user add: no password given\n");
+			goto out;
+		}
+		rc = relay_user_add(r, operator_name(), o.args[0], opt(&o, "party"), opt(&o, "role"),
+		    pw, &why);
+		sodium_memzero(pw, sizeof(pw));
+		if (rc != 0) {
+			rc = fail("user add", &why);
+			goto out;
+		}
+		printf("user %s added\n", o.args[0]);
+	} else if ((strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0) &&
+	    o.nargs == 1) {
+		if (relay_user_disable(r, operator_name(), o.args[0], argv[0][0] == 'd', &why) != 0) {
+			rc = fail("user", &why);
+			goto out;
+		}
+		printf("user %s %sd\n", o.args[0], argv[0]);
+	} else if (strcmp(argv[0], "list") == 0) {
+		if (relay_user_list(r, &j, &why) != 0) {
+			rc = fail("user list", &why);
+			goto out;
+		}
+		print_json(j);
+	} else {
+		usage();
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	relay_close(r);
+	return rc;
+}
+
+static int
+read_first_line(const char *path, char **out, struct why *why)
+{
+	struct buf b = { 0 };
+	int rc;
+
+	*out = NULL;
+	if ((rc = util_read_file(path, 4096, &b, why)) != 0)
+		return rc;
+	b.data[strcspn((char *)b.data, "\r\n")] = '\0';
+	*out = (char *)b.data;
+	return 0;
+}
+
+static int
+cmd_audit(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "export", "pubkey", "out", "cpr", "from", "to", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct why why = { 0 };
+	char *pub = NULL;
+	json_t *j = NULL;
+	time_t from = 0, to = 0;
+	FILE *f;
+	int rc = 1;
+
+	if (argc < 1 || opts_parse(&o, argc - 1, argv + 1, names) != 0)
+		usage();
+	if (strcmp(argv[0], "verify") == 0 && opt(&o, "export") != NULL) {
+		/* Offline: only the export and the public key, no configuration. */
+		if (opt(&o, "pubkey") == NULL)
+			usage();
+		if (read_first_line(opt(&o, "pubkey"), &pub, &why) != 0)
+			return fail("audit verify", &why);
+		rc = audit_verify_export(opt(&o, "export"), pub, stdout, &why);
+		free(pub);
+		if (rc != 0)
+			return fail("audit verify", &why);
+		return 0;
+	}
+	if (open_relay(conf_path, &r) != 0)
+		return 1;
+	if (strcmp(argv[0], "verify") == 0) {
+		if (read_first_line(opt(&o, "pubkey") ? opt(&o, "pubkey") :
+		    relay_conf(r)->audit_pubkey, &pub, &why) != 0 ||
+		    audit_verify_store(relay_store(r), pub, stdout, &why) != 0) {
+			fail("audit verify", &why);
+			goto out;
+		}
+	} else if (strcmp(argv[0], "export") == 0) {
+		f = opt(&o, "out") ? fopen(opt(&o, "out"), "w") : stdout;
+		if (f == NULL) {
+			fprintf(stderr, "hegn: audit export: %s: %s\n", opt(&o, "out"), strerror(errno));
+			goto out;
+		}
+		rc = audit_export(relay_store(r), f, &why);
+		if (f != stdout && fclose(f) != 0 && rc == 0)
+			rc = why_set(&why, HEGN_ERR_IO, "cannot write %s", opt(&o, "out"));
+		if (rc != 0) {
+			rc = fail("audit export", &why);
+			goto out;
+		}
+	} else if (strcmp(argv[0], "query") == 0) {
+		if (opt(&o, "cpr") == NULL)
+			usage();
+		if ((opt(&o, "from") && util_parse_rfc3339(opt(&o, "from"), &from) != 0) ||
+		    (opt(&o, "to") && util_parse_rfc3339(opt(&o, "to"), &to) != 0)) {
+			fprintf(stderr, "hegn: audit query: --from/--to take RFC 3339 times with a zone\n");
+			goto out;
+		}
+		if (relay_audit_query(r, NULL, opt(&o, "cpr"), (int64_t)from * 1000,
+		    (int64_t)to * 1000, &j, &why) != 0) {
+			fail("audit query", &why);
+			goto out;
+		}
+		print_json(j);
+	} else {
+		usage();
+	}
+	rc = 0;
+out:
+	free(pub);
+	json_decref(j);
+	relay_close(r);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -535,6 +828,14 @@ main(int argc, char **argv)
 		return cmd_fetch(argc - i, argv + i);
 	if (strcmp(cmd, "cert") == 0)
 		return cmd_cert(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "policy") == 0)
+		return cmd_policy(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "assign") == 0)
+		return cmd_assign(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "user") == 0)
+		return cmd_user(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "audit") == 0)
+		return cmd_audit(conf_path, argc - i, argv + i);
 	if (strcmp(cmd, "config") == 0 && i < argc && strcmp(argv[i], "keywords") == 0) {
 		conf_print_keywords(stdout);
 		return 0;

@@ -156,6 +156,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	umask(077);
+	/* What -t refuses, a start refuses too: unsafe files, bad keys, broken policies. */
+	if (relay_check(conf_path, stderr) != 0) {
+		log_error("hegnd: not starting: the configuration has errors (listed above)");
+		goto out;
+	}
 	if (relay_open(conf_path, RELAY_KEYS | RELAY_STORE, &relay, &why) != 0) {
 		log_error("hegnd: cannot start (%s)", why.text);
 		goto out;
@@ -182,6 +187,8 @@ main(int argc, char **argv)
 	}
 	log_info("hegnd: listening on %s port %d", relay_conf(relay)->listen,
 	    relay_conf(relay)->port);
+	if (relay_audit_gateway(relay, "gateway.start", "hegnd started", &why) != 0)
+		log_error("hegnd: cannot write the audit log (%s)", why.text);
 	detach_done(notify_fd, 1);
 	notify_fd = -1;
 
@@ -192,12 +199,15 @@ main(int argc, char **argv)
 		if (want_reload) {
 			want_reload = 0;
 			why_clear(&why);
-			if (relay_reload_pki(relay, &why) != 0)
-				log_error("hegnd: reload failed, keeping the old trust store (%s)",
-				    why.text);
+			if (relay_reload(relay, &why) != 0)
+				log_error("hegnd: reload failed, keeping the old trust store and "
+				    "policies (%s)", why.text);
 			else
-				log_info("hegnd: reloaded trust anchors and CRLs");
+				log_info("hegnd: reloaded trust anchors, CRLs and policies");
 		}
+		why_clear(&why);
+		if (relay_tick(relay, 0, &why) != 0)
+			log_error("hegnd: housekeeping failed (%s)", why.text);
 	}
 	log_info("hegnd: stopping");
 	rc = 0;
@@ -205,6 +215,12 @@ out:
 	detach_done(notify_fd, 0);
 	/* Requests in flight finish before the store closes. */
 	http_stop(http);
+	if (rc == 0) {
+		why_clear(&why);
+		if (relay_audit_gateway(relay, "gateway.stop", "hegnd stopped", &why) != 0 ||
+		    relay_tick(relay, 1, &why) != 0)
+			log_error("hegnd: cannot close the audit log (%s)", why.text);
+	}
 	if (relay != NULL && relay_conf(relay)->pid_file != NULL && rc == 0)
 		unlink(relay_conf(relay)->pid_file);
 	relay_close(relay);

@@ -4,22 +4,32 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <sodium.h>
 
+#include "assign.h"
+#include "audit.h"
+#include "cpr.h"
 #include "envelope.h"
 #include "log.h"
 #include "message.h"
+#include "policy.h"
 #include "receipt.h"
 #include "relay.h"
 #include "signer.h"
 #include "store.h"
+#include "user.h"
 #include "xmalloc.h"
 
 struct relay {
 	struct conf *conf;
-	pthread_rwlock_t pki_lock;      /* guards the pki pointer across SIGHUP reloads */
+	pthread_rwlock_t pki_lock;      /* guards pki and policy across SIGHUP reloads */
 	struct pki *pki;
+	struct policy *policy;
+	struct audit_signer *audit;     /* hegnd only: signs checkpoints */
 	struct party_table *parties;
 	struct signer *signer;
 	struct store *store;
@@ -28,37 +38,6 @@ struct relay {
 };
 
 #define GATEWAY_NAME "gateway"
-
-/*
- * Which kinds a role may send to which role.  Deny by default: a pair not
- * listed is refused.  The rights model (policies/) narrows this further.
- */
-struct route {
-	enum party_role from, to;
-	unsigned kinds;         /* bit set of 1 << enum message_kind */
-};
-
-#define K(k) (1u << (k))
-static const struct route routes[] = {
-	{ ROLE_VISITATION, ROLE_PROVIDER,
-	    K(MSG_REFERRAL) | K(MSG_CARE_UPDATE) | K(MSG_CANCELLATION) | K(MSG_ADMISSION_NOTICE) |
-	    K(MSG_DISCHARGE_NOTICE) | K(MSG_LEAVE_NOTICE) | K(MSG_DEATH_NOTICE) },
-	{ ROLE_PROVIDER, ROLE_VISITATION,
-	    K(MSG_CHANGE_REQUEST) | K(MSG_OBSERVATION) | K(MSG_TIME_USAGE) },
-	{ ROLE_HOSPITAL, ROLE_VISITATION,
-	    K(MSG_ADMISSION_NOTICE) | K(MSG_DISCHARGE_NOTICE) | K(MSG_LEAVE_NOTICE) | K(MSG_DEATH_NOTICE) },
-};
-
-static int
-route_allowed(enum party_role from, enum party_role to, enum message_kind kind)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (routes[i].from == from && routes[i].to == to && (routes[i].kinds & K(kind)))
-			return 1;
-	return 0;
-}
 
 static int
 load_citizen_key(const char *path, uint8_t key[crypto_generichash_KEYBYTES], struct why *why)
@@ -77,6 +56,13 @@ load_citizen_key(const char *path, uint8_t key[crypto_generichash_KEYBYTES], str
 		    crypto_generichash_KEYBYTES);
 	buf_free(&b, 1);
 	return r;
+}
+
+/* The file behind a store location ("sqlite:PATH" or PATH). */
+static const char *
+store_path(const char *location)
+{
+	return strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
 }
 
 static int
@@ -103,6 +89,8 @@ relay_open(const char *conf_path, int flags, struct relay **out, struct why *why
 		goto out;
 	if ((rc = party_table_load(r->conf, &r->parties, why)) != 0)
 		goto out;
+	if ((rc = policy_load_dir(r->conf->policy_dir, &r->policy, why)) != 0)
+		goto out;
 	if ((rc = load_citizen_key(r->conf->citizen_key, r->citizen_key, why)) != 0)
 		goto out;
 	r->signer = signer_new();
@@ -122,6 +110,14 @@ relay_open(const char *conf_path, int flags, struct relay **out, struct why *why
 			}
 		}
 	}
+	if ((flags & RELAY_KEYS) && (rc = audit_signer_load(r->conf->audit_key,
+	    r->conf->audit_origin, &r->audit, why)) != 0)
+		goto out;
+	if ((flags & RELAY_EXISTING) && access(store_path(r->conf->store), F_OK) != 0) {
+		rc = why_set(why, HEGN_ERR_CONFIG, "%s: no database there (%s)",
+		    store_path(r->conf->store), strerror(errno));
+		goto out;
+	}
 	if ((flags & RELAY_STORE) && (rc = store_open(r->conf->store, &r->store, why)) != 0)
 		goto out;
 	*out = r;
@@ -138,6 +134,8 @@ relay_close(struct relay *r)
 	if (r == NULL)
 		return;
 	store_close(r->store);
+	audit_signer_free(r->audit);
+	policy_free(r->policy);
 	signer_free(r->signer);
 	party_table_free(r->parties);
 	pki_free(r->pki);
@@ -177,20 +175,47 @@ pki_get(struct relay *r)
 	return p;
 }
 
+/* The current policy, safe against a concurrent reload. */
+static struct policy *
+policy_get(struct relay *r)
+{
+	struct policy *p;
+
+	pthread_rwlock_rdlock(&r->pki_lock);
+	p = policy_ref(r->policy);
+	pthread_rwlock_unlock(&r->pki_lock);
+	return p;
+}
+
 int
-relay_reload_pki(struct relay *r, struct why *why)
+relay_reload(struct relay *r, struct why *why)
 {
 	struct pki *fresh = NULL, *old;
+	struct policy *pfresh = NULL, *pold;
 	int rc;
 
 	if ((rc = load_pki(r->conf, &fresh, why)) != 0)
-		return rc;
+		goto fail;
+	if ((rc = policy_load_dir(r->conf->policy_dir, &pfresh, why)) != 0)
+		goto fail;
 	pthread_rwlock_wrlock(&r->pki_lock);
 	old = r->pki;
 	r->pki = fresh;
+	pold = r->policy;
+	r->policy = pfresh;
 	pthread_rwlock_unlock(&r->pki_lock);
 	pki_free(old);
+	policy_free(pold);
+	if (r->store != NULL)
+		relay_audit_gateway(r, "gateway.reload", "trust anchors, CRLs and policies reloaded",
+		    NULL);
 	return 0;
+fail:
+	pki_free(fresh);
+	if (r->store != NULL)
+		relay_audit_gateway(r, "gateway.reload", why != NULL ? why->text : "reload failed",
+		    NULL);
+	return rc;
 }
 
 int
@@ -327,26 +352,212 @@ open_sealed(struct relay *r, struct pki *pki, const uint8_t *body, size_t len,
 	return 0;
 }
 
+/* One recipient's copy of a submission. */
+struct copy {
+	const struct party *to;
+	struct policy_decision send;    /* why it may be sent */
+	unsigned keep, removed;          /* classes kept and dropped for it */
+	struct buf signed_der;           /* what is sealed: the original or a minimised copy */
+	int own_signed;                  /* signed_der is ours to free (a minimised copy) */
+	struct buf sealed;
+	char sealed_sha[65];
+};
+
+/* A provider's assignment for the citizen, as the policy language sees it. */
+static enum policy_assignment
+policy_assignment_of(enum assign_state s)
+{
+	switch (s) {
+	case ASSIGN_ACTIVE:
+		return POLICY_ASSIGN_ACTIVE;
+	case ASSIGN_ENDED:
+		return POLICY_ASSIGN_ENDED;
+	default:
+		return POLICY_ASSIGN_NONE;
+	}
+}
+
+static int
+is_notice(enum message_kind k)
+{
+	return k == MSG_ADMISSION_NOTICE || k == MSG_DISCHARGE_NOTICE || k == MSG_LEAVE_NOTICE ||
+	    k == MSG_DEATH_NOTICE;
+}
+
+/*
+ * The send decision for sender -> to about the citizen, with the assignment
+ * of whichever of the two is a provider and the recipient's approvals.
+ */
+static int
+decide_send(struct relay *r, struct policy *pol, struct store_tx *tx, const struct party *sender,
+    const struct party *to, const struct message *m, const char *cref, const char *services,
+    struct policy_ctx *ctx, struct policy_decision *d, struct why *why)
+{
+	const struct party *provider = NULL;
+	enum assign_state as = ASSIGN_NONE;
+	int rc;
+
+	(void)r;
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->action = POLICY_SEND;
+	ctx->actor_role = sender->role;
+	ctx->user_role = POLICY_USER_NONE;
+	ctx->peer_role = to->role;
+	ctx->kind = message_kind(m);
+	ctx->direction = policy_direction_to(to->role);
+	ctx->approvals = to->conf->services;
+	ctx->services = services;
+	if (sender->role == ROLE_PROVIDER)
+		provider = sender;
+	else if (to->role == ROLE_PROVIDER)
+		provider = to;
+	if (provider != NULL &&
+	    (rc = assign_state_of(tx, cref, provider->name, NULL, &as, NULL, why)) != 0)
+		return rc;
+	ctx->assignment = policy_assignment_of(as);
+	policy_decide(pol, ctx, d);
+	return 0;
+}
+
+static void
+audit_fill(struct audit_event *e, const char *action, const char *actor, const char *id,
+    const char *cref, const char *outcome, const char *rule, const char *detail)
+{
+	memset(e, 0, sizeof(*e));
+	e->action = action;
+	e->actor = actor;
+	e->message_id = id;
+	e->citizen_ref = cref;
+	e->outcome = outcome;
+	e->rule = rule;
+	e->detail = detail;
+}
+
+/* Record a refusal in the audit log, in a transaction of its own. */
+static void
+audit_refusal(struct relay *r, const char *action, const char *actor, const char *id,
+    const char *cref, const char *rule, const char *detail)
+{
+	struct store_tx *tx = NULL;
+	struct audit_event e;
+	struct why w = { 0 };
+
+	audit_fill(&e, action, actor, id, cref, "deny", rule, detail);
+	if (store_begin(r->store, 1, &tx, &w) != 0)
+		goto fail;
+	if (audit_append(tx, &e, util_now_ms(), &w) != 0) {
+		store_rollback(tx);
+		goto fail;
+	}
+	/* store_commit frees tx whether or not it succeeds. */
+	if (store_commit(tx, &w) == 0)
+		return;
+fail:
+	log_error("relay: cannot record a refusal in the audit log (%s)", w.text);
+}
+
+/* A bit set of classes as "basic,care". */
+static void
+class_list(unsigned mask, char out[32])
+{
+	int c;
+
+	out[0] = '\0';
+	for (c = 0; c < CLASS_COUNT; c++)
+		if (mask & (1u << c)) {
+			if (out[0] != '\0')
+				strcat(out, ",");
+			strcat(out, message_class_name((enum message_class)c));
+		}
+	if (out[0] == '\0')
+		strcpy(out, "none");
+}
+
+/*
+ * Sign a minimised copy: by the sender when hegn holds its key, else by the
+ * gateway, naming the digest of the original's signed content.
+ */
+static int
+sign_minimised(struct relay *r, const struct party *sender, const struct message *m,
+    const char *id, const char *orig_sha, struct copy *cp, struct why *why)
+{
+	struct message *min = NULL;
+	struct buf canon = { 0 };
+	const char *signer = signer_has(r->signer, sender->name) ? sender->name : GATEWAY_NAME;
+	int rc;
+
+	if ((rc = message_minimise(m, cp->keep, &min, &cp->removed, why)) != 0)
+		return rc;
+	message_set_id(min, id);
+	message_set_from(min, sender->name);
+	message_set_minimised(min, orig_sha, cp->removed,
+	    strcmp(signer, GATEWAY_NAME) == 0 ? "gateway" : "sender");
+	if ((rc = message_canonical(min, &canon, why)) == 0 &&
+	    (rc = signer_sign(r->signer, signer, canon.data, canon.len, id, &cp->signed_der,
+	    why)) == 0)
+		cp->own_signed = 1;
+	buf_free(&canon, 1);
+	message_free(min);
+	return rc;
+}
+
+/* What a message does to assignments, in the transaction that stores it. */
+static int
+apply_assignments(struct store_tx *tx, const struct message *m, const char *cref,
+    const struct party *to, const char *services, const char *id, int64_t now, struct why *why)
+{
+	char date[11];
+	const char *t;
+	int rc;
+
+	switch (message_kind(m)) {
+	case MSG_REFERRAL:
+		return assign_refer(tx, cref, to->name, services, message_field(m, "basic",
+		    "start_date"), message_field(m, "basic", "end_date"), id, now, why);
+	case MSG_CANCELLATION:
+		rc = assign_end(tx, cref, to->name, *services ? services : NULL,
+		    message_field(m, "basic", "end_date"), "cancellation", id, now, why);
+		return rc == HEGN_ERR_NOT_FOUND ? 0 : rc;
+	case MSG_DEATH_NOTICE:
+		t = message_field(m, "basic", "time_of_death");
+		snprintf(date, sizeof(date), "%.10s", t != NULL ? t : "");
+		if (strlen(date) != 10)
+			assign_today(date);
+		rc = assign_end(tx, cref, NULL, NULL, date, "death notice", id, now, why);
+		return rc == HEGN_ERR_NOT_FOUND ? 0 : rc;
+	default:
+		return 0;
+	}
+}
+
 int
 relay_submit(struct relay *r, const struct party *caller, const char *content_type,
     const uint8_t *body, size_t len, json_t **response, int *created, struct why *why)
 {
 	struct pki *pki = pki_get(r);
+	struct policy *pol = policy_get(r);
 	struct message *m = NULL;
 	struct envelope_signed *sig = NULL;
-	struct buf inner = { 0 }, canon = { 0 }, signed_der = { 0 }, sealed = { 0 };
+	struct buf inner = { 0 }, canon = { 0 }, signed_der = { 0 };
 	const struct party *sender = NULL, *to;
 	struct store_tx *tx = NULL;
 	struct store_message sm;
 	struct store_delivery sd;
 	struct store_event ev;
+	struct audit_event ae;
+	struct policy_ctx ctx;
+	struct policy_decision dec;
+	struct copy *copies = NULL;
+	size_t ncopies = 0, i, nprov = 0;
+	char (*providers)[65] = NULL;
 	const uint8_t *content;
 	size_t content_len;
 	const char *cid = NULL;
-	char id[65], csha[65], detail[128];
+	char id[65], csha[65], cref[65] = "", services[257], detail[256], classes[32], removed[32];
 	X509 *rcert = NULL;
+	json_t *list;
 	int64_t now;
-	int rc, sealed_form;
+	int rc, sealed_form, withheld = 0;
 
 	*response = NULL;
 	*created = 0;
@@ -403,7 +614,6 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		snprintf(id, sizeof(id), "%s", cid);
 	else
 		util_uuid(id);
-
 	if ((to = party_find(r->parties, message_to(m))) == NULL) {
 		rc = why_set(why, HEGN_ERR_INVALID, "to: no party called %s", message_to(m));
 		goto out;
@@ -412,12 +622,8 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		rc = why_set(why, HEGN_ERR_INVALID, "to: a party cannot send to itself");
 		goto out;
 	}
-	if (!route_allowed(sender->role, to->role, message_kind(m))) {
-		rc = why_set(why, HEGN_ERR_DENIED, "a %s may not send %s to a %s (%s)",
-		    conf_role_name(sender->role), message_kind_name(message_kind(m)),
-		    conf_role_name(to->role), to->name);
-		goto out;
-	}
+	citizen_ref(r, message_cpr(m), cref);
+	message_services(m, services);
 
 	if (sealed_form) {
 		util_sha256_hex(content, content_len, csha);
@@ -432,45 +638,112 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		util_sha256_hex(canon.data, canon.len, csha);
 	}
 
-	/* Cheap repeat check before the expensive signature. */
+	/* A repeat is answered before any policy or crypto work. */
 	rc = check_repeat(r, id, sender->name, csha, response, why);
-	if (rc == 0)
-		goto out;
-	if (rc != HEGN_ERR_NOT_FOUND)
+	if (rc == 0 || rc != HEGN_ERR_NOT_FOUND)
 		goto out;
 	why_clear(why);
 
+	/*
+	 * Decide who gets a copy.  A hospital's notice to the municipality
+	 * goes on to the providers serving the citizen; for a citizen who
+	 * receives no services it is recorded and shown to nobody
+	 * (Retssikkerhedsloven section 12c).
+	 */
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	copies = xcalloc(1, sizeof(*copies));
+	ncopies = 1;
+	copies[0].to = to;
+	if ((rc = decide_send(r, pol, tx, sender, to, m, cref, services, &ctx, &dec, why)) != 0)
+		goto out;
+	if (!dec.allow) {
+		store_rollback(tx);
+		tx = NULL;
+		snprintf(detail, sizeof(detail), "%s to %s refused: %s", message_kind_name(
+		    message_kind(m)), to->name, dec.reason);
+		audit_refusal(r, "message.submit", sender->name, id, cref, dec.rule_id, detail);
+		rc = why_set(why, HEGN_ERR_DENIED, "%s (rule %s)", dec.reason, dec.rule_id);
+		goto out;
+	}
+	copies[0].send = dec;
+	if (sender->role == ROLE_HOSPITAL && to->role == ROLE_VISITATION &&
+	    is_notice(message_kind(m))) {
+		if ((rc = assign_providers(tx, cref, NULL, &providers, &nprov, why)) != 0)
+			goto out;
+		if (nprov == 0) {
+			withheld = 1;
+			ncopies = 0;
+		}
+		copies = xrealloc(copies, (1 + nprov) * sizeof(*copies));
+		for (i = 0; i < nprov; i++) {
+			const struct party *p = party_find(r->parties, providers[i]);
+
+			if (p == NULL || p == sender)
+				continue;
+			memset(&copies[ncopies], 0, sizeof(copies[ncopies]));
+			if ((rc = decide_send(r, pol, tx, sender, p, m, cref, services, &ctx,
+			    &copies[ncopies].send, why)) != 0)
+				goto out;
+			if (!copies[ncopies].send.allow)
+				continue;
+			copies[ncopies++].to = p;
+		}
+	}
+	store_rollback(tx);
+	tx = NULL;
+
+	/* Minimise, sign and seal each copy: the crypto runs outside any transaction. */
 	if (!sealed_form && (rc = signer_sign(r->signer, sender->name, canon.data, canon.len, id,
 	    &signed_der, why)) != 0)
 		goto out;
-	if ((rc = party_encryption_cert(to, pki, &rcert, why)) != 0) {
-		/* The recipient's certificate is our configuration's problem, not the sender's input. */
-		why_prefix(why, rc, "to: %s cannot receive", to->name);
-		rc = HEGN_ERR_UNPROCESSABLE;
-		if (why != NULL)
-			why->code = rc;
-		goto out;
+	for (i = 0; i < ncopies; i++) {
+		struct copy *cp = &copies[i];
+
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.actor_role = sender->role;
+		ctx.peer_role = cp->to->role;
+		ctx.kind = message_kind(m);
+		ctx.direction = policy_direction_to(cp->to->role);
+		ctx.approvals = cp->to->conf->services;
+		ctx.services = services;
+		cp->keep = policy_classes_for(pol, &ctx, NULL);
+		if ((message_classes(m) & ~cp->keep) != 0) {
+			if ((rc = sign_minimised(r, sender, m, id, csha, cp, why)) != 0) {
+				if (i > 0)
+					goto out;   /* a routed copy: the gateway's fault */
+				snprintf(detail, sizeof(detail), "%s to %s refused: %s",
+				    message_kind_name(message_kind(m)), cp->to->name, why->text);
+				audit_refusal(r, "message.submit", sender->name, id, cref,
+				    "minimisation", detail);
+				goto out;
+			}
+		} else {
+			cp->signed_der = signed_der;
+		}
+		if ((rc = party_encryption_cert(cp->to, pki, &rcert, why)) != 0) {
+			/* The recipient's certificate is our configuration's problem. */
+			why_prefix(why, rc, "to: %s cannot receive", cp->to->name);
+			rc = HEGN_ERR_UNPROCESSABLE;
+			if (why != NULL)
+				why->code = rc;
+			goto out;
+		}
+		if ((rc = envelope_seal(rcert, (enum envelope_cipher)cp->to->conf->cipher,
+		    cp->signed_der.data, cp->signed_der.len, 1, &cp->sealed, why)) != 0)
+			goto out;
+		util_sha256_hex(cp->sealed.data, cp->sealed.len, cp->sealed_sha);
 	}
-	if ((rc = envelope_seal(rcert, (enum envelope_cipher)to->conf->cipher, signed_der.data,
-	    signed_der.len, 1, &sealed, why)) != 0)
-		goto out;
 
 	now = util_now_ms();
 	snprintf(sm.id, sizeof(sm.id), "%s", id);
 	snprintf(sm.sender, sizeof(sm.sender), "%s", sender->name);
 	snprintf(sm.kind, sizeof(sm.kind), "%s", message_kind_name(message_kind(m)));
 	snprintf(sm.content_sha256, sizeof(sm.content_sha256), "%s", csha);
-	citizen_ref(r, message_cpr(m), sm.citizen_ref);
+	memcpy(sm.citizen_ref, cref, sizeof(sm.citizen_ref));
 	sm.created_ms = now;
 	sm.deadline_ms = (int64_t)message_deadline(m) * 1000;
 	sm.signed_der = signed_der;
-	snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
-	snprintf(sd.recipient, sizeof(sd.recipient), "%s", to->name);
-	snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
-	snprintf(sd.channel, sizeof(sd.channel), "%s", to->conf->delivery);
-	sd.updated_ms = now;
-	util_sha256_hex(sealed.data, sealed.len, sd.sealed_sha256);
-	sd.sealed = sealed;
 
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
@@ -487,30 +760,90 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	snprintf(detail, sizeof(detail), "%s by %s (%s)", sealed_form ? "sealed" : "json",
 	    sender->name, sealed_form ? "sender's signature" : "signed by hegn for the sender");
 	event_fill(&ev, id, NULL, "submitted", sender->name, detail, now);
-	if ((rc = store_delivery_insert(tx, &sd, why)) != 0 ||
-	    (rc = store_event_add(tx, &ev, why)) != 0)
-		goto out;
-	event_fill(&ev, id, to->name, "sealed", GATEWAY_NAME,
-	    to->conf->cipher == ENVELOPE_AES256_CBC ? "EnvelopedData AES-256-CBC" :
-	    "AuthEnvelopedData AES-256-GCM", now);
 	if ((rc = store_event_add(tx, &ev, why)) != 0)
+		goto out;
+	snprintf(detail, sizeof(detail), "%s to %s", sm.kind, to->name);
+	audit_fill(&ae, "message.submit", sender->name, id, cref, "allow", copies[0].send.rule_id,
+	    detail);
+	if (withheld) {
+		audit_fill(&ae, "message.submit", sender->name, id, cref, "allow",
+		    copies[0].send.rule_id,
+		    "recorded, delivered to nobody: the citizen receives no services "
+		    "(Retssikkerhedsloven section 12c)");
+		event_fill(&ev, id, NULL, "withheld", GATEWAY_NAME,
+		    "the citizen receives no services: delivered to nobody", now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			goto out;
+	}
+	if ((rc = audit_append(tx, &ae, now, why)) != 0)
+		goto out;
+	for (i = 0; i < ncopies; i++) {
+		struct copy *cp = &copies[i];
+
+		memset(&sd, 0, sizeof(sd));
+		snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
+		snprintf(sd.recipient, sizeof(sd.recipient), "%s", cp->to->name);
+		snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
+		snprintf(sd.channel, sizeof(sd.channel), "%s", cp->to->conf->delivery);
+		sd.updated_ms = now;
+		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
+		sd.sealed = cp->sealed;
+		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
+			goto out;
+		class_list(cp->keep & message_classes(m), classes);
+		class_list(cp->removed, removed);
+		if (cp->removed != 0) {
+			snprintf(detail, sizeof(detail), "removed %s; signed by %s", removed,
+			    signer_has(r->signer, sender->name) ? "the sender" : "the gateway");
+			event_fill(&ev, id, cp->to->name, "minimised", GATEWAY_NAME, detail, now);
+			if ((rc = store_event_add(tx, &ev, why)) != 0)
+				goto out;
+		}
+		snprintf(detail, sizeof(detail), "%s; classes %s",
+		    cp->to->conf->cipher == ENVELOPE_AES256_CBC ? "EnvelopedData AES-256-CBC" :
+		    "AuthEnvelopedData AES-256-GCM", classes);
+		event_fill(&ev, id, cp->to->name, "sealed", GATEWAY_NAME, detail, now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			goto out;
+		snprintf(detail, sizeof(detail), "copy for %s: classes %s, removed %s", cp->to->name,
+		    classes, removed);
+		audit_fill(&ae, "message.seal", sender->name, id, cref, "allow", cp->send.rule_id,
+		    detail);
+		if ((rc = audit_append(tx, &ae, now, why)) != 0)
+			goto out;
+	}
+	if ((rc = apply_assignments(tx, m, cref, to, services, id, now, why)) != 0)
 		goto out;
 	rc = store_commit(tx, why);
 	tx = NULL;
 	if (rc != 0)
 		goto out;
-	log_info("relay: %s %s from %s to %s accepted", sm.kind, id, sender->name, to->name);
-	*response = submit_response(id, STORE_STATE_SUBMITTED, to->name);
+	log_info("relay: %s %s from %s accepted, %zu cop%s", sm.kind, id, sender->name, ncopies,
+	    ncopies == 1 ? "y" : "ies");
+	list = json_array();
+	for (i = 0; i < ncopies; i++)
+		json_array_append_new(list, json_string(copies[i].to->name));
+	*response = json_pack("{s:s, s:s, s:o}", "id", id, "state", STORE_STATE_SUBMITTED,
+	    "recipients", list);
+	if (withheld)
+		json_object_set_new(*response, "withheld", json_true());
 	*created = 1;
 	rc = 0;
 out:
 	store_rollback(tx);
+	for (i = 0; i < ncopies; i++) {
+		if (copies[i].own_signed)
+			buf_free(&copies[i].signed_der, 1);
+		buf_free(&copies[i].sealed, 0);
+	}
+	free(copies);
+	free(providers);
 	envelope_signed_free(sig);
 	message_free(m);
 	buf_free(&inner, 1);
 	buf_free(&canon, 1);
-	buf_free(&signed_der, 0);
-	buf_free(&sealed, 0);
+	buf_free(&signed_der, 1);
+	policy_free(pol);
 	pki_free(pki);
 	return rc;
 }
@@ -575,32 +908,75 @@ int
 relay_fetch(struct relay *r, const struct party *caller, const char *id, struct buf *sealed,
     char sha[65], struct why *why)
 {
+	struct policy *pol = policy_get(r);
 	struct store_tx *tx = NULL;
+	struct store_message m;
 	struct store_delivery d;
 	struct store_event ev;
+	struct audit_event ae;
+	struct policy_ctx ctx;
+	struct policy_decision dec;
+	const struct party *sender;
+	enum assign_state as = ASSIGN_NONE;
+	enum message_kind kind;
+	char detail[300];
 	int64_t now = util_now_ms();
 	int rc;
 
 	memset(&d, 0, sizeof(d));
+	memset(&m, 0, sizeof(m));
 	sealed->data = NULL;
 	sealed->len = 0;
-	if (!util_valid_id(id))
-		return not_found(why, "");
+	if (!util_valid_id(id)) {
+		rc = not_found(why, "");
+		goto out;
+	}
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
-		return rc;
+		goto out;
 	rc = store_delivery_get(tx, id, caller->name, 1, &d, why);
 	if (rc == HEGN_ERR_NOT_FOUND) {
+		/* Asking for what is not yours is recorded; the answer is the same 404. */
+		store_rollback(tx);
+		tx = NULL;
+		audit_refusal(r, "message.fetch", caller->name, id, "", "addressing",
+		    "not addressed to the party, or no such message");
 		rc = not_found(why, id);
 		goto out;
 	}
-	if (rc != 0)
+	if (rc != 0 || (rc = store_message_get(tx, id, 0, &m, why)) != 0)
 		goto out;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.action = POLICY_FETCH;
+	ctx.actor_role = caller->role;
+	sender = party_find(r->parties, m.sender);
+	ctx.peer_role = sender != NULL ? sender->role : ROLE_COUNT;
+	if (message_kind_from_name(m.kind, &kind) == 0)
+		ctx.kind = kind;
+	ctx.direction = policy_direction_to(caller->role);
+	if (caller->role == ROLE_PROVIDER &&
+	    (rc = assign_state_of(tx, m.citizen_ref, caller->name, NULL, &as, NULL, why)) != 0)
+		goto out;
+	ctx.assignment = policy_assignment_of(as);
+	policy_decide(pol, &ctx, &dec);
+	if (!dec.allow || sender == NULL) {
+		store_rollback(tx);
+		tx = NULL;
+		audit_refusal(r, "message.fetch", caller->name, id, m.citizen_ref, dec.rule_id,
+		    dec.reason);
+		rc = not_found(why, id);
+		goto out;
+	}
 	if (strcmp(d.state, STORE_STATE_SUBMITTED) == 0) {
 		event_fill(&ev, id, caller->name, "fetched", caller->name, "pull", now);
 		if ((rc = store_delivery_set_state(tx, id, caller->name, STORE_STATE_DELIVERED, now,
 		    why)) != 0 || (rc = store_event_add(tx, &ev, why)) != 0)
 			goto out;
 	}
+	snprintf(detail, sizeof(detail), "%s fetched by %s", m.kind, caller->name);
+	audit_fill(&ae, "message.fetch", caller->name, id, m.citizen_ref, "allow", dec.rule_id,
+	    detail);
+	if ((rc = audit_append(tx, &ae, now, why)) != 0)
+		goto out;
 	/* The fetch is recorded before the bytes leave. */
 	rc = store_commit(tx, why);
 	tx = NULL;
@@ -613,6 +989,8 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 out:
 	store_rollback(tx);
 	store_delivery_clear(&d);
+	store_message_clear(&m);
+	policy_free(pol);
 	return rc;
 }
 
@@ -659,7 +1037,8 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 			rc = not_found(why, id);
 		goto out;
 	}
-	visible = caller == NULL || strcmp(caller->name, m.sender) == 0;
+	visible = caller == NULL || caller->role == ROLE_AUDITOR ||
+	    strcmp(caller->name, m.sender) == 0;
 	for (i = 0; i < nd && !visible; i++)
 		visible = strcmp(d[i].recipient, caller->name) == 0;
 	if (!visible) {
@@ -671,8 +1050,8 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 	dl = json_array();
 	for (i = 0; i < nd; i++) {
 		/* A recipient sees its own copy only, never who else got one. */
-		if (caller != NULL && strcmp(caller->name, m.sender) != 0 &&
-		    strcmp(caller->name, d[i].recipient) != 0)
+		if (caller != NULL && caller->role != ROLE_AUDITOR &&
+		    strcmp(caller->name, m.sender) != 0 && strcmp(caller->name, d[i].recipient) != 0)
 			continue;
 		obj = json_pack("{s:s, s:s, s:s, s:s}", "recipient", d[i].recipient, "channel",
 		    d[i].channel, "state", d[i].state, "sealed_sha256", d[i].sealed_sha256);
@@ -690,7 +1069,8 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 	}
 	el = json_array();
 	for (i = 0; i < ne; i++) {
-		if (caller != NULL && strcmp(caller->name, m.sender) != 0 && ev[i].recipient[0] != '\0' &&
+		if (caller != NULL && caller->role != ROLE_AUDITOR &&
+		    strcmp(caller->name, m.sender) != 0 && ev[i].recipient[0] != '\0' &&
 		    strcmp(caller->name, ev[i].recipient) != 0)
 			continue;
 		util_time_ms_rfc3339(ev[i].at_ms, when);
@@ -727,7 +1107,9 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	struct store_tx *tx = NULL;
 	struct store_delivery d;
 	struct store_receipt sr, old;
+	struct store_message m;
 	struct store_event ev;
+	struct audit_event ae;
 	struct receipt rcpt;
 	const struct party *signer;
 	const uint8_t *content;
@@ -740,6 +1122,7 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	memset(&d, 0, sizeof(d));
 	memset(&sr, 0, sizeof(sr));
 	memset(&old, 0, sizeof(old));
+	memset(&m, 0, sizeof(m));
 	if (!util_valid_id(id)) {
 		rc = not_found(why, "");
 		goto out;
@@ -812,7 +1195,11 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	sr.signed_der.len = len;
 	event_fill(&ev, id, signer->name, rcpt.accepted ? "acknowledged" : "rejected", signer->name,
 	    rcpt.accepted ? "signed receipt: accepted" : "signed receipt: rejected", now);
-	if ((rc = store_receipt_insert(tx, &sr, why)) != 0 ||
+	audit_fill(&ae, "message.receipt", signer->name, id, m.citizen_ref, "ok", "",
+	    rcpt.accepted ? "accepted" : "rejected");
+	if ((rc = store_message_get(tx, id, 0, &m, why)) != 0 ||
+	    (rc = audit_append(tx, &ae, now, why)) != 0 ||
+	    (rc = store_receipt_insert(tx, &sr, why)) != 0 ||
 	    (rc = store_delivery_set_state(tx, id, signer->name,
 	    rcpt.accepted ? STORE_STATE_ACKNOWLEDGED : STORE_STATE_REJECTED, now, why)) != 0 ||
 	    (rc = store_event_add(tx, &ev, why)) != 0)
@@ -829,6 +1216,7 @@ out:
 	store_rollback(tx);
 	store_delivery_clear(&d);
 	store_receipt_clear(&old);
+	store_message_clear(&m);
 	envelope_signed_free(sig);
 	free(subject);
 	pki_free(pki);
@@ -879,6 +1267,27 @@ relay_check(const char *conf_path, FILE *f)
 	check_file(f, &errors, c->crl, 0);
 	check_file(f, &errors, c->gateway_cert, 0);
 	check_file(f, &errors, c->gateway_key, 1);
+	check_file(f, &errors, c->audit_key, 1);
+	check_file(f, &errors, c->audit_pubkey, 0);
+	{
+		struct policy *pol = NULL;
+		struct audit_signer *as = NULL;
+		struct sockaddr_in6 sa6;
+
+		why_clear(&w);
+		if (policy_load_dir(c->policy_dir, &pol, &w) != 0)
+			report(f, &errors, 1, w.text);
+		policy_free(pol);
+		why_clear(&w);
+		if (audit_signer_load(c->audit_key, c->audit_origin, &as, &w) != 0)
+			report(f, &errors, 1, w.text);
+		audit_signer_free(as);
+		if (inet_pton(AF_INET, c->listen, &sa6) != 1 && inet_pton(AF_INET6, c->listen, &sa6) != 1) {
+			snprintf(line, sizeof(line), "listen: '%s' is not an IPv4 or IPv6 address",
+			    c->listen);
+			report(f, &errors, 1, line);
+		}
+	}
 	for (i = 0; i < c->nparties; i++) {
 		check_file(f, &errors, c->parties[i].cert, 0);
 		check_file(f, &errors, c->parties[i].key, 1);
@@ -902,6 +1311,17 @@ relay_check(const char *conf_path, FILE *f)
 			snprintf(line, sizeof(line), "gateway certificate %s: %s", c->gateway_cert, w.text);
 			report(f, &errors, 1, line);
 		}
+	}
+	if (strcmp(c->tls_cert, c->gateway_cert) != 0) {
+		X509 *tls = NULL;
+
+		why_clear(&w);
+		if (pki_load_cert(c->tls_cert, &tls, &w) != 0 ||
+		    pki_verify(pki, tls, pki_chain(pki), PKI_PURPOSE_TLS_SERVER, 0, &w) != 0) {
+			snprintf(line, sizeof(line), "tls_cert %s: %s", c->tls_cert, w.text);
+			report(f, &errors, 1, line);
+		}
+		X509_free(tls);
 	}
 	why_clear(&w);
 	if (party_table_load(c, &parties, &w) != 0) {
@@ -945,4 +1365,400 @@ out:
 	pki_free(pki);
 	conf_free(c);
 	return errors;
+}
+
+int
+relay_audit_gateway(struct relay *r, const char *action, const char *detail, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct audit_event e;
+	int rc;
+
+	audit_fill(&e, action, GATEWAY_NAME, NULL, NULL, "ok", NULL, detail);
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = audit_append(tx, &e, util_now_ms(), why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	return store_commit(tx, why);
+}
+
+int
+relay_tick(struct relay *r, int force, struct why *why)
+{
+	static int64_t last_checkpoint, last_retention;
+	struct store_tx *tx = NULL;
+	int64_t now = util_now_ms(), size = 0, purged = 0;
+	int rc = 0;
+
+	if (r->audit != NULL && (force || now - last_checkpoint >=
+	    (int64_t)r->conf->checkpoint_interval * 1000)) {
+		last_checkpoint = now;
+		if ((rc = audit_checkpoint(r->audit, r->store, force, &size, why)) != 0)
+			return rc;
+	}
+	/* Retention runs hourly: content older than the period is deleted. */
+	if (r->conf->retention_days > 0 && now - last_retention >= 3600 * 1000) {
+		struct audit_event e;
+		char detail[96];
+
+		last_retention = now;
+		if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+			return rc;
+		if ((rc = store_purge_content(tx, now - (int64_t)r->conf->retention_days * 86400000,
+		    &purged, why)) != 0)
+			goto out;
+		if (purged > 0) {
+			snprintf(detail, sizeof(detail), "content of %lld messages older than %d days "
+			    "deleted", (long long)purged, r->conf->retention_days);
+			audit_fill(&e, "retention.purge", GATEWAY_NAME, NULL, NULL, "ok", NULL, detail);
+			if ((rc = audit_append(tx, &e, now, why)) != 0)
+				goto out;
+		}
+		rc = store_commit(tx, why);
+		tx = NULL;
+	}
+out:
+	store_rollback(tx);
+	return rc;
+}
+
+struct store *
+relay_store(struct relay *r)
+{
+	return r->store;
+}
+
+int
+relay_policy_check(struct relay *r, const char *as, const char *kind, const char *to,
+    const char *cpr, FILE *out, struct why *why)
+{
+	struct policy *pol = policy_get(r);
+	const struct party *sender, *recipient;
+	struct policy_ctx ctx;
+	struct policy_decision d, per[CLASS_COUNT];
+	struct store_tx *tx = NULL;
+	enum message_kind k;
+	enum assign_state as_state = ASSIGN_NONE;
+	const struct party *provider = NULL;
+	char cref[65], norm[11], services[257] = "";
+	unsigned keep;
+	int rc, c;
+
+	if ((sender = party_find(r->parties, as)) == NULL) {
+		rc = why_set(why, HEGN_ERR_INVALID, "--as: no party called %s", as);
+		goto out;
+	}
+	if ((recipient = party_find(r->parties, to)) == NULL) {
+		rc = why_set(why, HEGN_ERR_INVALID, "--to: no party called %s", to);
+		goto out;
+	}
+	if (message_kind_from_name(kind, &k) != 0) {
+		rc = why_set(why, HEGN_ERR_INVALID, "--kind: no kind called %s", kind);
+		goto out;
+	}
+	if (cpr_check(cpr, NULL, NULL, NULL, why) != 0 || cpr_normalize(cpr, norm) != 0) {
+		rc = why_prefix(why, HEGN_ERR_INVALID, "--cpr");
+		goto out;
+	}
+	citizen_ref(r, norm, cref);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.action = POLICY_SEND;
+	ctx.actor_role = sender->role;
+	ctx.peer_role = recipient->role;
+	ctx.kind = k;
+	ctx.direction = policy_direction_to(recipient->role);
+	ctx.approvals = recipient->conf->services;
+	provider = sender->role == ROLE_PROVIDER ? sender :
+	    recipient->role == ROLE_PROVIDER ? recipient : NULL;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	if (provider != NULL && (rc = assign_state_of(tx, cref, provider->name, NULL, &as_state,
+	    services, why)) != 0)
+		goto out;
+	/* A referral names services; judge it by the recipient's approvals. */
+	ctx.services = k == MSG_REFERRAL ? recipient->conf->services : services;
+	ctx.assignment = policy_assignment_of(as_state);
+	policy_decide(pol, &ctx, &d);
+	fprintf(out, "%s %s -> %s: %s\n", sender->name, kind, recipient->name,
+	    d.allow ? "allow" : "deny");
+	fprintf(out, "rule:       %s\nreason:     %s\n", d.rule_id, d.reason);
+	fprintf(out, "assignment: %s%s%s%s\n", provider ? provider->name : "(no provider)",
+	    provider ? " " : "", provider ? assign_state_name(as_state) : "",
+	    services[0] ? services : "");
+	keep = policy_classes_for(pol, &ctx, per);
+	fprintf(out, "%s would get:", recipient->name);
+	for (c = 0; c < CLASS_COUNT; c++)
+		fprintf(out, " %s=%s", message_class_name((enum message_class)c),
+		    (keep & (1u << c)) ? "yes" : "no");
+	fprintf(out, "\n");
+	for (c = 0; c < CLASS_COUNT; c++)
+		fprintf(out, "  %s: %s (%s)\n", message_class_name((enum message_class)c),
+		    per[c].rule_id, per[c].reason);
+	rc = d.allow ? 0 : HEGN_ERR_DENIED;
+out:
+	store_rollback(tx);
+	policy_free(pol);
+	return rc;
+}
+
+static int
+cpr_ref(struct relay *r, const char *cpr, char cref[65], struct why *why)
+{
+	char norm[11];
+
+	if (cpr_check(cpr, NULL, NULL, NULL, why) != 0 || cpr_normalize(cpr, norm) != 0)
+		return why_prefix(why, HEGN_ERR_INVALID, "cpr");
+	citizen_ref(r, norm, cref);
+	sodium_memzero(norm, sizeof(norm));
+	return 0;
+}
+
+/* Commit tx with one audit entry for an administrative change. */
+static int
+commit_audited(struct store_tx *tx, const char *action, const char *actor, const char *cref,
+    const char *detail, struct why *why)
+{
+	struct audit_event e;
+	int rc;
+
+	audit_fill(&e, action, actor, NULL, cref, "ok", NULL, detail);
+	if ((rc = audit_append(tx, &e, util_now_ms(), why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	return store_commit(tx, why);
+}
+
+static int
+valid_services(const char *list, struct why *why)
+{
+	char copy[257], *tok, *save = NULL;
+	size_t i;
+
+	if (list == NULL || *list == '\0' || strlen(list) >= sizeof(copy))
+		return why_set(why, HEGN_ERR_INVALID, "services: a comma-separated list of categories");
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; message_service_categories[i] != NULL; i++)
+			if (strcmp(tok, message_service_categories[i]) == 0)
+				break;
+		if (message_service_categories[i] == NULL)
+			return why_set(why, HEGN_ERR_INVALID, "services: unknown category '%s'", tok);
+	}
+	return 0;
+}
+
+int
+relay_assign_add(struct relay *r, const char *actor, const char *cpr, const char *provider,
+    const char *services, const char *from, const char *to, struct why *why)
+{
+	const struct party *p = party_find(r->parties, provider);
+	struct store_tx *tx = NULL;
+	char cref[65], source[97], detail[200];
+	int y, mo, d, rc;
+
+	if (p == NULL || p->role != ROLE_PROVIDER)
+		return why_set(why, HEGN_ERR_INVALID, "provider: %s is not a provider", provider);
+	if ((rc = valid_services(services, why)) != 0)
+		return rc;
+	if (!assign_services_cover(p->conf->services ? p->conf->services : "", services))
+		return why_set(why, HEGN_ERR_DENIED, "services: %s is not approved for all of %s",
+		    provider, services);
+	if (util_parse_date(from, &y, &mo, &d) != 0 ||
+	    (to != NULL && *to != '\0' && (util_parse_date(to, &y, &mo, &d) != 0 ||
+	    strcmp(to, from) < 0)))
+		return why_set(why, HEGN_ERR_INVALID, "from/to: dates YYYY-MM-DD, to not before from");
+	if ((rc = cpr_ref(r, cpr, cref, why)) != 0)
+		return rc;
+	snprintf(source, sizeof(source), "manual:%s", actor);
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = assign_refer(tx, cref, provider, services, from, to, source, util_now_ms(),
+	    why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	snprintf(detail, sizeof(detail), "%s assigned %s from %s to %s", provider, services, from,
+	    to && *to ? to : "(open)");
+	return commit_audited(tx, "assignment.add", actor, cref, detail, why);
+}
+
+int
+relay_assign_end(struct relay *r, const char *actor, const char *cpr, const char *provider,
+    const char *services, const char *date, const char *reason, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	char cref[65], source[97], detail[200];
+	int y, mo, d, rc;
+
+	if (util_parse_date(date, &y, &mo, &d) != 0)
+		return why_set(why, HEGN_ERR_INVALID, "date: YYYY-MM-DD");
+	if (services != NULL && (rc = valid_services(services, why)) != 0)
+		return rc;
+	if ((rc = cpr_ref(r, cpr, cref, why)) != 0)
+		return rc;
+	snprintf(source, sizeof(source), "manual:%s", actor);
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = assign_end(tx, cref, provider, services, date, reason ? reason : "ended by staff",
+	    source, util_now_ms(), why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	snprintf(detail, sizeof(detail), "%s: %s ended on %s", provider ? provider : "all providers",
+	    services ? services : "all services", date);
+	return commit_audited(tx, "assignment.end", actor, cref, detail, why);
+}
+
+int
+relay_assign_list(struct relay *r, const char *cpr, const char *provider, json_t **out,
+    struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_assignment *a = NULL;
+	size_t n = 0, i;
+	char cref[65];
+	json_t *list;
+	int rc;
+
+	*out = NULL;
+	if (cpr != NULL && (rc = cpr_ref(r, cpr, cref, why)) != 0)
+		return rc;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		return rc;
+	if ((rc = store_assignment_list(tx, cpr ? cref : NULL, provider, &a, &n, why)) != 0)
+		goto out;
+	list = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+		    "id", (json_int_t)a[i].id, "citizen", a[i].citizen_ref, "provider",
+		    a[i].provider, "services", a[i].services, "from", a[i].from_date, "to",
+		    a[i].to_date, "source", a[i].source, "end_reason", a[i].end_reason));
+	*out = json_pack("{s:o}", "assignments", list);
+	rc = 0;
+out:
+	free(a);
+	store_rollback(tx);
+	return rc;
+}
+
+int
+relay_user_add(struct relay *r, const char *actor, const char *username, const char *party,
+    const char *role, const char *password, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	char detail[200];
+	int rc;
+
+	if (party_find(r->parties, party) == NULL)
+		return why_set(why, HEGN_ERR_INVALID, "party: no party called %s", party);
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = user_add(tx, username, party, role, password, util_now_ms(), why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	snprintf(detail, sizeof(detail), "user %s (%s at %s) added", username, role, party);
+	return commit_audited(tx, "user.add", actor, NULL, detail, why);
+}
+
+int
+relay_user_disable(struct relay *r, const char *actor, const char *username, int disabled,
+    struct why *why)
+{
+	struct store_tx *tx = NULL;
+	char detail[200];
+	int rc;
+
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = user_set_disabled(tx, username, disabled, util_now_ms(), why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	snprintf(detail, sizeof(detail), "user %s %s", username, disabled ? "disabled" : "enabled");
+	return commit_audited(tx, disabled ? "user.disable" : "user.enable", actor, NULL, detail,
+	    why);
+}
+
+int
+relay_user_list(struct relay *r, json_t **out, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_user *u = NULL;
+	size_t n = 0, i;
+	json_t *list;
+	int rc;
+
+	*out = NULL;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		return rc;
+	if ((rc = store_user_list(tx, &u, &n, why)) != 0)
+		goto out;
+	list = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b, s:b}", "username",
+		    u[i].username, "party", u[i].party, "role", u[i].role, "disabled", u[i].disabled,
+		    "locked", u[i].locked_until_ms > util_now_ms()));
+	*out = json_pack("{s:o}", "users", list);
+	rc = 0;
+out:
+	if (u != NULL)
+		sodium_memzero(u, n * sizeof(*u));
+	free(u);
+	store_rollback(tx);
+	return rc;
+}
+
+int
+relay_audit_query(struct relay *r, const struct party *caller, const char *cpr, int64_t from_ms,
+    int64_t to_ms, json_t **out, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_audit *a = NULL;
+	size_t n = 0, i;
+	char cref[65], when[40];
+	json_t *list = NULL, *e;
+	int rc;
+
+	*out = NULL;
+	if (caller != NULL && caller->role != ROLE_AUDITOR)
+		return why_set(why, HEGN_ERR_DENIED, "only an auditor may read the audit log");
+	if ((rc = cpr_ref(r, cpr, cref, why)) != 0)
+		return rc;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		return rc;
+	if ((rc = store_audit_query(tx, cref, from_ms, to_ms, &a, &n, why)) != 0)
+		goto out;
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		e = json_loadb((const char *)a[i].entry.data, a[i].entry.len, 0, NULL);
+		if (e == NULL)
+			continue;
+		util_time_ms_rfc3339(a[i].at_ms, when);
+		json_object_set_new(e, "time", json_string(when));
+		json_object_del(e, "prev");
+		json_array_append_new(list, e);
+	}
+	store_rollback(tx);
+	tx = NULL;
+	/* Reading the log about a citizen is itself recorded. */
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		goto out;
+	if ((rc = commit_audited(tx, "audit.query", caller ? caller->name : "hegn", cref,
+	    "access log read for one citizen", why)) != 0) {
+		tx = NULL;
+		goto out;
+	}
+	tx = NULL;
+	*out = json_pack("{s:s, s:o}", "citizen", cref, "entries", list);
+	list = NULL;
+	rc = 0;
+out:
+	json_decref(list);
+	store_audit_list_free(a, n);
+	store_rollback(tx);
+	return rc;
 }

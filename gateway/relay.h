@@ -27,6 +27,7 @@ struct relay;
 /* What relay_open loads. */
 #define RELAY_KEYS  0x01   /* load private keys (hegnd); the CLI's read-only commands do not */
 #define RELAY_STORE 0x02   /* open the store */
+#define RELAY_EXISTING 0x04 /* ... only if the database exists (tools that read it) */
 
 /* Load conf_path and what flags ask for; 0 and *out, or an error naming the file. */
 int relay_open(const char *conf_path, int flags, struct relay **out, struct why *why);
@@ -37,10 +38,22 @@ const struct pki *relay_pki(const struct relay *r);
 const struct party_table *relay_parties(const struct relay *r);
 
 /*
- * Reload the trust store and CRLs (SIGHUP).  On failure the old ones stay
- * and why says what is wrong.
+ * Reload the trust store, CRLs and policies (SIGHUP).  Requests in flight
+ * finish with what they started with.  On failure the old ones stay and why
+ * says what is wrong.  The reload is recorded in the audit log.
  */
-int relay_reload_pki(struct relay *r, struct why *why);
+int relay_reload(struct relay *r, struct why *why);
+
+/* Record a gateway event (start, stop, reload) in the audit log. */
+int relay_audit_gateway(struct relay *r, const char *action, const char *detail,
+    struct why *why);
+
+/*
+ * Housekeeping, called about once a second by hegnd: checkpoint the audit
+ * log when checkpoint_interval has passed (or always when force is set) and
+ * apply the retention period.  0 or an error (logged by the caller).
+ */
+int relay_tick(struct relay *r, int force, struct why *why);
 
 /*
  * Check a configuration for hegnd -t: every file, permission, key and
@@ -86,5 +99,41 @@ int relay_status(struct relay *r, const struct party *caller, const char *id,
 /* Take a signed receipt for id; caller may be NULL (the signature authenticates). */
 int relay_receipt(struct relay *r, const struct party *caller, const char *id,
     const uint8_t *body, size_t len, json_t **out, struct why *why);
+
+/* The store (borrowed), for the command line's audit tools. */
+struct store *relay_store(struct relay *r);
+
+/*
+ * Print the decision for PARTY as sending KIND to TO about the citizen with
+ * cpr (as `hegn policy check` shows it: allow or deny, the rule, the reason
+ * and the classes TO would get).  0 for allow, HEGN_ERR_DENIED for deny.
+ */
+int relay_policy_check(struct relay *r, const char *as, const char *kind, const char *to,
+    const char *cpr, FILE *out, struct why *why);
+
+/* Staff management of assignments; actor names who did it (audited). */
+int relay_assign_add(struct relay *r, const char *actor, const char *cpr, const char *provider,
+    const char *services, const char *from, const char *to, struct why *why);
+int relay_assign_end(struct relay *r, const char *actor, const char *cpr, const char *provider,
+    const char *services, const char *date, const char *reason, struct why *why);
+/* The assignments for cpr (NULL: all) as JSON; the CPR never appears in it. */
+int relay_assign_list(struct relay *r, const char *cpr, const char *provider, json_t **out,
+    struct why *why);
+
+/* Users (audited). */
+int relay_user_add(struct relay *r, const char *actor, const char *username, const char *party,
+    const char *role, const char *password, struct why *why);
+int relay_user_disable(struct relay *r, const char *actor, const char *username, int disabled,
+    struct why *why);
+int relay_user_list(struct relay *r, json_t **out, struct why *why);
+
+/*
+ * Who accessed the citizen's data, when and under which rule, denied
+ * attempts included: {"citizen": "<keyed hash>", "entries": [...]}.
+ * caller must be an auditor (or NULL: the command line).  The query itself
+ * is audited.
+ */
+int relay_audit_query(struct relay *r, const struct party *caller, const char *cpr,
+    int64_t from_ms, int64_t to_ms, json_t **out, struct why *why);
 
 #endif

@@ -92,6 +92,10 @@ code=$(as ringsted-homecare -H 'Accept: application/json' "$URL/v1/messages/no-s
 check "an unknown id answers the same 404" test "$code" = 404
 
 # 5. A sealed submission made with stock openssl by a party that holds its own key.
+# Providers write only about citizens assigned to them: the referral above
+# starts next month, so staff assign the citizen from today.
+check "staff assign the citizen to hovmand-care from today" "$HEGN" -c "$D/hegn.conf" assign add \
+	--cpr 2509479989 --provider hovmand-care --services practical_help --from "$(date -u +%F)"
 cat >"$T/obs.json" <<JSON
 {"kind": "observation", "to": "ringsted-visitation", "citizen": {"cpr": "2509479989"},
  "care": {"text": "Borgeren virker mere forvirret end sidste uge."}}

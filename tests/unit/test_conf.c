@@ -42,7 +42,8 @@ write_conf(const char *text)
 	"[server]\ntls_cert = tls.pem\ntls_key = tls.key\n" \
 	"[store]\nlocation = state/hegn.db\n" \
 	"[pki]\nanchors = ca.pem\n" \
-	"[gateway]\ncert = gw.pem\nkey = gw.key\ncitizen_key = citizen.key\n"
+	"[gateway]\ncert = gw.pem\nkey = gw.key\ncitizen_key = citizen.key\n" \
+	"[policy]\ndir = policies\n[audit]\nkey = audit.key\npubkey = audit.pub\n"
 
 START_TEST(test_minimal)
 {
@@ -65,7 +66,7 @@ START_TEST(test_minimal)
 	ck_assert_int_eq(c->parties[0].padding, ENVELOPE_PKCS1);
 	ck_assert_str_eq(c->parties[0].delivery, "pull");
 	ck_assert_ptr_null(c->parties[0].key);
-	ck_assert_int_eq(c->parties[0].line, 12);
+	ck_assert_int_eq(c->parties[0].line, 17);
 	ck_assert_ptr_nonnull(conf_party(c, "hovmand-care"));
 	ck_assert_ptr_null(conf_party(c, "nobody"));
 	conf_free(c);
@@ -79,7 +80,7 @@ START_TEST(test_errors)
 		const char *text;
 		const char *expect;
 	} cases[] = {
-		{ BASE "[server]\nport = 70000\n", ":13: port: 70000 is outside 1..65535" },
+		{ BASE "[server]\nport = 70000\n", ":18: port: 70000 is outside 1..65535" },
 		{ BASE "[server]\nport = abc\n", "'abc' is not a number" },
 		{ BASE "[server]\nbogus = 1\n", "unknown keyword 'bogus' in [server]" },
 		{ BASE "[nowhere]\nx = 1\n", "unknown section [nowhere]" },
@@ -87,13 +88,13 @@ START_TEST(test_errors)
 		{ BASE "[party a]\nrole = boss\ncert = a.pem\n", "'boss' is not visitation" },
 		{ BASE "[party A b]\nrole = provider\ncert = a.pem\n", "party name 'A b'" },
 		{ BASE "[party gateway]\nrole = provider\ncert = a.pem\n", "reserved" },
-		{ BASE "[party a]\nrole = provider\n", "'cert' is required in [party a] (line 12)" },
+		{ BASE "[party a]\nrole = provider\n", "'cert' is required in [party a] (line 17)" },
 		{ BASE "[party a]\nrole = provider\ncert = a.pem\ndelivery = pigeon\n",
 		    "unknown delivery channel 'pigeon'" },
 		{ BASE "[party a]\nrole = provider\ncert = a.pem\ncipher = des\n", "'des' is not" },
 		{ BASE "[pki]\ncrl_check = maybe\n", "'maybe' is not yes or no" },
 		{ BASE "[server]\nport = 1\nport = 2\n", "'port' given twice" },
-		{ BASE "this is not ini\n", ":12: syntax error" },
+		{ BASE "this is not ini\n", ":17: syntax error" },
 	};
 	struct conf *c;
 	struct why why;

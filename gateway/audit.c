@@ -1,0 +1,564 @@
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "checkpoint.h"
+#include "conf.h"
+#include "merkle.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define S(x) ((x) != NULL ? (x) : "")
+
+/* Entries read per batch when walking the whole log. */
+#define AUDIT_BATCH 5000
+
+static char *
+entry_text(int64_t seq, int64_t at_ms, const struct audit_event *e, const char *prev_hex)
+{
+	json_t *j;
+	char *s;
+
+	j = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	    "seq", (json_int_t)seq, "at", (json_int_t)at_ms, "action", S(e->action),
+	    "actor", S(e->actor), "user", S(e->user), "cert", S(e->cert),
+	    "message", S(e->message_id), "citizen", S(e->citizen_ref), "outcome", S(e->outcome),
+	    "rule", S(e->rule), "detail", S(e->detail), "prev", prev_hex);
+	s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return s;
+}
+
+int
+audit_append(struct store_tx *tx, const struct audit_event *e, int64_t at_ms, struct why *why)
+{
+	struct store_audit row, *last = NULL;
+	size_t nlast = 0;
+	int64_t count = 0;
+	char prev[65] = "";
+	char *text = NULL;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	if ((r = store_audit_count(tx, &count, why)) != 0)
+		goto out;
+	if (count > 0) {
+		if ((r = store_audit_range(tx, count - 1, 1, &last, &nlast, why)) != 0)
+			goto out;
+		if (nlast != 1) {
+			r = why_set(why, HEGN_ERR_STORE, "audit: entry %lld is missing",
+			    (long long)count - 1);
+			goto out;
+		}
+		util_hex(last[0].leaf_hash, 32, prev);
+	}
+	if ((text = entry_text(count, at_ms, e, prev)) == NULL) {
+		r = why_set(why, HEGN_ERR_INVALID, "audit: an event field is not valid UTF-8");
+		goto out;
+	}
+	row.at_ms = at_ms;
+	snprintf(row.actor, sizeof(row.actor), "%s", S(e->actor));
+	snprintf(row.action, sizeof(row.action), "%s", S(e->action));
+	snprintf(row.message_id, sizeof(row.message_id), "%s", S(e->message_id));
+	snprintf(row.citizen_ref, sizeof(row.citizen_ref), "%s", S(e->citizen_ref));
+	row.entry.data = (uint8_t *)text;
+	row.entry.len = strlen(text);
+	merkle_leaf_hash(row.entry.data, row.entry.len, row.leaf_hash);
+	if ((r = store_audit_append(tx, &row, why)) != 0)
+		goto out;
+	if (row.seq != count) {
+		r = why_set(why, HEGN_ERR_STORE, "audit: entry stored as %lld, expected %lld",
+		    (long long)row.seq, (long long)count);
+		goto out;
+	}
+	r = 0;
+out:
+	store_audit_list_free(last, nlast);
+	free(text);
+	return r;
+}
+
+struct audit_signer {
+	pthread_mutex_t lock;
+	char *key;
+	char *origin;
+	struct merkle_tree *tree;   /* over the entries read so far */
+};
+
+int
+audit_signer_load(const char *key_path, const char *origin, struct audit_signer **out,
+    struct why *why)
+{
+	struct audit_signer *a;
+	struct buf b = { 0 };
+	char *pub = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = conf_check_file(key_path, 1, why)) != 0)
+		return r;
+	if ((r = util_read_file(key_path, 4096, &b, why)) != 0)
+		return HEGN_ERR_CONFIG;
+	b.data[strcspn((char *)b.data, "\r\n")] = '\0';
+	if ((r = checkpoint_verifier_key((char *)b.data, &pub, why)) != 0) {
+		why_prefix(why, HEGN_ERR_CONFIG, "%s", key_path);
+		buf_free(&b, 1);
+		return HEGN_ERR_CONFIG;
+	}
+	free(pub);
+	a = xcalloc(1, sizeof(*a));
+	pthread_mutex_init(&a->lock, NULL);
+	a->key = xstrdup((char *)b.data);
+	a->origin = xstrdup(origin);
+	a->tree = merkle_tree_new();
+	buf_free(&b, 1);
+	*out = a;
+	return 0;
+}
+
+void
+audit_signer_free(struct audit_signer *a)
+{
+	if (a == NULL)
+		return;
+	checkpoint_key_free(a->key);
+	free(a->origin);
+	merkle_tree_free(a->tree);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+/* Bring the in-memory tree up to every committed entry. */
+static int
+catch_up(struct audit_signer *a, struct store_tx *tx, struct why *why)
+{
+	struct store_audit *rows = NULL;
+	size_t n = 0, i;
+	int r;
+
+	for (;;) {
+		if ((r = store_audit_range(tx, (int64_t)merkle_tree_size(a->tree), AUDIT_BATCH, &rows,
+		    &n, why)) != 0)
+			return r;
+		for (i = 0; i < n; i++) {
+			if (rows[i].seq != (int64_t)merkle_tree_size(a->tree)) {
+				store_audit_list_free(rows, n);
+				return why_set(why, HEGN_ERR_STORE, "audit: entry %lld is missing",
+				    (long long)merkle_tree_size(a->tree));
+			}
+			merkle_tree_append(a->tree, rows[i].leaf_hash);
+		}
+		store_audit_list_free(rows, n);
+		if (n < AUDIT_BATCH)
+			return 0;
+	}
+}
+
+int
+audit_checkpoint(struct audit_signer *a, struct store *s, int force, int64_t *size,
+    struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_checkpoint *cps = NULL, cp;
+	size_t ncp = 0;
+	char *note = NULL;
+	int r;
+
+	*size = 0;
+	pthread_mutex_lock(&a->lock);
+	/* The write transaction keeps the size fixed while we sign it. */
+	if ((r = store_begin(s, 1, &tx, why)) != 0)
+		goto out;
+	if ((r = catch_up(a, tx, why)) != 0 || (r = store_checkpoint_list(tx, &cps, &ncp, why)) != 0)
+		goto out;
+	*size = (int64_t)merkle_tree_size(a->tree);
+	if (ncp > 0 && cps[ncp - 1].size == *size) {
+		r = 0;
+		goto out;
+	}
+	if (ncp > 0 && cps[ncp - 1].size > *size) {
+		r = why_set(why, HEGN_ERR_STORE,
+		    "audit: a checkpoint covers %lld entries but only %lld are stored",
+		    (long long)cps[ncp - 1].size, (long long)*size);
+		goto out;
+	}
+	if (!force && *size == 0) {
+		r = 0;
+		goto out;
+	}
+	memset(&cp, 0, sizeof(cp));
+	cp.size = *size;
+	cp.at_ms = util_now_ms();
+	merkle_tree_root(a->tree, cp.root);
+	if ((r = checkpoint_sign(a->key, a->origin, (uint64_t)cp.size, cp.root, &note, why)) != 0)
+		goto out;
+	if (strlen(note) >= sizeof(cp.note)) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "audit: checkpoint note too long");
+		goto out;
+	}
+	memcpy(cp.note, note, strlen(note) + 1);
+	if ((r = store_checkpoint_insert(tx, &cp, why)) != 0)
+		goto out;
+	r = store_commit(tx, why);
+	tx = NULL;
+out:
+	store_rollback(tx);
+	free(cps);
+	free(note);
+	if (r != 0) {
+		/* Rebuild from the store next time rather than trust a half-read tree. */
+		merkle_tree_free(a->tree);
+		a->tree = merkle_tree_new();
+	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+/* Walks entries in order and checks them against each other and the checkpoints. */
+struct verifier {
+	const char *key;
+	FILE *out;
+	struct merkle_tree *tree;
+	uint8_t prev[32];
+	int64_t n;
+	struct store_checkpoint *cps;
+	size_t ncp, next_cp;
+	int64_t good_size;     /* size of the last checkpoint that held */
+};
+
+static int
+check_entry(struct verifier *v, int64_t seq, const uint8_t leaf[32], const uint8_t *text,
+    size_t len, const struct store_audit *cols, struct why *why)
+{
+	uint8_t h[32];
+	char prev_hex[65], *again = NULL;
+	json_t *j = NULL;
+	json_error_t err;
+	int r = HEGN_ERR_SIGNATURE;
+
+	if (seq != v->n)
+		return why_set(why, r, "entry %lld: found where entry %lld should be (deleted, "
+		    "inserted or reordered)", (long long)seq, (long long)v->n);
+	merkle_leaf_hash(text, len, h);
+	if (sodium_memcmp(h, leaf, 32) != 0)
+		return why_set(why, r, "entry %lld: its text does not match its leaf hash (edited)",
+		    (long long)seq);
+	if ((j = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &err)) == NULL) {
+		why_set(why, r, "entry %lld: not valid JSON", (long long)seq);
+		goto out;
+	}
+	again = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	if (again == NULL || strlen(again) != len || memcmp(again, text, len) != 0) {
+		why_set(why, r, "entry %lld: not in canonical form", (long long)seq);
+		goto out;
+	}
+	if (json_integer_value(json_object_get(j, "seq")) != seq) {
+		why_set(why, r, "entry %lld: names itself entry %lld (reordered)", (long long)seq,
+		    (long long)json_integer_value(json_object_get(j, "seq")));
+		goto out;
+	}
+	if (seq == 0)
+		prev_hex[0] = '\0';
+	else
+		util_hex(v->prev, 32, prev_hex);
+	if (!json_is_string(json_object_get(j, "prev")) ||
+	    strcmp(json_string_value(json_object_get(j, "prev")), prev_hex) != 0) {
+		why_set(why, r, "entry %lld: does not follow entry %lld (an entry was deleted, "
+		    "inserted, reordered or edited)", (long long)seq, (long long)seq - 1);
+		goto out;
+	}
+	if (cols != NULL && (json_integer_value(json_object_get(j, "at")) != cols->at_ms ||
+	    strcmp(json_string_value(json_object_get(j, "actor")), cols->actor) != 0 ||
+	    strcmp(json_string_value(json_object_get(j, "action")), cols->action) != 0 ||
+	    strcmp(json_string_value(json_object_get(j, "message")), cols->message_id) != 0 ||
+	    strcmp(json_string_value(json_object_get(j, "citizen")), cols->citizen_ref) != 0)) {
+		why_set(why, r, "entry %lld: its columns differ from its text (edited)",
+		    (long long)seq);
+		goto out;
+	}
+	memcpy(v->prev, h, 32);
+	merkle_tree_append(v->tree, h);
+	v->n++;
+	/* Every checkpoint at this size must match the tree and be signed. */
+	while (v->next_cp < v->ncp && v->cps[v->next_cp].size == v->n) {
+		const struct store_checkpoint *cp = &v->cps[v->next_cp];
+		uint8_t root[32], noted[32];
+		uint64_t nsize = 0;
+		char *origin = NULL, when[40];
+		struct why w = { 0 };
+
+		merkle_tree_root(v->tree, root);
+		util_time_ms_rfc3339(cp->at_ms, when);
+		if (checkpoint_verify(v->key, cp->note, strlen(cp->note), &origin, &nsize, noted,
+		    &w) != 0) {
+			why_set(why, r, "checkpoint at size %lld (%s): %s", (long long)cp->size,
+			    when, w.text);
+			goto out;
+		}
+		free(origin);
+		if (nsize != (uint64_t)cp->size || sodium_memcmp(noted, cp->root, 32) != 0) {
+			why_set(why, r, "checkpoint at size %lld (%s): its signed note names another "
+			    "tree", (long long)cp->size, when);
+			goto out;
+		}
+		if (sodium_memcmp(root, cp->root, 32) != 0) {
+			why_set(why, r, "checkpoint at size %lld (%s) does not match the entries: "
+			    "an entry from %lld to %lld was changed", (long long)cp->size, when,
+			    (long long)v->good_size, (long long)cp->size - 1);
+			goto out;
+		}
+		v->good_size = cp->size;
+		if (v->out != NULL)
+			fprintf(v->out, "checkpoint at size %lld (%s): ok\n", (long long)cp->size, when);
+		v->next_cp++;
+	}
+	r = 0;
+out:
+	free(again);
+	json_decref(j);
+	return r;
+}
+
+static int
+finish(struct verifier *v, struct why *why)
+{
+	if (v->next_cp < v->ncp)
+		return why_set(why, HEGN_ERR_SIGNATURE,
+		    "entry %lld: missing: a checkpoint covers %lld entries but the log ends at %lld "
+		    "(truncated)", (long long)v->n, (long long)v->cps[v->next_cp].size,
+		    (long long)v->n);
+	if (v->out != NULL)
+		fprintf(v->out, "%lld entries, %zu checkpoints: audit log verified\n",
+		    (long long)v->n, v->ncp);
+	return 0;
+}
+
+static int
+cp_cmp(const void *a, const void *b)
+{
+	const struct store_checkpoint *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+int
+audit_verify_store(struct store *s, const char *verifier, FILE *out, struct why *why)
+{
+	struct verifier v;
+	struct store_tx *tx = NULL;
+	struct store_audit *rows = NULL;
+	size_t n = 0, i;
+	int r;
+
+	memset(&v, 0, sizeof(v));
+	v.key = verifier;
+	v.out = out;
+	v.tree = merkle_tree_new();
+	if ((r = store_begin(s, 0, &tx, why)) != 0)
+		goto out;
+	if ((r = store_checkpoint_list(tx, &v.cps, &v.ncp, why)) != 0)
+		goto out;
+	if (v.ncp > 0)
+		qsort(v.cps, v.ncp, sizeof(*v.cps), cp_cmp);
+	for (;;) {
+		if ((r = store_audit_range(tx, v.n, AUDIT_BATCH, &rows, &n, why)) != 0)
+			goto out;
+		for (i = 0; i < n; i++)
+			if ((r = check_entry(&v, rows[i].seq, rows[i].leaf_hash, rows[i].entry.data,
+			    rows[i].entry.len, &rows[i], why)) != 0)
+				goto out;
+		store_audit_list_free(rows, n);
+		rows = NULL;
+		if (n < AUDIT_BATCH)
+			break;
+	}
+	r = finish(&v, why);
+out:
+	store_audit_list_free(rows, n);
+	store_rollback(tx);
+	free(v.cps);
+	merkle_tree_free(v.tree);
+	return r;
+}
+
+int
+audit_export(struct store *s, FILE *f, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_audit *rows = NULL;
+	struct store_checkpoint *cps = NULL;
+	size_t n = 0, ncp = 0, i;
+	int64_t next = 0;
+	char hex[65], *line;
+	json_t *j;
+	int r;
+
+	if ((r = store_begin(s, 0, &tx, why)) != 0)
+		return r;
+	for (;;) {
+		if ((r = store_audit_range(tx, next, AUDIT_BATCH, &rows, &n, why)) != 0)
+			goto out;
+		for (i = 0; i < n; i++) {
+			util_hex(rows[i].leaf_hash, 32, hex);
+			j = json_pack("{s:s, s:I, s:s, s:s%}", "type", "entry", "seq",
+			    (json_int_t)rows[i].seq, "leaf_hash", hex, "entry",
+			    (const char *)rows[i].entry.data, rows[i].entry.len);
+			line = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+			fprintf(f, "%s\n", line);
+			free(line);
+			json_decref(j);
+			next = rows[i].seq + 1;
+		}
+		store_audit_list_free(rows, n);
+		rows = NULL;
+		if (n < AUDIT_BATCH)
+			break;
+	}
+	if ((r = store_checkpoint_list(tx, &cps, &ncp, why)) != 0)
+		goto out;
+	for (i = 0; i < ncp; i++) {
+		util_hex(cps[i].root, 32, hex);
+		j = json_pack("{s:s, s:I, s:I, s:s, s:s}", "type", "checkpoint", "size",
+		    (json_int_t)cps[i].size, "at", (json_int_t)cps[i].at_ms, "root", hex, "note",
+		    cps[i].note);
+		line = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		fprintf(f, "%s\n", line);
+		free(line);
+		json_decref(j);
+	}
+	if (fflush(f) != 0 || ferror(f))
+		r = why_set(why, HEGN_ERR_IO, "audit export: cannot write (%s)", strerror(errno));
+	else
+		r = 0;
+out:
+	store_audit_list_free(rows, n);
+	free(cps);
+	store_rollback(tx);
+	return r;
+}
+
+static int
+hex32(const char *s, uint8_t out[32])
+{
+	size_t n = 0;
+
+	if (s == NULL || strlen(s) != 64)
+		return -1;
+	return sodium_hex2bin(out, 32, s, 64, NULL, &n, NULL) == 0 && n == 32 ? 0 : -1;
+}
+
+int
+audit_verify_export(const char *path, const char *verifier, FILE *out, struct why *why)
+{
+	struct verifier v;
+	FILE *f = NULL;
+	char *line = NULL;
+	size_t cap = 0, pass;
+	ssize_t len;
+	long lineno;
+	json_t *j = NULL;
+	int r = 0;
+
+	memset(&v, 0, sizeof(v));
+	v.key = verifier;
+	v.out = out;
+	v.tree = merkle_tree_new();
+	if ((f = fopen(path, "r")) == NULL) {
+		r = why_set(why, HEGN_ERR_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* First pass: the checkpoints; second: the entries against them. */
+	for (pass = 0; pass < 2 && r == 0; pass++) {
+		rewind(f);
+		lineno = 0;
+		while ((len = getline(&line, &cap, f)) > 0) {
+			const char *type;
+
+			lineno++;
+			json_decref(j);
+			if ((j = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+			    (type = json_string_value(json_object_get(j, "type"))) == NULL) {
+				r = why_set(why, HEGN_ERR_SIGNATURE, "%s:%ld: not an export line", path,
+				    lineno);
+				goto out;
+			}
+			if (pass == 0 && strcmp(type, "checkpoint") == 0) {
+				struct store_checkpoint *cp;
+				const char *note = json_string_value(json_object_get(j, "note"));
+
+				v.cps = xrealloc(v.cps, (v.ncp + 1) * sizeof(*v.cps));
+				cp = &v.cps[v.ncp++];
+				memset(cp, 0, sizeof(*cp));
+				cp->size = json_integer_value(json_object_get(j, "size"));
+				cp->at_ms = json_integer_value(json_object_get(j, "at"));
+				if (note == NULL || strlen(note) >= sizeof(cp->note) ||
+				    hex32(json_string_value(json_object_get(j, "root")), cp->root) != 0) {
+					r = why_set(why, HEGN_ERR_SIGNATURE, "%s:%ld: malformed checkpoint",
+					    path, lineno);
+					goto out;
+				}
+				memcpy(cp->note, note, strlen(note) + 1);
+			} else if (pass == 1 && strcmp(type, "entry") == 0) {
+				uint8_t leaf[32];
+				const char *text = json_string_value(json_object_get(j, "entry"));
+
+				if (text == NULL || hex32(json_string_value(json_object_get(j,
+				    "leaf_hash")), leaf) != 0) {
+					r = why_set(why, HEGN_ERR_SIGNATURE, "%s:%ld: malformed entry",
+					    path, lineno);
+					goto out;
+				}
+				if ((r = check_entry(&v, json_integer_value(json_object_get(j, "seq")),
+				    leaf, (const uint8_t *)text, json_string_length(json_object_get(j,
+				    "entry")), NULL, why)) != 0)
+					goto out;
+			}
+		}
+		if (pass == 0 && v.ncp > 0)
+			qsort(v.cps, v.ncp, sizeof(*v.cps), cp_cmp);
+	}
+	if (v.ncp == 0) {
+		r = why_set(why, HEGN_ERR_SIGNATURE, "%s: no checkpoint: nothing vouches for the entries",
+		    path);
+		goto out;
+	}
+	r = finish(&v, why);
+out:
+	json_decref(j);
+	free(line);
+	if (f != NULL)
+		fclose(f);
+	free(v.cps);
+	merkle_tree_free(v.tree);
+	return r;
+}
+
+int
+audit_keygen(const char *name, const char *key_path, const char *pub_path, struct why *why)
+{
+	char *sk = NULL, *vk = NULL, *line = NULL;
+	int r;
+
+	if ((r = checkpoint_keygen(name, &sk, &vk, why)) != 0)
+		return r;
+	line = xasprintf("%s\n", sk);
+	r = util_write_file(key_path, line, strlen(line), 0600, why);
+	sodium_memzero(line, strlen(line));
+	free(line);
+	if (r == 0) {
+		line = xasprintf("%s\n", vk);
+		r = util_write_file(pub_path, line, strlen(line), 0644, why);
+		free(line);
+	}
+	checkpoint_key_free(sk);
+	free(vk);
+	return r;
+}
