@@ -134,6 +134,58 @@ struct store_checkpoint {
 	char note[1024];          /* the signed note text */
 };
 
+/*
+ * The delivery schedule of one copy (migration 3): which channel of the
+ * recipient's fallback chain it is on, how often it was tried and resent,
+ * and when the scheduler looks at it next.
+ */
+struct store_schedule {
+	char message_id[65];
+	char recipient[65];
+	char state[17];
+	char channel[17];
+	int channel_index;        /* position in the recipient's chain */
+	int attempts;             /* tries on the current channel */
+	int resends;              /* MedCom resends so far */
+	int duplicates;           /* fetches or receipts after the first */
+	int64_t next_ms;          /* when the scheduler looks at it next; 0: never */
+	int64_t deadline_ms;      /* fall back when not acknowledged by then; 0: none */
+	int64_t created_ms;       /* when the message was submitted */
+	int64_t delivered_ms;     /* first handed over (fetched, pushed, mailed); 0: not yet */
+	int64_t acked_ms;         /* receipt taken; 0: none */
+	char fallback_reason[257];
+	char last_error[257];     /* of the last failed try; no personal data */
+};
+
+/* One copy's outcome for the reports, with its message's kind and sender. */
+struct store_outcome {
+	char message_id[65];
+	char recipient[65];
+	char sender[65];
+	char kind[33];
+	char state[17];
+	char channel[17];
+	int resends;
+	int duplicates;
+	int64_t created_ms, delivered_ms, acked_ms;
+	char fallback_reason[257];
+};
+
+/* Communication that went outside hegn (fax, phone, post), registered by staff. */
+struct store_external {
+	int64_t id;               /* assigned on insert */
+	int64_t at_ms;
+	char party[65];           /* the other party */
+	char kind[33];            /* a message kind, or "other" */
+	char channel[17];         /* fax, phone, post */
+	char direction[9];        /* "outbound" (from the municipality) or "inbound" */
+	char reason[257];
+	char registered_by[65];
+};
+
+typedef int (*store_outcome_fn)(const struct store_outcome *o, void *arg);
+typedef int (*store_external_fn)(const struct store_external *e, void *arg);
+
 /* A back end: every function returns 0 or a HEGN_ERR_* code with why. */
 struct store_backend {
 	const char *name;     /* the location scheme, e.g. "sqlite" */
@@ -209,6 +261,23 @@ struct store_backend {
 	 * before before_ms; *n counts the messages purged.
 	 */
 	int (*purge_content)(void *tx, int64_t before_ms, int64_t *n, struct why *why);
+
+	/* Scheduling (migration 3).  HEGN_ERR_NOT_FOUND when there is no such copy. */
+	int (*schedule_get)(void *tx, const char *id, const char *recipient,
+	    struct store_schedule *out, struct why *why);
+	/* Write every field of s (state and channel included) for its copy. */
+	int (*schedule_update)(void *tx, const struct store_schedule *s, struct why *why);
+	/* Copies with 0 < next_ms <= now, soonest first, at most limit. */
+	int (*schedule_due)(void *tx, int64_t now_ms, size_t limit, struct store_schedule **out,
+	    size_t *n, struct why *why);
+	/* Every copy of messages submitted in [from_ms, to_ms) (0: open), in submission order. */
+	int (*outcomes)(void *tx, int64_t from_ms, int64_t to_ms, store_outcome_fn fn, void *arg,
+	    struct why *why);
+	int (*external_insert)(void *tx, struct store_external *e, struct why *why);
+	int (*external_list)(void *tx, int64_t from_ms, int64_t to_ms, store_external_fn fn,
+	    void *arg, struct why *why);
+	/* Copies not yet acknowledged (state submitted or delivered) and the oldest one's submission time. */
+	int (*queue_stats)(void *tx, int64_t *depth, int64_t *oldest_ms, struct why *why);
 };
 
 /* At most this many inbox items per call; a limit of 0 or above means this. */
@@ -305,6 +374,18 @@ int store_checkpoint_insert(struct store_tx *tx, const struct store_checkpoint *
 int store_checkpoint_list(struct store_tx *tx, struct store_checkpoint **out, size_t *n,
     struct why *why);
 int store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t *n, struct why *why);
+int store_schedule_get(struct store_tx *tx, const char *id, const char *recipient,
+    struct store_schedule *out, struct why *why);
+int store_schedule_update(struct store_tx *tx, const struct store_schedule *s, struct why *why);
+int store_schedule_due(struct store_tx *tx, int64_t now_ms, size_t limit,
+    struct store_schedule **out, size_t *n, struct why *why);
+int store_outcomes(struct store_tx *tx, int64_t from_ms, int64_t to_ms, store_outcome_fn fn,
+    void *arg, struct why *why);
+int store_external_insert(struct store_tx *tx, struct store_external *e, struct why *why);
+int store_external_list(struct store_tx *tx, int64_t from_ms, int64_t to_ms,
+    store_external_fn fn, void *arg, struct why *why);
+int store_queue_stats(struct store_tx *tx, int64_t *depth, int64_t *oldest_ms,
+    struct why *why);
 /* Free an array from store_audit_range/store_audit_query (entry texts included). */
 void store_audit_list_free(struct store_audit *a, size_t n);
 
