@@ -47,6 +47,7 @@ verify(const char *vkey, const char *text, struct why *why)
 	int r;
 
 	memset(root, 0xaa, sizeof(root));
+	why_clear(why);
 	r = checkpoint_verify(vkey, text, strlen(text), &origin, &size, root,
 	    why);
 	if (r != 0) {
@@ -267,6 +268,11 @@ START_TEST(test_tampering)
 		strcat(mixed, strstr(note, "\n\n") + 2);
 		ck_assert_int_eq(verify(GO_VKEY, mixed, &why),
 		    HEGN_ERR_SIGNATURE);
+		/* The same with the valid line first. */
+		strcpy(mixed, note);
+		strcat(mixed, strstr(forged, "\n\n") + 2);
+		ck_assert_int_eq(verify(GO_VKEY, mixed, &why),
+		    HEGN_ERR_SIGNATURE);
 		free(mixed);
 		free(forged);
 		free(body);
@@ -369,6 +375,18 @@ START_TEST(test_note_syntax)
 	ck_assert_int_eq(checkpoint_verify(GO_VKEY, bad, strlen(note),
 	    &(char *){ 0 }, &(uint64_t){ 0 }, (uint8_t[32]){ 0 }, &why),
 	    HEGN_ERR_INVALID);
+	free(bad);
+	/*
+	 * Lines by other keys must still be well-formed: a name with '+',
+	 * a signature too short to hold a key hash and a signature.
+	 */
+	bad = malloc(strlen(note) + 64);
+	sprintf(bad, "%s\xe2\x80\x94 other+name AAAAAAAA\n", note);
+	ck_assert_int_eq(verify(GO_VKEY, bad, &why), HEGN_ERR_INVALID);
+	sprintf(bad, "%s\xe2\x80\x94 other AAAAAA==\n", note);
+	ck_assert_int_eq(verify(GO_VKEY, bad, &why), HEGN_ERR_INVALID);
+	sprintf(bad, "%s\xe2\x80\x94 other AAAAAAA=\n", note);
+	ck_assert_int_eq(verify(GO_VKEY, bad, &why), 0);
 	free(bad);
 	/* Signature base64 without its padding. */
 	bad = replace(note, "=\n", "\n");

@@ -575,6 +575,13 @@ START_TEST(test_bad_arguments)
 	ck_assert(strstr(why.text, "empty tree") != NULL);
 	ck_assert_int_eq(merkle_verify_consistency(3, 3, root, root,
 	    (const uint8_t (*)[H])proof, 1, NULL), HEGN_ERR_INVALID);
+	/* An empty proof where the old tree is not perfect: nothing to read. */
+	ck_assert_int_eq(merkle_verify_consistency(3, 8, root, root, NULL, 0,
+	    NULL), HEGN_ERR_INVALID);
+	ck_assert_int_eq(merkle_verify_consistency(4, 8, root, root, NULL, 0,
+	    NULL), HEGN_ERR_INVALID);
+	ck_assert_int_eq(merkle_verify_inclusion(3, 8, root, NULL, 0, root,
+	    NULL), HEGN_ERR_INVALID);
 	ck_assert_int_eq(merkle_verify_consistency(3, 3, root, root, NULL, 0,
 	    NULL), 0);
 }
