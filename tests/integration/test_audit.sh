@@ -29,7 +29,7 @@ openssl cms -sign -binary -nodetach -outform DER -md sha256 -in "$T/receipt.json
 code=$(as hovmand-care -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/receipt.der" \
 	"$URL/v1/messages/$id/receipt")
 check "hovmand-care's signed receipt: 200" test "$code" = 200
-# The referral starts next month: today ringsted-homecare serves nobody.
+# ringsted-homecare serves nobody, so it may not write about the citizen.
 openssl cms -sign -binary -nodetach -outform DER -md sha256 -in "$D/examples/observation.json" \
 	-signer "$D/pki/ringsted-homecare.pem" -inkey "$D/pki/ringsted-homecare.key" -out "$T/obs.signed"
 openssl cms -encrypt -binary -inform DER -outform DER -aes-256-gcm -in "$T/obs.signed" \

@@ -13,6 +13,7 @@ E=0303501238   # assigned, then cancelled
 F=1012551236   # assigned and ended by staff on the command line
 TODAY=$(date -u +%F)
 YESTERDAY=$(date -u -d yesterday +%F)
+SINCE=$(date -u -d "-30 days" +%F)
 
 start_demo
 CONF="$D/hegn.conf"
@@ -112,16 +113,16 @@ check "... nothing stored" test "$(rows messages)" = "$before"
 check "... without the CPR in the answer" sh -c "! grep -q $A '$T/body'"
 
 # --- 3. Assignments on the command line.
-out=$(hegn assign add --cpr "$B" --provider hovmand-care --services practical_help --from 2026-01-01 2>&1) && r=0 || r=$?
+hegn assign add --cpr "$B" --provider hovmand-care --services practical_help --from "$SINCE" >/dev/null 2>&1 && r=0 || r=$?
 check "assign add B to hovmand-care: exit 0" test "$r" = 0
-hegn assign add --cpr "$E" --provider hovmand-care --services practical_help --from 2026-01-01 >/dev/null 2>&1 && r=0 || r=$?
+hegn assign add --cpr "$E" --provider hovmand-care --services practical_help --from "$SINCE" >/dev/null 2>&1 && r=0 || r=$?
 check "assign add E to hovmand-care: exit 0" test "$r" = 0
-hegn assign add --cpr "$F" --provider ringsted-homecare --services nursing,personal_care --from 2026-01-01 >/dev/null 2>&1 && r=0 || r=$?
+hegn assign add --cpr "$F" --provider ringsted-homecare --services nursing,personal_care --from "$SINCE" >/dev/null 2>&1 && r=0 || r=$?
 check "assign add F to ringsted-homecare: exit 0" test "$r" = 0
-hegn assign add --cpr "$B" --provider hovmand-care --services nursing --from 2026-01-01 >"$T/out.txt" 2>&1 && r=0 || r=$?
+hegn assign add --cpr "$B" --provider hovmand-care --services nursing --from "$SINCE" >"$T/out.txt" 2>&1 && r=0 || r=$?
 check "assign add for a service the provider is not approved for fails" test "$r" != 0
 check "... saying why" grep -q 'not approved' "$T/out.txt"
-hegn assign add --cpr 3102479989 --provider hovmand-care --services practical_help --from 2026-01-01 >"$T/out.txt" 2>&1 && r=0 || r=$?
+hegn assign add --cpr 3102479989 --provider hovmand-care --services practical_help --from "$SINCE" >"$T/out.txt" 2>&1 && r=0 || r=$?
 check "assign add with an impossible CPR fails" test "$r" != 0
 check "... without repeating it" sh -c "! grep -q 3102479989 '$T/out.txt'"
 hegn assign list >"$T/list.txt" 2>&1 && r=0 || r=$?
