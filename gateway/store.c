@@ -481,6 +481,80 @@ store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t *n, struct w
 	return tx->be->purge_content(tx->h, before_ms, n, why);
 }
 
+int
+store_schedule_get(struct store_tx *tx, const char *id, const char *recipient,
+    struct store_schedule *out, struct why *why)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (tx == NULL || id == NULL || recipient == NULL || out == NULL)
+		return store_no_tx("schedule get", why);
+	return tx->be->schedule_get(tx->h, id, recipient, out, why);
+}
+
+int
+store_schedule_update(struct store_tx *tx, const struct store_schedule *s, struct why *why)
+{
+	if (tx == NULL || s == NULL)
+		return store_no_tx("schedule update", why);
+	if (memchr(s->state, '\0', sizeof(s->state)) == NULL || !store_state_valid(s->state))
+		return store_bad_state(why);
+	return tx->be->schedule_update(tx->h, s, why);
+}
+
+int
+store_schedule_due(struct store_tx *tx, int64_t now_ms, size_t limit,
+    struct store_schedule **out, size_t *n, struct why *why)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (tx == NULL || out == NULL || n == NULL)
+		return store_no_tx("schedule due", why);
+	if (limit == 0 || limit > STORE_SCHEDULE_MAX)
+		limit = STORE_SCHEDULE_MAX;
+	return tx->be->schedule_due(tx->h, now_ms, limit, out, n, why);
+}
+
+int
+store_outcomes(struct store_tx *tx, int64_t from_ms, int64_t to_ms, store_outcome_fn fn,
+    void *arg, struct why *why)
+{
+	if (tx == NULL || fn == NULL)
+		return store_no_tx("outcomes", why);
+	return tx->be->outcomes(tx->h, from_ms, to_ms, fn, arg, why);
+}
+
+int
+store_external_insert(struct store_tx *tx, struct store_external *e, struct why *why)
+{
+	if (tx == NULL || e == NULL)
+		return store_no_tx("external communication insert", why);
+	return tx->be->external_insert(tx->h, e, why);
+}
+
+int
+store_external_list(struct store_tx *tx, int64_t from_ms, int64_t to_ms,
+    store_external_fn fn, void *arg, struct why *why)
+{
+	if (tx == NULL || fn == NULL)
+		return store_no_tx("external communication list", why);
+	return tx->be->external_list(tx->h, from_ms, to_ms, fn, arg, why);
+}
+
+int
+store_queue_stats(struct store_tx *tx, int64_t *depth, int64_t *oldest_ms, struct why *why)
+{
+	if (depth != NULL)
+		*depth = 0;
+	if (oldest_ms != NULL)
+		*oldest_ms = 0;
+	if (tx == NULL || depth == NULL || oldest_ms == NULL)
+		return store_no_tx("queue stats", why);
+	return tx->be->queue_stats(tx->h, depth, oldest_ms, why);
+}
+
 /*
  * signed_der holds the signed content in clear (CPR, care details), so it
  * is wiped; sealed copies are wiped too, as they cost nothing to wipe.

@@ -290,6 +290,9 @@ struct store_backend {
  */
 #define STORE_AUDIT_MAX 10000
 
+/* At most this many copies per call of store_schedule_due; a limit of 0 or above means this. */
+#define STORE_SCHEDULE_MAX 1000
+
 /* The registered back ends, NULL-terminated. */
 extern const struct store_backend *const store_backends[];
 
@@ -374,6 +377,16 @@ int store_checkpoint_insert(struct store_tx *tx, const struct store_checkpoint *
 int store_checkpoint_list(struct store_tx *tx, struct store_checkpoint **out, size_t *n,
     struct why *why);
 int store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t *n, struct why *why);
+/*
+ * Scheduling, reports and the metrics (schema version 3).  store_schedule_due
+ * returns an array to free(); its limit is capped at STORE_SCHEDULE_MAX.
+ * store_outcomes and store_external_list call fn once per row as it is
+ * read, in order, and hold no list: a non-zero return from fn stops the
+ * walk and is returned as it is.  fn must not call the same function on tx
+ * again (HEGN_ERR_INTERNAL) nor write through tx.  Time windows are
+ * [from_ms, to_ms) with 0 leaving an end open.  store_external_insert sets
+ * e->id; a channel or direction outside the lists is HEGN_ERR_INVALID.
+ */
 int store_schedule_get(struct store_tx *tx, const char *id, const char *recipient,
     struct store_schedule *out, struct why *why);
 int store_schedule_update(struct store_tx *tx, const struct store_schedule *s, struct why *why);

@@ -177,6 +177,60 @@ static const char *const sq_migrations[] = {
 	");"
 	/* Retention finds the messages to purge without scanning them all. */
 	"CREATE INDEX messages_created ON messages (created_ms);",
+
+	/* 3: the delivery schedule, outcomes for the reports, communication outside hegn. */
+	"ALTER TABLE deliveries ADD COLUMN channel_index INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (channel_index >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (attempts >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN resends INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (resends >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (duplicates >= 0);"
+	/* 0 means "never due": the due index leaves such copies out. */
+	"ALTER TABLE deliveries ADD COLUMN next_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (next_ms >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN deadline_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (deadline_ms >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN delivered_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (delivered_ms >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN acked_ms INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (acked_ms >= 0);"
+	"ALTER TABLE deliveries ADD COLUMN fallback_reason TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE deliveries ADD COLUMN last_error TEXT NOT NULL DEFAULT '';"
+	/*
+	 * Copies from before this version keep what the log already says, so
+	 * the reports' latencies cover them too: the receipt's time, and the
+	 * first fetch (or, lacking one, the receipt, which implies delivery).
+	 * None of them is scheduled (next_ms 0).
+	 */
+	"UPDATE deliveries SET acked_ms = (SELECT r.received_ms FROM receipts AS r"
+	"  WHERE r.message_id = deliveries.message_id AND r.recipient = deliveries.recipient)"
+	"  WHERE EXISTS (SELECT 1 FROM receipts AS r WHERE r.message_id = deliveries.message_id"
+	"  AND r.recipient = deliveries.recipient AND r.received_ms >= 0);"
+	"UPDATE deliveries SET delivered_ms = coalesce((SELECT min(e.at_ms) FROM events AS e"
+	"  WHERE e.message_id = deliveries.message_id AND e.recipient = deliveries.recipient"
+	"  AND e.event = 'fetched' AND e.at_ms >= 0), acked_ms)"
+	"  WHERE state <> 'submitted';"
+	/*
+	 * Partial, like the inbox index: only copies the scheduler still has
+	 * to look at, so the due query reads the backlog, not years of copies.
+	 */
+	"CREATE INDEX deliveries_due ON deliveries (next_ms) WHERE next_ms > 0;"
+	/* The queue depth for the metrics, counted over unacknowledged copies only. */
+	"CREATE INDEX deliveries_open ON deliveries (message_id)"
+	"  WHERE state IN ('submitted', 'delivered');"
+	"CREATE TABLE external_comms ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at_ms INTEGER NOT NULL,"
+	"  party TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  channel TEXT NOT NULL CHECK (channel IN ('fax', 'phone', 'post')),"
+	"  direction TEXT NOT NULL CHECK (direction IN ('outbound', 'inbound')),"
+	"  reason TEXT NOT NULL,"
+	"  registered_by TEXT NOT NULL"
+	");"
+	"CREATE INDEX external_comms_at ON external_comms (at_ms);",
 };
 
 #define SQ_SCHEMA_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -207,6 +261,51 @@ const char store_sqlite_event_list_sql[] =
 const char store_sqlite_audit_query_sql[] =
     "SELECT " SQ_AUDIT_COLS " FROM audit INDEXED BY audit_citizen"
     " WHERE citizen_ref = ?1 AND at_ms >= ?2 AND at_ms <= ?3 ORDER BY seq LIMIT ?4";
+
+#define SQ_SCHEDULE_COLS "d.message_id, d.recipient, d.state, d.channel, d.channel_index," \
+    " d.attempts, d.resends, d.duplicates, d.next_ms, d.deadline_ms, m.created_ms," \
+    " d.delivered_ms, d.acked_ms, d.fallback_reason, d.last_error"
+
+/*
+ * Deliveries are the outer loop (CROSS JOIN), walked in next_ms order through
+ * the partial index deliveries_due whatever the statistics say (INDEXED BY;
+ * the literal "next_ms > 0" is what lets SQLite use a partial index at all):
+ * the scheduler reads the few scheduled copies, never the years of others.
+ */
+const char store_sqlite_schedule_due_sql[] =
+    "SELECT " SQ_SCHEDULE_COLS
+    " FROM deliveries AS d INDEXED BY deliveries_due CROSS JOIN messages AS m"
+    " ON m.id = d.message_id"
+    " WHERE d.next_ms > 0 AND d.next_ms <= ?1 ORDER BY d.next_ms LIMIT ?2";
+
+/*
+ * Messages are the outer loop, walked through messages_created; within one
+ * millisecond by rowid (insertion order), each message's copies by
+ * recipient through the primary key: no sort, so rows stream as found.
+ * Inclusive bounds; the C side makes the end exclusive and the open ends.
+ */
+const char store_sqlite_outcomes_sql[] =
+    "SELECT d.message_id, d.recipient, m.sender, m.kind, d.state, d.channel, d.resends,"
+    " d.duplicates, m.created_ms, d.delivered_ms, d.acked_ms, d.fallback_reason"
+    " FROM messages AS m CROSS JOIN deliveries AS d ON d.message_id = m.id"
+    " WHERE m.created_ms >= ?1 AND m.created_ms <= ?2"
+    " ORDER BY m.created_ms, m.rowid, d.recipient";
+
+/* id is the rowid, which the at_ms index carries: ordered without a sort. */
+const char store_sqlite_external_list_sql[] =
+    "SELECT id, at_ms, party, kind, channel, direction, reason, registered_by"
+    " FROM external_comms WHERE at_ms >= ?1 AND at_ms <= ?2 ORDER BY at_ms, id";
+
+/*
+ * Read for every metrics scrape: only the unacknowledged copies, through
+ * the partial index deliveries_open (its IN list written alike), even when
+ * statistics from a young database say a table scan costs the same.
+ */
+const char store_sqlite_queue_stats_sql[] =
+    "SELECT count(*), coalesce(min(m.created_ms), 0)"
+    " FROM deliveries AS d INDEXED BY deliveries_open CROSS JOIN messages AS m"
+    " ON m.id = d.message_id"
+    " WHERE d.state IN ('submitted', 'delivered')";
 
 enum sq_stmt_id {
 	SQ_BEGIN,
@@ -244,6 +343,13 @@ enum sq_stmt_id {
 	SQ_CHECKPOINT_LIST,
 	SQ_PURGE_DELIVERIES,
 	SQ_PURGE_MESSAGES,
+	SQ_SCHEDULE_GET,
+	SQ_SCHEDULE_UPDATE,
+	SQ_SCHEDULE_DUE,
+	SQ_OUTCOMES,
+	SQ_EXTERNAL_INSERT,
+	SQ_EXTERNAL_LIST,
+	SQ_QUEUE_STATS,
 	SQ_NSTMT
 };
 
@@ -323,6 +429,20 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	    " AND message_id IN (SELECT id FROM messages WHERE created_ms < ?1)",
 	[SQ_PURGE_MESSAGES] = "UPDATE messages SET signed_der = NULL"
 	    " WHERE created_ms < ?1 AND signed_der IS NOT NULL",
+	[SQ_SCHEDULE_GET] = "SELECT " SQ_SCHEDULE_COLS
+	    " FROM deliveries AS d JOIN messages AS m ON m.id = d.message_id"
+	    " WHERE d.message_id = ?1 AND d.recipient = ?2",
+	/* created_ms is the message's; updated_ms stays for delivery_set_state. */
+	[SQ_SCHEDULE_UPDATE] = "UPDATE deliveries SET state = ?3, channel = ?4,"
+	    " channel_index = ?5, attempts = ?6, resends = ?7, duplicates = ?8, next_ms = ?9,"
+	    " deadline_ms = ?10, delivered_ms = ?11, acked_ms = ?12, fallback_reason = ?13,"
+	    " last_error = ?14 WHERE message_id = ?1 AND recipient = ?2",
+	[SQ_SCHEDULE_DUE] = store_sqlite_schedule_due_sql,
+	[SQ_OUTCOMES] = store_sqlite_outcomes_sql,
+	[SQ_EXTERNAL_INSERT] = "INSERT INTO external_comms (at_ms, party, kind, channel,"
+	    " direction, reason, registered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[SQ_EXTERNAL_LIST] = store_sqlite_external_list_sql,
+	[SQ_QUEUE_STATS] = store_sqlite_queue_stats_sql,
 };
 
 struct sq_conn {
@@ -2065,6 +2185,347 @@ out:
 	return r;
 }
 
+/* Copy a count column into an int field; a value it cannot hold is refused, not wrapped. */
+static int
+sq_col_count(sqlite3_stmt *st, int col, int *dst, struct why *why)
+{
+	int64_t v;
+
+	*dst = 0;
+	v = sqlite3_column_int64(st, col);
+	if (v < 0 || v > INT_MAX)
+		return why_set(why, HEGN_ERR_STORE,
+		    "store: column %s holds %lld, which does not fit its field",
+		    sqlite3_column_name(st, col), (long long)v);
+	*dst = (int)v;
+	return 0;
+}
+
+/* Fill s from a row of the SQ_SCHEDULE_COLS columns. */
+static int
+sq_row_schedule(sqlite3_stmt *st, struct store_schedule *s, struct why *why)
+{
+	int r;
+
+	if ((r = SQ_COL_FIELD(st, 0, s, message_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, s, recipient, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, s, state, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, s, channel, why)) != 0 ||
+	    (r = sq_col_count(st, 4, &s->channel_index, why)) != 0 ||
+	    (r = sq_col_count(st, 5, &s->attempts, why)) != 0 ||
+	    (r = sq_col_count(st, 6, &s->resends, why)) != 0 ||
+	    (r = sq_col_count(st, 7, &s->duplicates, why)) != 0)
+		return r;
+	s->next_ms = sqlite3_column_int64(st, 8);
+	s->deadline_ms = sqlite3_column_int64(st, 9);
+	s->created_ms = sqlite3_column_int64(st, 10);
+	s->delivered_ms = sqlite3_column_int64(st, 11);
+	s->acked_ms = sqlite3_column_int64(st, 12);
+	if ((r = SQ_COL_FIELD(st, 13, s, fallback_reason, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 14, s, last_error, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+store_sqlite_schedule_get(void *h, const char *id, const char *recipient,
+    struct store_schedule *out, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = sq_stmt(tx->c, SQ_SCHEDULE_GET, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
+	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "store: no delivery of that message to %s", recipient);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "schedule get", why);
+		goto out;
+	}
+	if ((r = sq_row_schedule(st, out, why)) != 0)
+		goto out;
+	r = 0;
+out:
+	sq_done(st);
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+store_sqlite_schedule_update(void *h, const struct store_schedule *s, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "schedule update", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_SCHEDULE_UPDATE, &st, why)) != 0)
+		goto out;
+	if ((r = SQ_BIND_FIELD(st, 1, s, message_id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, s, recipient, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, s, state, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, s, channel, 0, why)) != 0 ||
+	    (r = sq_bind_int(st, 5, s->channel_index, why)) != 0 ||
+	    (r = sq_bind_int(st, 6, s->attempts, why)) != 0 ||
+	    (r = sq_bind_int(st, 7, s->resends, why)) != 0 ||
+	    (r = sq_bind_int(st, 8, s->duplicates, why)) != 0 ||
+	    (r = sq_bind_int(st, 9, s->next_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 10, s->deadline_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 11, s->delivered_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 12, s->acked_ms, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 13, s, fallback_reason, 0, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 14, s, last_error, 0, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "schedule update", why);
+		goto out;
+	}
+	if (sqlite3_changes(tx->c->db) == 0) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "store: no delivery of that message to %s", s->recipient);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_schedule_due(void *h, int64_t now_ms, size_t limit, struct store_schedule **out,
+    size_t *n, struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_schedule *list = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if (limit == 0 || limit > STORE_SCHEDULE_MAX)
+		limit = STORE_SCHEDULE_MAX;
+	if ((r = sq_stmt(tx->c, SQ_SCHEDULE_DUE, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, now_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, (int64_t)limit, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
+			goto out;
+		if ((r = sq_row_schedule(st, &list[cnt], why)) != 0)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "schedule due", why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	sq_done(st);
+	free(list);
+	return r;
+}
+
+/*
+ * The cached statement id for a streaming call.  A callback that called
+ * the same function again on this transaction would reset the statement
+ * under the outer loop; that is refused, and *out stays NULL so the
+ * caller's cleanup leaves the outer statement alone.
+ */
+static int
+sq_stmt_stream(struct sq_conn *c, enum sq_stmt_id id, const char *what, sqlite3_stmt **out,
+    struct why *why)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = sq_stmt(c, id, &st, why)) != 0)
+		return r;
+	if (sqlite3_stmt_busy(st))
+		return why_set(why, HEGN_ERR_INTERNAL,
+		    "store: %s called from its own callback", what);
+	*out = st;
+	return 0;
+}
+
+/* Inclusive bounds for [from_ms, to_ms) with 0 leaving an end open; 0 when empty. */
+static int
+sq_window(int64_t from_ms, int64_t to_ms, int64_t *lo, int64_t *hi)
+{
+	/* Nothing lies before the smallest time (and to_ms - 1 would overflow). */
+	if (to_ms == INT64_MIN)
+		return 0;
+	*lo = from_ms == 0 ? INT64_MIN : from_ms;
+	*hi = to_ms == 0 ? INT64_MAX : to_ms - 1;
+	return 1;
+}
+
+/*
+ * Rows go to fn as they are stepped, one record on the stack: a report over
+ * years of copies never holds more than one in memory.
+ */
+static int
+store_sqlite_outcomes(void *h, int64_t from_ms, int64_t to_ms, store_outcome_fn fn,
+    void *arg, struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_outcome o;
+	sqlite3_stmt *st = NULL;
+	int64_t lo, hi;
+	int r, rc;
+
+	if (!sq_window(from_ms, to_ms, &lo, &hi)) {
+		r = 0;
+		goto out;
+	}
+	if ((r = sq_stmt_stream(tx->c, SQ_OUTCOMES, "outcomes", &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, lo, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, hi, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&o, 0, sizeof(o));
+		if ((r = SQ_COL_FIELD(st, 0, &o, message_id, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 1, &o, recipient, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 2, &o, sender, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 3, &o, kind, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 4, &o, state, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 5, &o, channel, why)) != 0 ||
+		    (r = sq_col_count(st, 6, &o.resends, why)) != 0 ||
+		    (r = sq_col_count(st, 7, &o.duplicates, why)) != 0)
+			goto out;
+		o.created_ms = sqlite3_column_int64(st, 8);
+		o.delivered_ms = sqlite3_column_int64(st, 9);
+		o.acked_ms = sqlite3_column_int64(st, 10);
+		if ((r = SQ_COL_FIELD(st, 11, &o, fallback_reason, why)) != 0)
+			goto out;
+		if ((r = fn(&o, arg)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "outcomes", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_external_insert(void *h, struct store_external *e, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "external communication insert", why)) != 0)
+		goto out;
+	if ((r = sq_stmt(tx->c, SQ_EXTERNAL_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, e->at_ms, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, e, party, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, e, kind, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, e, channel, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 5, e, direction, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 6, e, reason, 0, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 7, e, registered_by, 1, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "external communication insert", why);
+		goto out;
+	}
+	/* The connection is this transaction's alone, so the rowid is ours. */
+	e->id = sqlite3_last_insert_rowid(tx->c->db);
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_external_list(void *h, int64_t from_ms, int64_t to_ms, store_external_fn fn,
+    void *arg, struct why *why)
+{
+	struct sq_tx *tx = h;
+	struct store_external e;
+	sqlite3_stmt *st = NULL;
+	int64_t lo, hi;
+	int r, rc;
+
+	if (!sq_window(from_ms, to_ms, &lo, &hi)) {
+		r = 0;
+		goto out;
+	}
+	if ((r = sq_stmt_stream(tx->c, SQ_EXTERNAL_LIST, "external communication list",
+	    &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, lo, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, hi, why)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		e.id = sqlite3_column_int64(st, 0);
+		e.at_ms = sqlite3_column_int64(st, 1);
+		if ((r = SQ_COL_FIELD(st, 2, &e, party, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 3, &e, kind, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 4, &e, channel, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 5, &e, direction, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 6, &e, reason, why)) != 0 ||
+		    (r = SQ_COL_FIELD(st, 7, &e, registered_by, why)) != 0)
+			goto out;
+		if ((r = fn(&e, arg)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "external communication list", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+store_sqlite_queue_stats(void *h, int64_t *depth, int64_t *oldest_ms, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	*depth = 0;
+	*oldest_ms = 0;
+	if ((r = sq_stmt(tx->c, SQ_QUEUE_STATS, &st, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+		    "queue stats", why);
+		goto out;
+	}
+	*depth = sqlite3_column_int64(st, 0);
+	*oldest_ms = sqlite3_column_int64(st, 1);
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
 int
 store_sqlite_pragma(struct store_tx *stx, const char *name, char *out, size_t outlen,
     struct why *why)
@@ -2146,4 +2607,11 @@ const struct store_backend store_backend_sqlite = {
 	.checkpoint_insert = store_sqlite_checkpoint_insert,
 	.checkpoint_list = store_sqlite_checkpoint_list,
 	.purge_content = store_sqlite_purge_content,
+	.schedule_get = store_sqlite_schedule_get,
+	.schedule_update = store_sqlite_schedule_update,
+	.schedule_due = store_sqlite_schedule_due,
+	.outcomes = store_sqlite_outcomes,
+	.external_insert = store_sqlite_external_insert,
+	.external_list = store_sqlite_external_list,
+	.queue_stats = store_sqlite_queue_stats,
 };

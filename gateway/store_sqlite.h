@@ -25,6 +25,11 @@ int store_sqlite_schema_latest(void);
 extern const char store_sqlite_inbox_sql[];
 extern const char store_sqlite_event_list_sql[];
 extern const char store_sqlite_audit_query_sql[];
+/* Likewise behind store_schedule_due, store_outcomes, store_external_list, store_queue_stats. */
+extern const char store_sqlite_schedule_due_sql[];
+extern const char store_sqlite_outcomes_sql[];
+extern const char store_sqlite_external_list_sql[];
+extern const char store_sqlite_queue_stats_sql[];
 
 /*
  * The SQL script that takes the schema from version to - 1 to version to,

@@ -186,7 +186,7 @@ START_TEST(test_open_creates_and_migrates)
 	db_path(path, sizeof(path), "open");
 	snprintf(loc, sizeof(loc), "sqlite:%s", path);
 	s = open_ok(loc);
-	ck_assert_int_eq(store_schema_version(s), 2);
+	ck_assert_int_eq(store_schema_version(s), 3);
 	ck_assert_int_eq(store_schema_version(s), store_sqlite_schema_latest());
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
@@ -195,17 +195,17 @@ START_TEST(test_open_creates_and_migrates)
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	ck_assert_int_eq(stat(wal, &st), 0);
 	ck_assert_int_eq(st.st_mode & 077, 0);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 	    " AND name IN ('messages', 'deliveries', 'events', 'receipts', 'assignments',"
-	    " 'users', 'audit', 'checkpoints')"), 8);
+	    " 'users', 'audit', 'checkpoints', 'external_comms')"), 9);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
 	    " AND tbl_name = 'audit'"), 3);
 	store_close(s);
 
 	/* Reopened by bare path: same version, data kept, no second migration. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 2);
+	ck_assert_int_eq(store_schema_version(s), 3);
 	ck_assert(message_exists(s, "m-1"));
 	ck_assert(!message_exists(s, "m-2"));
 	store_close(s);
@@ -748,9 +748,9 @@ START_TEST(test_migration_from_v1)
 	struct why why = { 0 };
 	char text[128];
 
-	ck_assert_int_eq(store_sqlite_schema_latest(), 2);
+	ck_assert_int_eq(store_sqlite_schema_latest(), 3);
 	ck_assert_ptr_null(store_sqlite_migration_sql(0));
-	ck_assert_ptr_null(store_sqlite_migration_sql(3));
+	ck_assert_ptr_null(store_sqlite_migration_sql(4));
 	v1 = store_sqlite_migration_sql(1);
 	ck_assert_ptr_nonnull(v1);
 	ck_assert_ptr_null(strstr(v1, "audit"));
@@ -771,8 +771,8 @@ START_TEST(test_migration_from_v1)
 	    0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 2);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
 	ck_assert(message_exists(s, "m-old"));
 	tx = begin_ok(s, 0);
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
@@ -805,7 +805,7 @@ START_TEST(test_migration_from_v1)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 2);
+	ck_assert_int_eq(store_schema_version(s), 3);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), 2);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM audit"), 1);
@@ -1521,6 +1521,51 @@ START_TEST(test_purge_content)
 }
 END_TEST
 
+/* Insert message id created at created_ms with a copy for each of n recipients. */
+static void
+add_message(struct store_tx *tx, const char *id, int64_t created_ms,
+    const char *const *recipients, size_t n)
+{
+	struct store_message m;
+	struct store_delivery d;
+	struct why why = { 0 };
+	size_t i;
+
+	fill_message(&m, id, "ringsted-visitation");
+	m.created_ms = created_ms;
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	for (i = 0; i < n; i++) {
+		fill_delivery(&d, id, recipients[i]);
+		ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
+	}
+}
+
+/* Give the copy (id, recipient) next_ms, keeping the rest of its schedule. */
+static void
+set_next(struct store_tx *tx, const char *id, const char *recipient, int64_t next_ms)
+{
+	struct store_schedule sc;
+	struct why why = { 0 };
+
+	ck_assert_msg(store_schedule_get(tx, id, recipient, &sc, &why) == 0, "%s", why.text);
+	sc.next_ms = next_ms;
+	ck_assert_msg(store_schedule_update(tx, &sc, &why) == 0, "%s", why.text);
+}
+
+static void
+fill_external(struct store_external *e, int64_t at_ms, const char *party, const char *channel)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = 4242;  /* ignored: the store assigns it */
+	e->at_ms = at_ms;
+	snprintf(e->party, sizeof(e->party), "%s", party);
+	snprintf(e->kind, sizeof(e->kind), "referral");
+	snprintf(e->channel, sizeof(e->channel), "%s", channel);
+	snprintf(e->direction, sizeof(e->direction), "outbound");
+	snprintf(e->reason, sizeof(e->reason), "provider has no system");
+	snprintf(e->registered_by, sizeof(e->registered_by), "caseworker-1");
+}
+
 /* Every line of the plan of sql on path; fails on a full scan or (unless sort_ok) a sort. */
 static void
 assert_plan_uses(const char *path, const char *sql, const char *index, int sort_ok)
@@ -1551,6 +1596,37 @@ assert_plan_uses(const char *path, const char *sql, const char *index, int sort_
 	ck_assert_msg(found, "the plan does not use %s", index);
 }
 
+/*
+ * The plan of sql on path may scan, but only the (partial) index named:
+ * never the table itself, and no sort.
+ */
+static void
+assert_plan_scans_only(const char *path, const char *sql, const char *index)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char q[1024];
+	int found = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+
+		ck_assert_ptr_nonnull(detail);
+		ck_assert_msg(strncmp(detail, "SCAN", 4) != 0 || strstr(detail, index) != NULL,
+		    "scan outside %s: %s", index, detail);
+		ck_assert_msg(strstr(detail, "USE TEMP B-TREE") == NULL, "sort: %s", detail);
+		if (strstr(detail, index) != NULL)
+			found = 1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_msg(found, "the plan does not use %s", index);
+}
+
 START_TEST(test_query_plans)
 {
 	char path[512], id[32], text[160];
@@ -1571,16 +1647,33 @@ START_TEST(test_query_plans)
 		fill_audit(&e, text, sizeof(text), i % 10 ? "c-busy" : "c-rare", 1000 + i, i);
 		append_ok(tx, &e);
 	}
+	/* A few scheduled, most not: the due index holds the few. */
+	for (i = 0; i < 20; i += 5) {
+		snprintf(id, sizeof(id), "m-%d", i);
+		set_next(tx, id, i % 2 ? "hovmand-care" : "ringsted-homecare", 1000 + i);
+	}
+	for (i = 0; i < 20; i++) {
+		struct store_external x;
+		struct why why = { 0 };
+
+		fill_external(&x, 100 * i, "ringsted-homecare", "fax");
+		ck_assert_msg(store_external_insert(tx, &x, &why) == 0, "%s", why.text);
+	}
 	commit_ok(tx);
-	assert_plan_uses(path, store_sqlite_inbox_sql, "deliveries_inbox", 0);
-	assert_plan_uses(path, store_sqlite_event_list_sql, "events_message", 0);
-	/* Only one citizen's matches are sorted by seq. */
-	assert_plan_uses(path, store_sqlite_audit_query_sql, "audit_citizen", 1);
-	/* After ANALYZE as well: the plan must not flip to a scan once stats exist. */
-	raw_exec(path, "ANALYZE");
-	assert_plan_uses(path, store_sqlite_inbox_sql, "deliveries_inbox", 0);
-	assert_plan_uses(path, store_sqlite_event_list_sql, "events_message", 0);
-	assert_plan_uses(path, store_sqlite_audit_query_sql, "audit_citizen", 1);
+	for (i = 0; i < 2; i++) {
+		assert_plan_uses(path, store_sqlite_inbox_sql, "deliveries_inbox", 0);
+		assert_plan_uses(path, store_sqlite_event_list_sql, "events_message", 0);
+		/* Only one citizen's matches are sorted by seq. */
+		assert_plan_uses(path, store_sqlite_audit_query_sql, "audit_citizen", 1);
+		/* Due copies straight from the partial index, in next_ms order. */
+		assert_plan_uses(path, store_sqlite_schedule_due_sql, "deliveries_due", 0);
+		/* Streamed: no sort, which would read the whole window first. */
+		assert_plan_uses(path, store_sqlite_outcomes_sql, "messages_created", 0);
+		assert_plan_uses(path, store_sqlite_external_list_sql, "external_comms_at", 0);
+		assert_plan_scans_only(path, store_sqlite_queue_stats_sql, "deliveries_open");
+		/* After ANALYZE as well: the plan must not flip to a scan once stats exist. */
+		raw_exec(path, "ANALYZE");
+	}
 	store_close(s);
 }
 END_TEST
@@ -1768,6 +1861,717 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* A database made by a hegn that knew schema version 2, with rows in it. */
+START_TEST(test_migration_from_v2)
+{
+	char path[1024], sql[2048];
+	const char *v3;
+	struct store *s;
+	struct store_tx *tx;
+	struct store_schedule sc;
+	struct store_delivery d;
+	struct store_external x;
+	struct store_user u;
+	struct why why = { 0 };
+	int64_t depth, oldest;
+
+	ck_assert_ptr_null(strstr(store_sqlite_migration_sql(2), "next_ms"));
+	v3 = store_sqlite_migration_sql(3);
+	ck_assert_ptr_nonnull(v3);
+	ck_assert_ptr_nonnull(strstr(v3, "external_comms"));
+
+	db_path(path, sizeof(path), "v2");
+	raw_exec(path, store_sqlite_migration_sql(1));
+	raw_exec(path, store_sqlite_migration_sql(2));
+	/*
+	 * One message, four copies: acknowledged after a fetch, rejected
+	 * without one, delivered without a receipt, and still waiting.
+	 */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = 2;"
+	    " INSERT INTO messages (id, sender, kind, content_sha256, citizen_ref, created_ms,"
+	    " deadline_ms, signed_der) VALUES ('m-old', 'ringsted-visitation', 'referral', '',"
+	    " 'c1', 5, 0, x'3000');"
+	    " UPDATE counters SET value = 4 WHERE name = 'delivery_seq';"
+	    " INSERT INTO deliveries (message_id, recipient, state, channel, seq, updated_ms,"
+	    " sealed_sha256, sealed) VALUES"
+	    " ('m-old', 'hovmand-care', 'acknowledged', 'pull', 1, 40, '', x'3080'),"
+	    " ('m-old', 'ringsted-homecare', 'rejected', 'pull', 2, 50, '', NULL),"
+	    " ('m-old', 'region-hospital', 'delivered', 'pull', 3, 30, '', NULL),"
+	    " ('m-old', 'solsikken', 'submitted', 'pull', 4, 6, '', NULL);"
+	    " INSERT INTO events (message_id, recipient, at_ms, event, actor, detail) VALUES"
+	    " ('m-old', 'hovmand-care', 20, 'fetched', 'hovmand-care', 'pull'),"
+	    " ('m-old', 'hovmand-care', 25, 'fetched', 'hovmand-care', 'pull'),"
+	    " ('m-old', 'hovmand-care', 40, 'acknowledged', 'hovmand-care', '');"
+	    " INSERT INTO receipts (message_id, recipient, status, reason, received_ms,"
+	    " signed_der) VALUES ('m-old', 'hovmand-care', 'accepted', '', 40, x'30'),"
+	    " ('m-old', 'ringsted-homecare', 'rejected', 'unknown citizen', 50, x'30');"
+	    " INSERT INTO users (username, party, role, pw_hash, created_ms, updated_ms)"
+	    " VALUES ('anna', 'ringsted-visitation', 'caseworker', '$argon2id$x', 1, 1);");
+	raw_exec(path, sql);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+
+	s = open_ok(path);
+	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	tx = begin_ok(s, 0);
+	/* The old rows are all there, and the new columns hold what the log said. */
+	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
+	ck_assert_int_eq(d.seq, 1);
+	ck_assert_uint_eq(d.sealed.len, 2);
+	store_delivery_clear(&d);
+	ck_assert_int_eq(store_user_get(tx, "anna", &u, &why), 0);
+	ck_assert_msg(store_schedule_get(tx, "m-old", "hovmand-care", &sc, &why) == 0, "%s",
+	    why.text);
+	ck_assert_str_eq(sc.state, STORE_STATE_ACKNOWLEDGED);
+	ck_assert_str_eq(sc.channel, "pull");
+	ck_assert_int_eq(sc.created_ms, 5);
+	ck_assert_int_eq(sc.delivered_ms, 20);
+	ck_assert_int_eq(sc.acked_ms, 40);
+	ck_assert_int_eq(sc.next_ms, 0);
+	ck_assert_int_eq(sc.channel_index, 0);
+	ck_assert_int_eq(sc.attempts, 0);
+	ck_assert_int_eq(sc.resends, 0);
+	ck_assert_int_eq(sc.duplicates, 0);
+	ck_assert_int_eq(sc.deadline_ms, 0);
+	ck_assert_str_eq(sc.fallback_reason, "");
+	ck_assert_str_eq(sc.last_error, "");
+	ck_assert_int_eq(store_schedule_get(tx, "m-old", "ringsted-homecare", &sc, &why), 0);
+	ck_assert_int_eq(sc.delivered_ms, 50);
+	ck_assert_int_eq(sc.acked_ms, 50);
+	ck_assert_int_eq(store_schedule_get(tx, "m-old", "region-hospital", &sc, &why), 0);
+	ck_assert_int_eq(sc.delivered_ms, 0);
+	ck_assert_int_eq(sc.acked_ms, 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-old", "solsikken", &sc, &why), 0);
+	ck_assert_int_eq(sc.delivered_ms, 0);
+	ck_assert_int_eq(sc.acked_ms, 0);
+	ck_assert_str_eq(sc.state, STORE_STATE_SUBMITTED);
+	/* Nothing from before is scheduled; two copies are unacknowledged. */
+	{
+		struct store_schedule *due = NULL;
+		size_t n = 99;
+
+		ck_assert_int_eq(store_schedule_due(tx, INT64_MAX, 0, &due, &n, &why), 0);
+		ck_assert_uint_eq(n, 0);
+		ck_assert_ptr_null(due);
+	}
+	ck_assert_int_eq(store_queue_stats(tx, &depth, &oldest, &why), 0);
+	ck_assert_int_eq(depth, 2);
+	ck_assert_int_eq(oldest, 5);
+	store_rollback(tx);
+
+	/* The new table works, and the counter carried over. */
+	tx = begin_ok(s, 1);
+	fill_external(&x, 7, "solsikken", "phone");
+	ck_assert_msg(store_external_insert(tx, &x, &why) == 0, "%s", why.text);
+	ck_assert_int_eq(x.id, 1);
+	commit_ok(tx);
+	put_message(s, "m-new", "hovmand-care");
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_delivery_get(tx, "m-new", "hovmand-care", 0, &d, &why), 0);
+	ck_assert_int_eq(d.seq, 5);
+	store_delivery_clear(&d);
+	store_rollback(tx);
+	store_close(s);
+
+	/* A second open finds nothing to do. */
+	s = open_ok(path);
+	ck_assert_int_eq(store_schema_version(s), 3);
+	store_close(s);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 5);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM receipts"), 2);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM events"), 3);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM external_comms"), 1);
+}
+END_TEST
+
+START_TEST(test_schedule_round_trip)
+{
+	static const char *const rcpts[] = { "hovmand-care", "ringsted-homecare" };
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_schedule sc, so;
+	struct store_delivery d;
+	struct why why = { 0 };
+
+	db_path(path, sizeof(path), "sched");
+	s = open_ok(path);
+	tx = begin_ok(s, 1);
+	add_message(tx, "m-s", 1795772760000LL, rcpts, 2);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	memset(&so, 'x', sizeof(so));
+	ck_assert_msg(store_schedule_get(tx, "m-s", "hovmand-care", &so, &why) == 0, "%s",
+	    why.text);
+	ck_assert_str_eq(so.message_id, "m-s");
+	ck_assert_str_eq(so.recipient, "hovmand-care");
+	ck_assert_str_eq(so.state, STORE_STATE_SUBMITTED);
+	ck_assert_str_eq(so.channel, "pull");
+	ck_assert_int_eq(so.created_ms, 1795772760000LL);
+	ck_assert_int_eq(so.next_ms, 0);
+	ck_assert_int_eq(so.attempts, 0);
+	ck_assert_str_eq(so.last_error, "");
+	/* Writes need a write transaction. */
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INTERNAL);
+	memset(&so, 'x', sizeof(so));
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "region-hospital", &so, &why),
+	    HEGN_ERR_NOT_FOUND);
+	ck_assert_str_eq(so.message_id, "");
+	ck_assert_int_eq(so.next_ms, 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-none", "hovmand-care", &so, &why),
+	    HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "", &so, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_schedule_get(NULL, "m-s", "hovmand-care", &so, &why),
+	    HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+
+	/* Every field written, created_ms excepted (it is the message's). */
+	memset(&sc, 0, sizeof(sc));
+	snprintf(sc.message_id, sizeof(sc.message_id), "m-s");
+	snprintf(sc.recipient, sizeof(sc.recipient), "hovmand-care");
+	snprintf(sc.state, sizeof(sc.state), STORE_STATE_FALLBACK);
+	snprintf(sc.channel, sizeof(sc.channel), "fax");
+	sc.channel_index = 2;
+	sc.attempts = 3;
+	sc.resends = 1;
+	sc.duplicates = 4;
+	sc.next_ms = 1795772990000LL;
+	sc.deadline_ms = 1795776360000LL;
+	sc.created_ms = 12345;
+	sc.delivered_ms = 1795772800000LL;
+	sc.acked_ms = 1795772900000LL;
+	snprintf(sc.fallback_reason, sizeof(sc.fallback_reason), "deadline passed on smime-mail");
+	snprintf(sc.last_error, sizeof(sc.last_error), "smtp: 451 try again later");
+	tx = begin_ok(s, 1);
+	ck_assert_msg(store_schedule_update(tx, &sc, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "hovmand-care", &so, &why), 0);
+	ck_assert_str_eq(so.state, STORE_STATE_FALLBACK);
+	ck_assert_str_eq(so.channel, "fax");
+	ck_assert_int_eq(so.channel_index, 2);
+	ck_assert_int_eq(so.attempts, 3);
+	ck_assert_int_eq(so.resends, 1);
+	ck_assert_int_eq(so.duplicates, 4);
+	ck_assert_int_eq(so.next_ms, sc.next_ms);
+	ck_assert_int_eq(so.deadline_ms, sc.deadline_ms);
+	ck_assert_int_eq(so.created_ms, 1795772760000LL);
+	ck_assert_int_eq(so.delivered_ms, sc.delivered_ms);
+	ck_assert_int_eq(so.acked_ms, sc.acked_ms);
+	ck_assert_str_eq(so.fallback_reason, sc.fallback_reason);
+	ck_assert_str_eq(so.last_error, sc.last_error);
+	/* The delivery row is the same row: state and channel moved, the rest stayed. */
+	ck_assert_int_eq(store_delivery_get(tx, "m-s", "hovmand-care", 1, &d, &why), 0);
+	ck_assert_str_eq(d.state, STORE_STATE_FALLBACK);
+	ck_assert_str_eq(d.channel, "fax");
+	ck_assert_int_eq(d.seq, 1);
+	ck_assert_uint_gt(d.sealed.len, 0);
+	store_delivery_clear(&d);
+	/* The other copy of the message is untouched. */
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "ringsted-homecare", &so, &why), 0);
+	ck_assert_str_eq(so.state, STORE_STATE_SUBMITTED);
+	ck_assert_int_eq(so.attempts, 0);
+	ck_assert_int_eq(so.next_ms, 0);
+	store_rollback(tx);
+
+	/* Refusals, none of which changes the row. */
+	tx = begin_ok(s, 1);
+	so = sc;
+	snprintf(so.recipient, sizeof(so.recipient), "region-hospital");
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(why.text, "region-hospital"));
+	so = sc;
+	snprintf(so.state, sizeof(so.state), "lost");
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	memset(so.state, 's', sizeof(so.state));
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	so = sc;
+	so.attempts = -1;
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	so = sc;
+	so.next_ms = -5;
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	so = sc;
+	so.resends = -1;
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	so = sc;
+	memset(so.last_error, 'e', sizeof(so.last_error));
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "last_error"));
+	so = sc;
+	memset(so.fallback_reason, 'f', sizeof(so.fallback_reason));
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	so = sc;
+	so.message_id[0] = '\0';
+	ck_assert_int_eq(store_schedule_update(tx, &so, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_schedule_update(tx, NULL, &why), HEGN_ERR_INTERNAL);
+	commit_ok(tx);
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "hovmand-care", &so, &why), 0);
+	ck_assert_int_eq(so.attempts, 3);
+	ck_assert_int_eq(so.next_ms, sc.next_ms);
+	ck_assert_str_eq(so.state, STORE_STATE_FALLBACK);
+	store_rollback(tx);
+	store_close(s);
+
+	/* Values another writer left that do not fit are refused, not cut. */
+	raw_exec(path, "UPDATE deliveries SET last_error = printf('%.300c', 'x')"
+	    " WHERE recipient = 'hovmand-care'");
+	raw_exec(path, "UPDATE deliveries SET attempts = 3000000000"
+	    " WHERE recipient = 'ringsted-homecare'");
+	s = open_ok(path);
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "hovmand-care", &so, &why),
+	    HEGN_ERR_STORE);
+	ck_assert_ptr_nonnull(strstr(why.text, "last_error"));
+	ck_assert_str_eq(so.message_id, "");
+	ck_assert_int_eq(store_schedule_get(tx, "m-s", "ringsted-homecare", &so, &why),
+	    HEGN_ERR_STORE);
+	ck_assert_ptr_nonnull(strstr(why.text, "attempts"));
+	ck_assert_int_eq(so.attempts, 0);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_schedule_due)
+{
+	/* next_ms per message; 0 is never due, whatever the clock says. */
+	static const int64_t next[] = { 0, 100, 50, 300, 200, 1000 };
+	static const char *const rcpt[] = { "hovmand-care" };
+	char path[512], id[32];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_schedule *due = NULL;
+	struct why why = { 0 };
+	size_t n, i;
+
+	db_path(path, sizeof(path), "due");
+	s = open_ok(path);
+	tx = begin_ok(s, 1);
+	for (i = 0; i < sizeof(next) / sizeof(next[0]); i++) {
+		snprintf(id, sizeof(id), "m-%zu", i);
+		add_message(tx, id, 10 + (int64_t)i, rcpt, 1);
+		set_next(tx, id, rcpt[0], next[i]);
+	}
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	ck_assert_msg(store_schedule_due(tx, 250, 0, &due, &n, &why) == 0, "%s", why.text);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(due[0].message_id, "m-2");
+	ck_assert_int_eq(due[0].next_ms, 50);
+	ck_assert_int_eq(due[0].created_ms, 12);
+	ck_assert_str_eq(due[0].recipient, "hovmand-care");
+	ck_assert_str_eq(due[1].message_id, "m-1");
+	ck_assert_str_eq(due[2].message_id, "m-4");
+	free(due);
+	/* The limit keeps the soonest. */
+	ck_assert_int_eq(store_schedule_due(tx, 250, 2, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(due[0].next_ms, 50);
+	ck_assert_int_eq(due[1].next_ms, 100);
+	free(due);
+	/* Boundaries: due at exactly next_ms, not a millisecond before. */
+	ck_assert_int_eq(store_schedule_due(tx, 49, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(due);
+	ck_assert_int_eq(store_schedule_due(tx, 50, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 1);
+	free(due);
+	/* A clock at 0 or before sees nothing, not the unscheduled copy. */
+	ck_assert_int_eq(store_schedule_due(tx, 0, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_schedule_due(tx, INT64_MIN, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 0);
+	/* The end of time: everything scheduled, and still not m-0. */
+	ck_assert_int_eq(store_schedule_due(tx, INT64_MAX, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < n; i++) {
+		ck_assert_str_ne(due[i].message_id, "m-0");
+		if (i > 0)
+			ck_assert_int_le(due[i - 1].next_ms, due[i].next_ms);
+	}
+	free(due);
+	ck_assert_int_eq(store_schedule_due(tx, 250, 0, NULL, &n, &why), HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+
+	/* Taking a copy off the schedule (next_ms 0) drops it from the due list. */
+	tx = begin_ok(s, 1);
+	set_next(tx, "m-2", rcpt[0], 0);
+	ck_assert_int_eq(store_schedule_due(tx, 250, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(due[0].message_id, "m-1");
+	free(due);
+	commit_ok(tx);
+
+	/* At most STORE_SCHEDULE_MAX per call, whatever the limit asked. */
+	tx = begin_ok(s, 1);
+	for (i = 0; i < STORE_SCHEDULE_MAX + 5; i++) {
+		snprintf(id, sizeof(id), "m-bulk-%zu", i);
+		add_message(tx, id, 20, rcpt, 1);
+		set_next(tx, id, rcpt[0], 2000 + (int64_t)i);
+	}
+	commit_ok(tx);
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_schedule_due(tx, INT64_MAX, 100000, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, STORE_SCHEDULE_MAX);
+	/* The soonest thousand: the five earlier ones, then the bulk in order. */
+	ck_assert_int_eq(due[0].next_ms, 100);
+	ck_assert_int_eq(due[4].next_ms, 2000);
+	ck_assert_int_eq(due[n - 1].next_ms, 2000 + STORE_SCHEDULE_MAX - 5);
+	free(due);
+	ck_assert_int_eq(store_schedule_due(tx, INT64_MAX, 0, &due, &n, &why), 0);
+	ck_assert_uint_eq(n, STORE_SCHEDULE_MAX);
+	free(due);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+/* Collects outcomes; stops with stop_rc after stop_after rows (0: never). */
+struct outcome_sink {
+	struct store_outcome rows[16];
+	size_t n;
+	size_t stop_after;
+	int stop_rc;
+	struct store_tx *reenter;  /* call store_outcomes on it from inside */
+	int reenter_rc;
+};
+
+static int
+outcome_collect(const struct store_outcome *o, void *arg)
+{
+	struct outcome_sink *k = arg;
+	struct why why = { 0 };
+
+	ck_assert_uint_lt(k->n, sizeof(k->rows) / sizeof(k->rows[0]));
+	k->rows[k->n++] = *o;
+	if (k->reenter != NULL) {
+		k->reenter_rc = store_outcomes(k->reenter, 0, 0, outcome_collect, k, &why);
+		return k->reenter_rc;
+	}
+	if (k->stop_after != 0 && k->n == k->stop_after)
+		return k->stop_rc;
+	return 0;
+}
+
+static size_t
+outcomes_count(struct store_tx *tx, int64_t from, int64_t to)
+{
+	struct outcome_sink k;
+	struct why why = { 0 };
+
+	memset(&k, 0, sizeof(k));
+	ck_assert_msg(store_outcomes(tx, from, to, outcome_collect, &k, &why) == 0, "%s",
+	    why.text);
+	return k.n;
+}
+
+START_TEST(test_outcomes)
+{
+	static const char *const two[] = { "ringsted-homecare", "hovmand-care" };
+	static const char *const one[] = { "solsikken" };
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_schedule sc;
+	struct store_message m;
+	struct outcome_sink k;
+	struct why why = { 0 };
+
+	db_path(path, sizeof(path), "outcomes");
+	s = open_ok(path);
+	tx = begin_ok(s, 1);
+	/* Inserted out of time order: the walk is by submission time. */
+	add_message(tx, "m-c", 3000, one, 1);
+	add_message(tx, "m-a", 1000, two, 2);
+	add_message(tx, "m-b2", 2000, one, 1);
+	add_message(tx, "m-b1", 2000, two, 2);
+	fill_message(&m, "m-bare", "ringsted-visitation");
+	m.created_ms = 1500;
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-a", "hovmand-care", &sc, &why), 0);
+	snprintf(sc.state, sizeof(sc.state), STORE_STATE_FALLBACK);
+	snprintf(sc.channel, sizeof(sc.channel), "fax");
+	sc.resends = 2;
+	sc.duplicates = 1;
+	sc.delivered_ms = 1100;
+	sc.acked_ms = 1200;
+	snprintf(sc.fallback_reason, sizeof(sc.fallback_reason), "no receipt by the deadline");
+	ck_assert_int_eq(store_schedule_update(tx, &sc, &why), 0);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	memset(&k, 0, sizeof(k));
+	ck_assert_msg(store_outcomes(tx, 0, 0, outcome_collect, &k, &why) == 0, "%s", why.text);
+	/* Every copy once; a message without copies yields nothing. */
+	ck_assert_uint_eq(k.n, 6);
+	ck_assert_str_eq(k.rows[0].message_id, "m-a");
+	ck_assert_str_eq(k.rows[0].recipient, "hovmand-care");
+	ck_assert_str_eq(k.rows[0].sender, "ringsted-visitation");
+	ck_assert_str_eq(k.rows[0].kind, "referral");
+	ck_assert_str_eq(k.rows[0].state, STORE_STATE_FALLBACK);
+	ck_assert_str_eq(k.rows[0].channel, "fax");
+	ck_assert_int_eq(k.rows[0].resends, 2);
+	ck_assert_int_eq(k.rows[0].duplicates, 1);
+	ck_assert_int_eq(k.rows[0].created_ms, 1000);
+	ck_assert_int_eq(k.rows[0].delivered_ms, 1100);
+	ck_assert_int_eq(k.rows[0].acked_ms, 1200);
+	ck_assert_str_eq(k.rows[0].fallback_reason, "no receipt by the deadline");
+	ck_assert_str_eq(k.rows[1].message_id, "m-a");
+	ck_assert_str_eq(k.rows[1].recipient, "ringsted-homecare");
+	ck_assert_str_eq(k.rows[1].state, STORE_STATE_SUBMITTED);
+	ck_assert_str_eq(k.rows[1].fallback_reason, "");
+	ck_assert_int_eq(k.rows[1].acked_ms, 0);
+	/* Same millisecond: in the order submitted, each message's copies together. */
+	ck_assert_str_eq(k.rows[2].message_id, "m-b2");
+	ck_assert_str_eq(k.rows[3].message_id, "m-b1");
+	ck_assert_str_eq(k.rows[3].recipient, "hovmand-care");
+	ck_assert_str_eq(k.rows[4].message_id, "m-b1");
+	ck_assert_str_eq(k.rows[4].recipient, "ringsted-homecare");
+	ck_assert_str_eq(k.rows[5].message_id, "m-c");
+	ck_assert_int_eq(k.rows[5].created_ms, 3000);
+
+	/* [from, to): the start counts, the end does not; 0 leaves an end open. */
+	ck_assert_uint_eq(outcomes_count(tx, 2000, 3000), 3);
+	ck_assert_uint_eq(outcomes_count(tx, 1000, 2000), 2);
+	ck_assert_uint_eq(outcomes_count(tx, 1001, 2000), 0);
+	ck_assert_uint_eq(outcomes_count(tx, 1000, 1001), 2);
+	ck_assert_uint_eq(outcomes_count(tx, 0, 2000), 2);
+	ck_assert_uint_eq(outcomes_count(tx, 2001, 0), 1);
+	ck_assert_uint_eq(outcomes_count(tx, 3001, 0), 0);
+	ck_assert_uint_eq(outcomes_count(tx, 5000, 1000), 0);
+	ck_assert_uint_eq(outcomes_count(tx, 0, INT64_MIN), 0);
+	ck_assert_uint_eq(outcomes_count(tx, INT64_MIN, INT64_MAX), 6);
+
+	/* A non-zero return stops the walk and comes back as it is. */
+	memset(&k, 0, sizeof(k));
+	k.stop_after = 2;
+	k.stop_rc = 7;
+	ck_assert_int_eq(store_outcomes(tx, 0, 0, outcome_collect, &k, &why), 7);
+	ck_assert_uint_eq(k.n, 2);
+	memset(&k, 0, sizeof(k));
+	k.stop_after = 1;
+	k.stop_rc = HEGN_ERR_IO;
+	ck_assert_int_eq(store_outcomes(tx, 0, 0, outcome_collect, &k, &why), HEGN_ERR_IO);
+	ck_assert_uint_eq(k.n, 1);
+	/* Calling it again from the callback is refused, and leaves the statement usable. */
+	memset(&k, 0, sizeof(k));
+	k.reenter = tx;
+	ck_assert_int_eq(store_outcomes(tx, 0, 0, outcome_collect, &k, &why),
+	    HEGN_ERR_INTERNAL);
+	ck_assert_int_eq(k.reenter_rc, HEGN_ERR_INTERNAL);
+	ck_assert_uint_eq(k.n, 1);
+	ck_assert_uint_eq(outcomes_count(tx, 0, 0), 6);
+	ck_assert_int_eq(store_outcomes(tx, 0, 0, NULL, NULL, &why), HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+	store_close(s);
+
+	/* A stored value too long for its field stops the walk with an error. */
+	raw_exec(path, "UPDATE deliveries SET fallback_reason = printf('%.300c', 'x')"
+	    " WHERE message_id = 'm-b1'");
+	s = open_ok(path);
+	tx = begin_ok(s, 0);
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_outcomes(tx, 0, 0, outcome_collect, &k, &why), HEGN_ERR_STORE);
+	ck_assert_ptr_nonnull(strstr(why.text, "fallback_reason"));
+	ck_assert_uint_eq(k.n, 3);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+struct external_sink {
+	struct store_external rows[8];
+	size_t n;
+	size_t stop_after;
+};
+
+static int
+external_collect(const struct store_external *e, void *arg)
+{
+	struct external_sink *k = arg;
+
+	ck_assert_uint_lt(k->n, sizeof(k->rows) / sizeof(k->rows[0]));
+	k->rows[k->n++] = *e;
+	return k->stop_after != 0 && k->n == k->stop_after ? 3 : 0;
+}
+
+START_TEST(test_external)
+{
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_external x, ids[3];
+	struct external_sink k;
+	struct why why = { 0 };
+
+	db_path(path, sizeof(path), "external");
+	s = open_ok(path);
+	tx = begin_ok(s, 0);
+	fill_external(&x, 10, "hovmand-care", "fax");
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INTERNAL);
+	ck_assert_int_eq(x.id, 4242);
+	store_rollback(tx);
+
+	tx = begin_ok(s, 1);
+	fill_external(&ids[0], 20, "hovmand-care", "fax");
+	fill_external(&ids[1], 10, "region-hospital", "phone");
+	snprintf(ids[1].direction, sizeof(ids[1].direction), "inbound");
+	snprintf(ids[1].kind, sizeof(ids[1].kind), "other");
+	ids[1].reason[0] = '\0';
+	fill_external(&ids[2], 20, "solsikken", "post");
+	ck_assert_msg(store_external_insert(tx, &ids[0], &why) == 0, "%s", why.text);
+	ck_assert_int_eq(store_external_insert(tx, &ids[1], &why), 0);
+	ck_assert_int_eq(store_external_insert(tx, &ids[2], &why), 0);
+	ck_assert_int_eq(ids[0].id, 1);
+	ck_assert_int_eq(ids[1].id, 2);
+	ck_assert_int_eq(ids[2].id, 3);
+
+	/* The CHECKs and the field rules; a refused insert keeps the caller's id. */
+	fill_external(&x, 30, "hovmand-care", "pigeon");
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "external communication insert"));
+	ck_assert_int_eq(x.id, 4242);
+	fill_external(&x, 30, "hovmand-care", "FAX");
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	fill_external(&x, 30, "hovmand-care", "fax");
+	snprintf(x.direction, sizeof(x.direction), "sideways");
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	fill_external(&x, 30, "", "fax");
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "party"));
+	fill_external(&x, 30, "hovmand-care", "fax");
+	x.registered_by[0] = '\0';
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	fill_external(&x, 30, "hovmand-care", "fax");
+	memset(x.reason, 'r', sizeof(x.reason));
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "reason"));
+	fill_external(&x, 30, "hovmand-care", "fax");
+	memset(x.channel, 'f', sizeof(x.channel));
+	ck_assert_int_eq(store_external_insert(tx, &x, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_external_insert(tx, NULL, &why), HEGN_ERR_INTERNAL);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	memset(&k, 0, sizeof(k));
+	ck_assert_msg(store_external_list(tx, 0, 0, external_collect, &k, &why) == 0, "%s",
+	    why.text);
+	/* By time, then by registration. */
+	ck_assert_uint_eq(k.n, 3);
+	ck_assert_int_eq(k.rows[0].id, 2);
+	ck_assert_int_eq(k.rows[0].at_ms, 10);
+	ck_assert_str_eq(k.rows[0].party, "region-hospital");
+	ck_assert_str_eq(k.rows[0].kind, "other");
+	ck_assert_str_eq(k.rows[0].channel, "phone");
+	ck_assert_str_eq(k.rows[0].direction, "inbound");
+	ck_assert_str_eq(k.rows[0].reason, "");
+	ck_assert_str_eq(k.rows[0].registered_by, "caseworker-1");
+	ck_assert_int_eq(k.rows[1].id, 1);
+	ck_assert_str_eq(k.rows[1].channel, "fax");
+	ck_assert_str_eq(k.rows[1].reason, "provider has no system");
+	ck_assert_int_eq(k.rows[2].id, 3);
+	ck_assert_str_eq(k.rows[2].channel, "post");
+	/* Windows. */
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_external_list(tx, 20, 21, external_collect, &k, &why), 0);
+	ck_assert_uint_eq(k.n, 2);
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_external_list(tx, 0, 20, external_collect, &k, &why), 0);
+	ck_assert_uint_eq(k.n, 1);
+	ck_assert_int_eq(k.rows[0].id, 2);
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_external_list(tx, 11, 20, external_collect, &k, &why), 0);
+	ck_assert_uint_eq(k.n, 0);
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_external_list(tx, 0, INT64_MIN, external_collect, &k, &why), 0);
+	ck_assert_uint_eq(k.n, 0);
+	/* Early stop. */
+	memset(&k, 0, sizeof(k));
+	k.stop_after = 2;
+	ck_assert_int_eq(store_external_list(tx, 0, 0, external_collect, &k, &why), 3);
+	ck_assert_uint_eq(k.n, 2);
+	ck_assert_int_eq(store_external_list(tx, 0, 0, NULL, &k, &why), HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+	store_close(s);
+
+	/* Another writer went around the CHECK: too long to read back is an error. */
+	raw_exec(path, "UPDATE external_comms SET party = printf('%.80c', 'p') WHERE id = 1");
+	s = open_ok(path);
+	tx = begin_ok(s, 0);
+	memset(&k, 0, sizeof(k));
+	ck_assert_int_eq(store_external_list(tx, 0, 0, external_collect, &k, &why),
+	    HEGN_ERR_STORE);
+	ck_assert_ptr_nonnull(strstr(why.text, "party"));
+	ck_assert_uint_eq(k.n, 1);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_queue_stats)
+{
+	static const char *const rcpts[] = { "hovmand-care", "ringsted-homecare" };
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_schedule sc;
+	struct why why = { 0 };
+	int64_t depth, oldest;
+
+	db_path(path, sizeof(path), "queue");
+	s = open_ok(path);
+	tx = begin_ok(s, 0);
+	depth = oldest = 99;
+	ck_assert_int_eq(store_queue_stats(tx, &depth, &oldest, &why), 0);
+	ck_assert_int_eq(depth, 0);
+	ck_assert_int_eq(oldest, 0);
+	ck_assert_int_eq(store_queue_stats(tx, NULL, &oldest, &why), HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+
+	tx = begin_ok(s, 1);
+	add_message(tx, "m-300", 300, rcpts, 2);
+	add_message(tx, "m-500", 500, rcpts, 1);
+	add_message(tx, "m-1000", 1000, rcpts, 2);
+	add_message(tx, "m-2000", 2000, rcpts, 1);
+	/* The oldest message is finished for both its copies: it no longer counts. */
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-300", "hovmand-care",
+	    STORE_STATE_ACKNOWLEDGED, 1, &why), 0);
+	ck_assert_int_eq(store_schedule_get(tx, "m-300", "ringsted-homecare", &sc, &why), 0);
+	snprintf(sc.state, sizeof(sc.state), STORE_STATE_FALLBACK);
+	ck_assert_int_eq(store_schedule_update(tx, &sc, &why), 0);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-500", "hovmand-care",
+	    STORE_STATE_FAILED, 1, &why), 0);
+	/* Delivered but not acknowledged counts; so does each copy of one message. */
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-1000", "hovmand-care",
+	    STORE_STATE_DELIVERED, 1, &why), 0);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-2000", "hovmand-care",
+	    STORE_STATE_REJECTED, 1, &why), 0);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	ck_assert_msg(store_queue_stats(tx, &depth, &oldest, &why) == 0, "%s", why.text);
+	ck_assert_int_eq(depth, 2);
+	ck_assert_int_eq(oldest, 1000);
+	store_rollback(tx);
+
+	tx = begin_ok(s, 1);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-1000", "ringsted-homecare",
+	    STORE_STATE_ACKNOWLEDGED, 2, &why), 0);
+	ck_assert_int_eq(store_delivery_set_state(tx, "m-500", "hovmand-care",
+	    STORE_STATE_SUBMITTED, 2, &why), 0);
+	ck_assert_int_eq(store_queue_stats(tx, &depth, &oldest, &why), 0);
+	ck_assert_int_eq(depth, 2);
+	ck_assert_int_eq(oldest, 500);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1795,6 +2599,12 @@ store_suite(void)
 	tcase_add_test(tc, test_audit_query);
 	tcase_add_test(tc, test_checkpoints);
 	tcase_add_test(tc, test_purge_content);
+	tcase_add_test(tc, test_migration_from_v2);
+	tcase_add_test(tc, test_schedule_round_trip);
+	tcase_add_test(tc, test_schedule_due);
+	tcase_add_test(tc, test_outcomes);
+	tcase_add_test(tc, test_external);
+	tcase_add_test(tc, test_queue_stats);
 	suite_add_tcase(s, tc);
 
 	/* Hundreds of synced commits: generous, as disks differ, but bounded. */
