@@ -41,14 +41,18 @@ smime_read(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Keep the last server reply line, printable ASCII only, for the detail. */
+/*
+ * Keep the server reply that tells the story, printable ASCII only, for the
+ * detail: the first refusal, else the last reply before the closing 221.
+ */
 static size_t
 smime_reply(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	char *last = arg;
 	size_t n = size * nmemb, i, j = 0;
 
-	if (n < 3 || ptr[0] < '2' || ptr[0] > '5')
+	if (n < 3 || ptr[0] < '2' || ptr[0] > '5' || strncmp(ptr, "221", 3) == 0 ||
+	    last[0] == '4' || last[0] == '5')
 		return n;
 	for (i = 0; i < n && j < 127; i++) {
 		if (ptr[i] == '\r' || ptr[i] == '\n')
