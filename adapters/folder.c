@@ -200,7 +200,7 @@ folder_receipts(const struct adapter_target *t, adapter_receipt_fn fn, void *arg
 			if (unlinkat(dfd, ents[i]->d_name, 0) == -1 && errno != ENOENT)
 				log_warn("folder: cannot remove a taken receipt in %s (%s)", dir,
 				    strerror(errno));
-		} else if (rr == HEGN_ERR_IO || err_is_retryable(rr)) {
+		} else if (err_is_retryable(rr)) {
 			continue;
 		} else {
 			/* Out of the *.p7m pattern, so it is not offered again. */
