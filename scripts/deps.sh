@@ -8,9 +8,9 @@ PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	# libraries (each found by pkg-config in configure.ac)
 	libssl-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev libsqlite3-dev
-	libjansson-dev libinih-dev libcurl4-openssl-dev check
+	libjansson-dev libinih-dev libcurl4-openssl-dev check libhpdf-dev
 	# the other party's software in tests, and tools the tests use
-	openssl curl gpgsm sqlite3 ca-certificates
+	openssl curl gpgsm sqlite3 ca-certificates python3 python3-aiosmtpd poppler-utils
 )
 
 missing=()
