@@ -8,6 +8,7 @@
 #include "api.h"
 #include "log.h"
 #include "relay.h"
+#include "report.h"
 #include "xmalloc.h"
 
 #define ID_MAX 64
@@ -184,11 +185,296 @@ post_receipt(struct relay *r, const struct http_request *req, const char *id,
 	api_json(resp, 200, j);
 }
 
+/* Only the roles listed may call; everyone else gets 403 naming the rule. */
+static int
+role_in(const struct http_request *req, enum party_role a, enum party_role b,
+    struct http_response *resp)
+{
+	if (req->party->role == a || req->party->role == b)
+		return 1;
+	api_error(resp, HEGN_ERR_DENIED, "this endpoint is not open to your party's role");
+	return 0;
+}
+
+static json_t *
+body_json(const struct http_request *req, struct http_response *resp)
+{
+	json_error_t err;
+	json_t *j;
+	char msg[300];
+
+	j = json_loadb((const char *)req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL) {
+		snprintf(msg, sizeof(msg), "body: malformed JSON at line %d column %d", err.line,
+		    err.column);
+		api_error(resp, HEGN_ERR_INVALID, msg);
+	}
+	return j;
+}
+
+/* An optional RFC 3339 query argument as ms; -1 (and resp filled) when malformed. */
+static int64_t
+time_arg(const struct http_request *req, const char *name, struct http_response *resp)
+{
+	const char *v = http_query(req, name);
+	char msg[80];
+	time_t t;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (util_parse_rfc3339(v, &t) != 0) {
+		snprintf(msg, sizeof(msg), "%s: an RFC 3339 time with a zone", name);
+		api_error(resp, HEGN_ERR_INVALID, msg);
+		return -1;
+	}
+	return (int64_t)t * 1000;
+}
+
+static void
+post_fallback(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct why why = { 0 };
+	json_t *j, *out = NULL;
+	int rc;
+
+	if (!role_in(req, ROLE_VISITATION, ROLE_VISITATION, resp) || (j = body_json(req, resp)) == NULL)
+		return;
+	rc = relay_fallback(r, req->party->name, id,
+	    json_string_value(json_object_get(j, "recipient")),
+	    json_string_value(json_object_get(j, "channel")),
+	    json_string_value(json_object_get(j, "reason")), &out, &why);
+	json_decref(j);
+	if (rc != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	api_json(resp, 200, out);
+}
+
+static void
+post_fallbacks(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct why why = { 0 };
+	json_t *j, *out = NULL;
+	int rc;
+
+	(void)id;
+	if (!role_in(req, ROLE_VISITATION, ROLE_PROVIDER, resp) || (j = body_json(req, resp)) == NULL)
+		return;
+	rc = relay_external(r, req->party->name, j, &out, &why);
+	json_decref(j);
+	if (rc != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	api_json(resp, 201, out);
+}
+
+static void
+get_report(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct report *rep = NULL;
+	struct why why = { 0 };
+	int64_t from, to;
+	int rc;
+
+	(void)id;
+	if (!role_in(req, ROLE_AUDITOR, ROLE_VISITATION, resp))
+		return;
+	if ((from = time_arg(req, "from", resp)) < 0 || (to = time_arg(req, "to", resp)) < 0)
+		return;
+	if ((rc = report_collect(relay_store(r), relay_parties(r), from, to, &rep, &why)) != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	api_json(resp, 200, report_delivery_json(rep));
+	report_free(rep);
+}
+
+static void
+get_metrics(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct why why = { 0 };
+	int rc;
+
+	(void)id;
+	if (!role_in(req, ROLE_AUDITOR, ROLE_VISITATION, resp))
+		return;
+	if ((rc = report_metrics(relay_store(r), relay_parties(r), &resp->body, &why)) != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* The citizen access report as a page: who saw the citizen's data, when and why. */
+static void
+access_page(json_t *j, struct http_response *resp)
+{
+	struct buf b = { 0 };
+	json_t *e;
+	size_t i;
+	char *s;
+	FILE *f;
+
+	f = open_memstream((char **)&b.data, &b.len);
+	fprintf(f, "<!doctype html><html lang=\"da\"><head><meta charset=\"utf-8\">"
+	    "<title>Indsigt: adgang til borgerens oplysninger</title>"
+	    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+	    "td,th{border:1px solid #999;padding:.3em .6em;text-align:left}</style></head><body>"
+	    "<h1>Adgang til borgerens oplysninger / Access to the citizen's data</h1>"
+	    "<p>Borgeren er identificeret ved en nøglet hash af CPR-nummeret: <code>%s</code></p>"
+	    "<table><thead><tr><th scope=\"col\">Tid / time</th><th scope=\"col\">Part / party</th>"
+	    "<th scope=\"col\">Handling / action</th><th scope=\"col\">Udfald / outcome</th>"
+	    "<th scope=\"col\">Regel / rule</th><th scope=\"col\">Besked / message</th>"
+	    "<th scope=\"col\">Detalje / detail</th></tr></thead><tbody>",
+	    json_string_value(json_object_get(j, "citizen")));
+	json_array_foreach(json_object_get(j, "entries"), i, e) {
+		static const char *const cols[] = { "time", "actor", "action", "outcome", "rule",
+			"message", "detail" };
+		size_t c;
+
+		fputs("<tr>", f);
+		for (c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+			const char *v = json_string_value(json_object_get(e, cols[c]));
+
+			fputs("<td>", f);
+			/* Everything in the log is escaped: it is data, never markup. */
+			for (s = (char *)(v ? v : ""); *s; s++) {
+				if (*s == '<')
+					fputs("&lt;", f);
+				else if (*s == '>')
+					fputs("&gt;", f);
+				else if (*s == '&')
+					fputs("&amp;", f);
+				else if (*s == '"')
+					fputs("&quot;", f);
+				else
+					fputc(*s, f);
+			}
+			fputs("</td>", f);
+		}
+		fputs("</tr>", f);
+	}
+	fprintf(f, "</tbody></table><p>%zu hændelser / events.</p></body></html>\n",
+	    json_array_size(json_object_get(j, "entries")));
+	fclose(f);
+	resp->status = 200;
+	resp->content_type = "text/html; charset=utf-8";
+	resp->body = b;
+}
+
+static void
+get_audit(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct why why = { 0 };
+	const char *cpr = http_query(req, "cpr");
+	int64_t from, to;
+	json_t *j = NULL;
+	int rc;
+
+	(void)id;
+	if (cpr == NULL) {
+		api_error(resp, HEGN_ERR_INVALID, "cpr: missing");
+		return;
+	}
+	if ((from = time_arg(req, "from", resp)) < 0 || (to = time_arg(req, "to", resp)) < 0)
+		return;
+	if ((rc = relay_audit_query(r, req->party, cpr, from, to, &j, &why)) != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	if (accepts(req, "text/html") || (http_query(req, "format") != NULL &&
+	    strcmp(http_query(req, "format"), "html") == 0)) {
+		access_page(j, resp);
+		json_decref(j);
+		return;
+	}
+	api_json(resp, 200, j);
+}
+
+static void
+get_assignments(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct why why = { 0 };
+	json_t *j = NULL;
+	int rc;
+
+	(void)id;
+	if (!role_in(req, ROLE_VISITATION, ROLE_AUDITOR, resp))
+		return;
+	if ((rc = relay_assign_list(r, http_query(req, "cpr"), http_query(req, "provider"), &j,
+	    &why)) != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	api_json(resp, 200, j);
+}
+
+/* A string member of j, or "" when absent. */
+static const char *
+jstr(const json_t *j, const char *name)
+{
+	const char *v = json_string_value(json_object_get(j, name));
+
+	return v != NULL ? v : "";
+}
+
+static void
+post_assignments(struct relay *r, const struct http_request *req, const char *id,
+    struct http_response *resp)
+{
+	struct why why = { 0 };
+	json_t *j;
+	const char *action;
+	int rc;
+
+	(void)id;
+	if (!role_in(req, ROLE_VISITATION, ROLE_VISITATION, resp) || (j = body_json(req, resp)) == NULL)
+		return;
+	action = json_string_value(json_object_get(j, "action"));
+	if (action != NULL && strcmp(action, "end") == 0)
+		rc = relay_assign_end(r, req->party->name,
+		    jstr(j, "cpr"),
+		    json_string_value(json_object_get(j, "provider")),
+		    json_string_value(json_object_get(j, "services")),
+		    jstr(j, "date"),
+		    json_string_value(json_object_get(j, "reason")), &why);
+	else
+		rc = relay_assign_add(r, req->party->name,
+		    jstr(j, "cpr"),
+		    jstr(j, "provider"),
+		    jstr(j, "services"),
+		    jstr(j, "from"),
+		    json_string_value(json_object_get(j, "to")), &why);
+	json_decref(j);
+	if (rc != 0) {
+		api_why(resp, rc, &why);
+		return;
+	}
+	api_json(resp, 200, json_pack("{s:s}", "result", action && strcmp(action, "end") == 0 ?
+	    "ended" : "assigned"));
+}
+
 static const struct route routes[] = {
 	{ "POST", "/v1/messages", NULL, AUTH_OPTIONAL, post_message },
 	{ "GET", "/v1/inbox", NULL, AUTH_PARTY, get_inbox },
 	{ "GET", "/v1/messages/", "", AUTH_PARTY, get_message },
 	{ "POST", "/v1/messages/", "/receipt", AUTH_OPTIONAL, post_receipt },
+	{ "POST", "/v1/messages/", "/fallback", AUTH_PARTY, post_fallback },
+	{ "POST", "/v1/fallbacks", NULL, AUTH_PARTY, post_fallbacks },
+	{ "GET", "/v1/reports/delivery", NULL, AUTH_PARTY, get_report },
+	{ "GET", "/metrics", NULL, AUTH_PARTY, get_metrics },
+	{ "GET", "/v1/audit", NULL, AUTH_PARTY, get_audit },
+	{ "GET", "/v1/assignments", NULL, AUTH_PARTY, get_assignments },
+	{ "POST", "/v1/assignments", NULL, AUTH_PARTY, post_assignments },
 };
 
 /*

@@ -11,6 +11,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "message.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -100,6 +101,37 @@ static const struct keyword keywords[] = {
 	    "seconds between checkpoints while there are new entries" },
 	{ "audit", "retention_days", KW_INT, C(retention_days), 0, 36500, "0", 0,
 	    "days message content is kept (0: for ever); the audit log is kept whole" },
+	{ "delivery", "mail_from", KW_STRING, C(mail_from), 0, 0, "hegn@localhost", 0,
+	    "smime-mail: the sender address" },
+	{ "delivery", "smtp_url", KW_STRING, C(smtp_url), 0, 0, "smtp://127.0.0.1:25", 0,
+	    "smime-mail: smtp://host:port (STARTTLS required) or smtps://host:port" },
+	{ "delivery", "smtp_insecure", KW_BOOL, C(smtp_insecure), 0, 1, "no", 0,
+	    "smime-mail: allow SMTP without TLS (tests only; the mail is encrypted anyway)" },
+	{ "delivery", "fax_command", KW_STRING, C(fax_command), 0, 0, "sendfax -n -d {number}", 0,
+	    "fax: the command the PDF's path is appended to" },
+	{ "delivery", "post_command", KW_STRING, C(post_command), 0, 0, "lp", 0,
+	    "post: the print command the PDF's path is appended to" },
+	{ "delivery", "resend_after", KW_INT, C(resend_after), 1, 86400, "1800", 0,
+	    "seconds without a receipt before a resend (MedCom: 30 minutes)" },
+	{ "delivery", "max_resends", KW_INT, C(max_resends), 0, 10, "2", 0,
+	    "resends on one channel (MedCom: 2)" },
+	{ "delivery", "retry_base", KW_INT, C(retry_base), 1, 3600, "30", 0,
+	    "seconds before the first retry of a failed attempt; doubles each time, with jitter" },
+	{ "delivery", "retry_max", KW_INT, C(retry_max), 1, 86400, "3600", 0,
+	    "longest wait between retries" },
+	{ "delivery", "deadline", KW_INT, C(deadline[MSG_KIND_COUNT]), 60, 31536000, "86400", 0,
+	    "default seconds from submission to receipt before falling back" },
+	{ "delivery", "deadline_referral", KW_INT, C(deadline[MSG_REFERRAL]), 0, 31536000, "0", 0,
+	    "per kind (0: the default); likewise deadline_<kind> for every kind" },
+	{ "delivery", "deadline_care_update", KW_INT, C(deadline[MSG_CARE_UPDATE]), 0, 31536000, "0", 0, "" },
+	{ "delivery", "deadline_cancellation", KW_INT, C(deadline[MSG_CANCELLATION]), 0, 31536000, "0", 0, "" },
+	{ "delivery", "deadline_admission_notice", KW_INT, C(deadline[MSG_ADMISSION_NOTICE]), 0, 31536000, "0", 0, "" },
+	{ "delivery", "deadline_discharge_notice", KW_INT, C(deadline[MSG_DISCHARGE_NOTICE]), 0, 31536000, "7200", 0, "" },
+	{ "delivery", "deadline_leave_notice", KW_INT, C(deadline[MSG_LEAVE_NOTICE]), 0, 31536000, "0", 0, "" },
+	{ "delivery", "deadline_death_notice", KW_INT, C(deadline[MSG_DEATH_NOTICE]), 0, 31536000, "900", 0, "" },
+	{ "delivery", "deadline_change_request", KW_INT, C(deadline[MSG_CHANGE_REQUEST]), 0, 31536000, "0", 0, "" },
+	{ "delivery", "deadline_observation", KW_INT, C(deadline[MSG_OBSERVATION]), 0, 31536000, "0", 0, "" },
+	{ "delivery", "deadline_time_usage", KW_INT, C(deadline[MSG_TIME_USAGE]), 0, 31536000, "0", 0, "" },
 	{ "limits", "max_attachments", KW_INT, C(max_attachments), 0, 1000, "20", 0,
 	    "attachments per message" },
 	{ "limits", "max_attachment_bytes", KW_INT, C(max_attachment_bytes), 0, 1073741824,
@@ -110,11 +142,22 @@ static const struct keyword keywords[] = {
 	    "PEM certificate(s) registered for the party" },
 	{ "party", "key", KW_PATH, P(key), 0, 0, NULL, 0,
 	    "PEM private key, when hegn holds the party's key and signs for it" },
+	{ "party", "organisation", KW_STRING, P(organisation), 0, 0, NULL, 0,
+	    "the organisation's name, for fax and post cover sheets" },
 	{ "party", "cvr", KW_STRING, P(cvr), 0, 0, NULL, 0, "CVR number" },
 	{ "party", "sor", KW_STRING, P(sor), 0, 0, NULL, 0, "SOR code" },
 	{ "party", "gln", KW_STRING, P(gln), 0, 0, NULL, 0, "EAN/GLN location number" },
 	{ "party", "delivery", KW_CHANNEL, P(delivery), 0, 0, "pull", 0,
-	    "delivery channel: pull" },
+	    "delivery channels in fallback order, e.g. push,smime-mail,fax" },
+	{ "party", "push_url", KW_STRING, P(push_url), 0, 0, NULL, 0,
+	    "push: the party's https:// endpoint" },
+	{ "party", "mail", KW_STRING, P(mail), 0, 0, NULL, 0, "smime-mail: the party's address" },
+	{ "party", "folder", KW_PATH, P(folder), 0, 0, NULL, 0, "folder: the drop folder" },
+	{ "party", "receipt_folder", KW_PATH, P(receipt_folder), 0, 0, NULL, 0,
+	    "folder: where the party leaves receipts (default: the drop folder's sibling receipts/)" },
+	{ "party", "fax", KW_STRING, P(fax), 0, 0, NULL, 0, "fax: the party's fax number" },
+	{ "party", "format", KW_STRING, P(format), 0, 0, "hegn", 0,
+	    "what the party reads: hegn (JSON) or medcom (FHIR, for MedCom messages)" },
 	{ "party", "cipher", KW_CIPHER, P(cipher), 0, 0, "aes-256-gcm", 0,
 	    "content encryption for this recipient: aes-256-gcm or aes-256-cbc" },
 	{ "party", "signature", KW_PADDING, P(padding), 0, 0, "pss", 0,
@@ -135,6 +178,35 @@ struct parse_state {
 	unsigned char *party_seen;  /* NKEYWORDS per party */
 };
 
+/* The channels a chain may name, in the words hegn.conf uses. */
+static const char *const channel_names[] = {
+	"pull", "push", "smime-mail", "folder", "fax", "post", NULL
+};
+
+/* A delivery chain: channel names separated by commas, each once. */
+static int
+channel_chain_check(const char *value, struct why *why)
+{
+	char copy[256], *tok, *save = NULL, seen[8] = { 0 };
+	size_t i;
+
+	if (*value == '\0' || strlen(value) >= sizeof(copy))
+		return why_set(why, HEGN_ERR_CONFIG, "a chain of channels such as pull,fax");
+	snprintf(copy, sizeof(copy), "%s", value);
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		for (i = 0; channel_names[i] != NULL; i++)
+			if (strcmp(tok, channel_names[i]) == 0)
+				break;
+		if (channel_names[i] == NULL)
+			return why_set(why, HEGN_ERR_CONFIG,
+			    "unknown delivery channel '%s' (known: pull, push, smime-mail, folder, fax, "
+			    "post)", tok);
+		if (seen[i]++)
+			return why_set(why, HEGN_ERR_CONFIG, "channel '%s' named twice", tok);
+	}
+	return 0;
+}
+
 static int
 parse_value(const struct keyword *kw, void *base, const char *value, const char *cfgpath,
     struct why *why)
@@ -146,9 +218,8 @@ parse_value(const struct keyword *kw, void *base, const char *value, const char 
 	switch (kw->type) {
 	case KW_STRING:
 	case KW_CHANNEL:
-		if (kw->type == KW_CHANNEL && strcmp(value, "pull") != 0)
-			return why_set(why, HEGN_ERR_CONFIG, "%s: unknown delivery channel '%s' (known: pull)",
-			    kw->name, value);
+		if (kw->type == KW_CHANNEL && channel_chain_check(value, why) != 0)
+			return why_prefix(why, HEGN_ERR_CONFIG, "%s", kw->name);
 		free(*(char **)((char *)base + kw->offset));
 		*(char **)((char *)base + kw->offset) = xstrdup(value);
 		return 0;
@@ -173,11 +244,11 @@ parse_value(const struct keyword *kw, void *base, const char *value, const char 
 		if (v < kw->min || v > kw->max)
 			return why_set(why, HEGN_ERR_CONFIG, "%s: %lld is outside %lld..%lld", kw->name,
 			    v, (long long)kw->min, (long long)kw->max);
-		if (kw->offset == C(port) || kw->offset == C(checkpoint_interval) ||
-		    kw->offset == C(retention_days))
-			*(int *)((char *)base + kw->offset) = (int)v;
-		else
+		if (kw->offset == C(max_body) || kw->offset == C(max_connections) ||
+		    kw->offset == C(max_attachments) || kw->offset == C(max_attachment_bytes))
 			*(int64_t *)((char *)base + kw->offset) = v;
+		else
+			*(int *)((char *)base + kw->offset) = (int)v;
 		return 0;
 	case KW_BOOL:
 		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
@@ -391,7 +462,8 @@ conf_load(const char *path, struct conf **out, struct why *why)
 	    (r = apply_defaults(&st, "gateway", c, st.seen, "[gateway]")) != 0 ||
 	    (r = apply_defaults(&st, "limits", c, st.seen, "[limits]")) != 0 ||
 	    (r = apply_defaults(&st, "policy", c, st.seen, "[policy]")) != 0 ||
-	    (r = apply_defaults(&st, "audit", c, st.seen, "[audit]")) != 0)
+	    (r = apply_defaults(&st, "audit", c, st.seen, "[audit]")) != 0 ||
+	    (r = apply_defaults(&st, "delivery", c, st.seen, "[delivery]")) != 0)
 		goto out;
 	for (i = 0; i < c->nparties; i++) {
 		snprintf(label, sizeof(label), "[party %s] (line %d)", c->parties[i].name,

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "message.h"
 
 enum party_role {
 	ROLE_VISITATION = 0,  /* the purchaser: owns the case */
@@ -34,8 +35,11 @@ struct conf_party {
 	enum party_role role;
 	char *cert;               /* PEM: one or more registered certificates (rollover) */
 	char *key;                /* PEM private key when hegn holds it (a hosted party), else NULL */
+	char *organisation;       /* its name, for cover sheets; may be NULL */
 	char *cvr, *sor, *gln;    /* identifiers; may be NULL */
-	char *delivery;           /* delivery channel: "pull" */
+	char *delivery;           /* delivery channels in fallback order: "push,smime-mail,fax" */
+	char *push_url, *mail, *folder, *receipt_folder, *fax;
+	char *format;             /* "hegn" or "medcom" */
 	int cipher;               /* enum envelope_cipher */
 	int padding;              /* enum envelope_padding for signatures made for it */
 	char *services;           /* approved service categories, comma-separated; may be NULL */
@@ -64,6 +68,11 @@ struct conf {
 	char *audit_key, *audit_pubkey, *audit_origin;
 	int checkpoint_interval;
 	int retention_days;
+	/* [delivery] */
+	char *mail_from, *smtp_url, *fax_command, *post_command;
+	int smtp_insecure;
+	int resend_after, max_resends, retry_base, retry_max;
+	int deadline[MSG_KIND_COUNT + 1];   /* seconds per kind; [MSG_KIND_COUNT] is the default */
 	/* [limits] */
 	int64_t max_attachments;
 	int64_t max_attachment_bytes;

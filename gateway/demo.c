@@ -143,10 +143,11 @@ write_text(const char *dir, const char *name, const char *text, int mode, struct
 static char *
 conf_text(const char *dir, int port)
 {
-	char *s, *t;
+	char *s, *t, absdir[4096];
 	size_t i;
 
-	(void)dir;
+	if (realpath(dir, absdir) == NULL)
+		snprintf(absdir, sizeof(absdir), "%s", dir);
 	s = xasprintf(
 	    "# hegn.conf: the demo world made by `hegn demo init`. See hegn.conf(5).\n"
 	    "# Relative paths are relative to this file.\n"
@@ -183,17 +184,28 @@ conf_text(const char *dir, int port)
 	    "checkpoint_interval = 60\n"
 	    "retention_days = 0\n"
 	    "\n"
+	    "[delivery]\n"
+	    "# The demo has no fax line: its fax command files the PDF in fax-out/.\n"
+	    "fax_command = cp {file} %s/fax-out/\n"
+	    "post_command = cp {file} %s/fax-out/\n"
+	    "resend_after = 1800\n"
+	    "max_resends = 2\n"
+	    "deadline = 86400\n"
+	    "deadline_discharge_notice = 7200\n"
+	    "deadline_death_notice = 900\n"
+	    "\n"
 	    "[limits]\n"
 	    "max_attachments = 20\n"
-	    "max_attachment_bytes = 20971520\n", port);
+	    "max_attachment_bytes = 20971520\n", port, absdir, absdir);
 	for (i = 0; i < NPARTIES; i++) {
 		const struct demo_party *p = &parties[i];
 
-		t = xasprintf("%s\n[party %s]\nrole = %s\ncert = pki/%s.pem\n%s%s%s"
-		    "cvr = %s\n%s%s%sgln = %s\ndelivery = pull\ncipher = aes-256-gcm\n%s%s%s",
-		    s, p->name, p->role, p->name,
+		t = xasprintf("%s\n[party %s]\nrole = %s\norganisation = %s\ncert = pki/%s.pem\n%s%s%s"
+		    "cvr = %s\n%s%s%sgln = %s\ndelivery = %s\ncipher = aes-256-gcm\n%s%s%s",
+		    s, p->name, p->role, p->org, p->name,
 		    p->hosted ? "key = pki/" : "", p->hosted ? p->name : "", p->hosted ? ".key\n" : "",
 		    p->cvr, p->sor ? "sor = " : "", p->sor ? p->sor : "", p->sor ? "\n" : "", p->gln,
+		    strcmp(p->name, "hovmand-care") == 0 ? "pull,fax\nfax = +4557671234" : "pull",
 		    p->services ? "services = " : "", p->services ? p->services : "",
 		    p->services ? "\n" : "");
 		free(s);

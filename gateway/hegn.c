@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "receipt.h"
 #include "relay.h"
+#include "report.h"
 #include "signer.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -121,7 +122,11 @@ usage(void)
 	    "  user list | user disable NAME | user enable NAME\n"
 	    "  audit verify [--export FILE --pubkey FILE]\n"
 	    "  audit export [--out FILE]\n"
-	    "  audit query --cpr CPR [--from TIME] [--to TIME]\n");
+	    "  audit query --cpr CPR [--from TIME] [--to TIME]\n"
+	    "  fallback ID --channel fax|phone|post --reason TEXT [--recipient P]\n"
+	    "  fallback register --channel C --party P [--kind K] [--direction D] --reason TEXT [--at TIME]\n"
+	    "  report delivery|edag2 [--from TIME] [--to TIME] [--format text|json|csv]\n"
+	    "  deliver [--now TIME]                one delivery scheduler pass (hegnd runs them itself)\n");
 	exit(2);
 }
 
@@ -793,6 +798,134 @@ out:
 	return rc;
 }
 
+static int
+cmd_fallback(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "channel", "reason", "recipient", "party", "kind",
+		"direction", "at", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct why why = { 0 };
+	json_t *j = NULL, *req = NULL;
+	int rc = 1;
+
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 1)
+		usage();
+	if (open_relay(conf_path, &r) != 0)
+		return 1;
+	if (strcmp(o.args[0], "register") == 0) {
+		req = json_object();
+		static const char *const keys[] = { "channel", "reason", "party", "kind", "direction",
+			"at", NULL };
+		size_t i;
+
+		for (i = 0; keys[i] != NULL; i++)
+			if (opt(&o, keys[i]) != NULL)
+				json_object_set_new(req, keys[i], json_string(opt(&o, keys[i])));
+		rc = relay_external(r, operator_name(), req, &j, &why);
+	} else {
+		rc = relay_fallback(r, operator_name(), o.args[0], opt(&o, "recipient"),
+		    opt(&o, "channel"), opt(&o, "reason"), &j, &why);
+	}
+	if (rc != 0) {
+		rc = fail("fallback", &why);
+		goto out;
+	}
+	print_json(j);
+	rc = 0;
+out:
+	json_decref(req);
+	json_decref(j);
+	relay_close(r);
+	return rc;
+}
+
+static int
+cmd_report(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "from", "to", "format", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct report *rep = NULL;
+	struct why why = { 0 };
+	const char *format;
+	time_t from = 0, to = 0;
+	json_t *j;
+	int rc = 1;
+
+	if (argc < 1 || opts_parse(&o, argc - 1, argv + 1, names) != 0 || o.nargs != 0)
+		usage();
+	format = opt(&o, "format") ? opt(&o, "format") : "text";
+	if ((opt(&o, "from") && util_parse_rfc3339(opt(&o, "from"), &from) != 0) ||
+	    (opt(&o, "to") && util_parse_rfc3339(opt(&o, "to"), &to) != 0)) {
+		fprintf(stderr, "hegn: report: --from/--to take RFC 3339 times with a zone\n");
+		return 2;
+	}
+	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0) {
+		fprintf(stderr, "hegn: report: --format text, json or csv\n");
+		return 2;
+	}
+	if (open_relay(conf_path, &r) != 0)
+		return 1;
+	if (report_collect(relay_store(r), relay_parties(r), (int64_t)from * 1000,
+	    (int64_t)to * 1000, &rep, &why) != 0) {
+		fail("report", &why);
+		goto out;
+	}
+	if (strcmp(argv[0], "delivery") == 0) {
+		j = report_delivery_json(rep);
+		print_json(j);
+		json_decref(j);
+	} else if (strcmp(argv[0], "edag2") == 0) {
+		if (strcmp(format, "json") == 0) {
+			j = report_edag2_json(rep);
+			print_json(j);
+			json_decref(j);
+		} else if (strcmp(format, "csv") == 0) {
+			report_edag2_csv(rep, stdout);
+		} else {
+			report_edag2_text(rep, stdout);
+		}
+	} else {
+		usage();
+	}
+	rc = 0;
+out:
+	report_free(rep);
+	relay_close(r);
+	return rc;
+}
+
+static int
+cmd_deliver(const char *conf_path, int argc, char **argv)
+{
+	static const char *const names[] = { "now", NULL };
+	struct opts o;
+	struct relay *r = NULL;
+	struct why why = { 0 };
+	time_t now = time(NULL);
+	int acted = 0, rc;
+
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 0)
+		usage();
+	if (opt(&o, "now") && util_parse_rfc3339(opt(&o, "now"), &now) != 0) {
+		fprintf(stderr, "hegn: deliver: --now takes an RFC 3339 time with a zone\n");
+		return 2;
+	}
+	if (conf_path == NULL)
+		usage();
+	/* The scheduler signs nothing, but fax and post need the policies and the trust store. */
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING, &r, &why) != 0)
+		return fail("configuration", &why);
+	rc = relay_deliver(r, (int64_t)now * 1000, &acted, &why);
+	if (rc != 0)
+		fail("deliver", &why);
+	else
+		printf("%d cop%s handled\n", acted, acted == 1 ? "y" : "ies");
+	relay_close(r);
+	return rc == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -836,6 +969,12 @@ main(int argc, char **argv)
 		return cmd_user(conf_path, argc - i, argv + i);
 	if (strcmp(cmd, "audit") == 0)
 		return cmd_audit(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "fallback") == 0)
+		return cmd_fallback(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "report") == 0)
+		return cmd_report(conf_path, argc - i, argv + i);
+	if (strcmp(cmd, "deliver") == 0)
+		return cmd_deliver(conf_path, argc - i, argv + i);
 	if (strcmp(cmd, "config") == 0 && i < argc && strcmp(argv[i], "keywords") == 0) {
 		conf_print_keywords(stdout);
 		return 0;

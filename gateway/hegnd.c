@@ -23,6 +23,7 @@
 #include "http.h"
 #include "log.h"
 #include "relay.h"
+#include "util.h"
 
 static volatile sig_atomic_t want_quit;
 static volatile sig_atomic_t want_reload;
@@ -117,7 +118,7 @@ main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct sigaction sa;
 	struct why why = { 0 };
-	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1;
+	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, acted;
 
 	while ((ch = getopt(argc, argv, "c:tDVh")) != -1) {
 		switch (ch) {
@@ -208,6 +209,9 @@ main(int argc, char **argv)
 		why_clear(&why);
 		if (relay_tick(relay, 0, &why) != 0)
 			log_error("hegnd: housekeeping failed (%s)", why.text);
+		why_clear(&why);
+		if (relay_deliver(relay, util_now_ms(), &acted, &why) != 0)
+			log_error("hegnd: delivery pass failed (%s)", why.text);
 	}
 	log_info("hegnd: stopping");
 	rc = 0;

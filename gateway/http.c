@@ -84,8 +84,14 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 		else
 			sk_X509_push(chain, x);
 	}
-	if (relay_authenticate(s->relay, leaf, chain, &req->party, &req->auth) != 0)
+	if (relay_authenticate(s->relay, leaf, chain, &req->party, &req->auth) != 0) {
 		req->party = NULL;
+	} else {
+		char fp[65];
+
+		pki_fingerprint(leaf, fp);
+		relay_request_cert(fp);
+	}
 out:
 	X509_free(leaf);
 	sk_X509_pop_free(chain, X509_free);
@@ -164,6 +170,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		snprintf(msg, sizeof(msg), "body: larger than the limit of %zu bytes", s->max_body);
 		api_error(&resp, HEGN_ERR_TOO_LARGE, msg);
 	} else {
+		relay_request_cert(NULL);
 		authenticate(s, conn, &pd->req);
 		api_handle(s->relay, &pd->req, &resp);
 	}

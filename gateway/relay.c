@@ -13,6 +13,7 @@
 #include "assign.h"
 #include "audit.h"
 #include "cpr.h"
+#include "delivery.h"
 #include "envelope.h"
 #include "log.h"
 #include "message.h"
@@ -419,6 +420,18 @@ decide_send(struct relay *r, struct policy *pol, struct store_tx *tx, const stru
 	return 0;
 }
 
+/*
+ * The fingerprint of the certificate the current request came with, for
+ * its audit entries.  Each request runs start to end on one thread.
+ */
+static __thread char request_cert[65];
+
+void
+relay_request_cert(const char *fingerprint)
+{
+	snprintf(request_cert, sizeof(request_cert), "%s", fingerprint ? fingerprint : "");
+}
+
 static void
 audit_fill(struct audit_event *e, const char *action, const char *actor, const char *id,
     const char *cref, const char *outcome, const char *rule, const char *detail)
@@ -431,6 +444,7 @@ audit_fill(struct audit_event *e, const char *action, const char *actor, const c
 	e->outcome = outcome;
 	e->rule = rule;
 	e->detail = detail;
+	e->cert = request_cert;
 }
 
 /* Record a refusal in the audit log, in a transaction of its own. */
@@ -548,12 +562,14 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	struct copy *copies = NULL;
+	struct store_schedule sched;
 	size_t ncopies = 0, i, nprov = 0;
 	char (*providers)[65] = NULL;
 	const uint8_t *content;
 	size_t content_len;
 	const char *cid = NULL;
 	char id[65], csha[65], cref[65] = "", services[257], detail[256], classes[32], removed[32];
+	char signer_fp[65];
 	X509 *rcert = NULL;
 	json_t *list;
 	int64_t now;
@@ -580,6 +596,8 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		}
 		content = envelope_signed_content(sig, &content_len);
 		cid = envelope_signed_content_id(sig);
+		pki_fingerprint(envelope_signed_signer(sig), signer_fp);
+		relay_request_cert(signer_fp);
 	} else {
 		if (caller == NULL) {
 			rc = why_set(why, HEGN_ERR_UNAUTH,
@@ -784,11 +802,19 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
 		snprintf(sd.recipient, sizeof(sd.recipient), "%s", cp->to->name);
 		snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
-		snprintf(sd.channel, sizeof(sd.channel), "%s", cp->to->conf->delivery);
+		snprintf(sd.channel, sizeof(sd.channel), "pull");
 		sd.updated_ms = now;
 		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
 		sd.sealed = cp->sealed;
 		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
+			goto out;
+		memset(&sched, 0, sizeof(sched));
+		memcpy(sched.message_id, sd.message_id, sizeof(sched.message_id));
+		memcpy(sched.recipient, sd.recipient, sizeof(sched.recipient));
+		memcpy(sched.state, sd.state, sizeof(sched.state));
+		delivery_initial(r->conf, cp->to, message_kind(m), sm.deadline_ms, now, &sched);
+		snprintf(sd.channel, sizeof(sd.channel), "%s", sched.channel);
+		if ((rc = store_schedule_update(tx, &sched, why)) != 0)
 			goto out;
 		class_list(cp->keep & message_classes(m), classes);
 		class_list(cp->removed, removed);
@@ -913,6 +939,7 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 	struct store_message m;
 	struct store_delivery d;
 	struct store_event ev;
+	struct store_schedule sched;
 	struct audit_event ae;
 	struct policy_ctx ctx;
 	struct policy_decision dec;
@@ -936,10 +963,13 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 	rc = store_delivery_get(tx, id, caller->name, 1, &d, why);
 	if (rc == HEGN_ERR_NOT_FOUND) {
 		/* Asking for what is not yours is recorded; the answer is the same 404. */
+		/* The citizen of an existing message, so the probe shows in their access log. */
+		if (store_message_get(tx, id, 0, &m, NULL) != 0)
+			m.citizen_ref[0] = '\0';
 		store_rollback(tx);
 		tx = NULL;
-		audit_refusal(r, "message.fetch", caller->name, id, "", "addressing",
-		    "not addressed to the party, or no such message");
+		audit_refusal(r, "message.fetch", caller->name, id, m.citizen_ref, "addressing",
+		    m.citizen_ref[0] ? "not addressed to the party" : "no such message");
 		rc = not_found(why, id);
 		goto out;
 	}
@@ -966,10 +996,26 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 		rc = not_found(why, id);
 		goto out;
 	}
+	if ((rc = store_schedule_get(tx, id, caller->name, &sched, why)) != 0)
+		goto out;
 	if (strcmp(d.state, STORE_STATE_SUBMITTED) == 0) {
 		event_fill(&ev, id, caller->name, "fetched", caller->name, "pull", now);
-		if ((rc = store_delivery_set_state(tx, id, caller->name, STORE_STATE_DELIVERED, now,
-		    why)) != 0 || (rc = store_event_add(tx, &ev, why)) != 0)
+		snprintf(sched.state, sizeof(sched.state), "%s", STORE_STATE_DELIVERED);
+		if (sched.delivered_ms == 0)
+			sched.delivered_ms = now;
+		else
+			sched.duplicates++;
+		/* The scheduler looks again when a receipt is due (MedCom's resend). */
+		sched.next_ms = now + (int64_t)r->conf->resend_after * 1000;
+		if (sched.deadline_ms > 0 && sched.deadline_ms < sched.next_ms)
+			sched.next_ms = sched.deadline_ms;
+		if ((rc = store_schedule_update(tx, &sched, why)) != 0 ||
+		    (rc = store_event_add(tx, &ev, why)) != 0)
+			goto out;
+	} else {
+		/* The same copy again: counted, never shown as new. */
+		sched.duplicates++;
+		if ((rc = store_schedule_update(tx, &sched, why)) != 0)
 			goto out;
 	}
 	snprintf(detail, sizeof(detail), "%s fetched by %s", m.kind, caller->name);
@@ -1018,6 +1064,7 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 	struct store_delivery *d = NULL;
 	struct store_event *ev = NULL;
 	struct store_receipt rc_;
+	struct store_schedule sched;
 	size_t nd = 0, ne = 0, i;
 	json_t *dl = NULL, *el = NULL, *obj;
 	const char *state = STORE_STATE_SUBMITTED;
@@ -1042,6 +1089,10 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 	for (i = 0; i < nd && !visible; i++)
 		visible = strcmp(d[i].recipient, caller->name) == 0;
 	if (!visible) {
+		store_rollback(tx);
+		tx = NULL;
+		audit_refusal(r, "message.status", caller->name, id, m.citizen_ref, "addressing",
+		    "not the sender or a recipient");
 		rc = not_found(why, id);
 		goto out;
 	}
@@ -1055,6 +1106,17 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 			continue;
 		obj = json_pack("{s:s, s:s, s:s, s:s}", "recipient", d[i].recipient, "channel",
 		    d[i].channel, "state", d[i].state, "sealed_sha256", d[i].sealed_sha256);
+		if (store_schedule_get(tx, id, d[i].recipient, &sched, NULL) == 0) {
+			json_object_set_new(obj, "resends", json_integer(sched.resends));
+			json_object_set_new(obj, "duplicates", json_integer(sched.duplicates));
+			if (sched.deadline_ms > 0) {
+				util_time_ms_rfc3339(sched.deadline_ms, when);
+				json_object_set_new(obj, "deadline", json_string(when));
+			}
+			if (sched.fallback_reason[0] != '\0')
+				json_object_set_new(obj, "fallback_reason",
+				    json_string(sched.fallback_reason));
+		}
 		if (state_rank(d[i].state) < best) {
 			best = state_rank(d[i].state);
 			state = d[i].state;
@@ -1108,6 +1170,7 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	struct store_delivery d;
 	struct store_receipt sr, old;
 	struct store_message m;
+	struct store_schedule sched;
 	struct store_event ev;
 	struct audit_event ae;
 	struct receipt rcpt;
@@ -1123,7 +1186,7 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	memset(&sr, 0, sizeof(sr));
 	memset(&old, 0, sizeof(old));
 	memset(&m, 0, sizeof(m));
-	if (!util_valid_id(id)) {
+	if (id != NULL && !util_valid_id(id)) {
 		rc = not_found(why, "");
 		goto out;
 	}
@@ -1151,6 +1214,8 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 		why_prefix(why, rc, "receipt");
 		goto out;
 	}
+	if (id == NULL)
+		id = rcpt.message_id;     /* a receipt a channel collected names its message */
 	if (strcmp(rcpt.message_id, id) != 0) {
 		rc = why_set(why, HEGN_ERR_INVALID, "receipt.message_id: names another message than %s",
 		    id);
@@ -1200,9 +1265,19 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	if ((rc = store_message_get(tx, id, 0, &m, why)) != 0 ||
 	    (rc = audit_append(tx, &ae, now, why)) != 0 ||
 	    (rc = store_receipt_insert(tx, &sr, why)) != 0 ||
-	    (rc = store_delivery_set_state(tx, id, signer->name,
-	    rcpt.accepted ? STORE_STATE_ACKNOWLEDGED : STORE_STATE_REJECTED, now, why)) != 0 ||
-	    (rc = store_event_add(tx, &ev, why)) != 0)
+	    (rc = store_event_add(tx, &ev, why)) != 0 ||
+	    (rc = store_schedule_get(tx, id, signer->name, &sched, why)) != 0)
+		goto out;
+	/* A copy that already went by fax keeps that outcome; the receipt is kept beside it. */
+	if (strcmp(sched.state, STORE_STATE_FALLBACK) != 0 &&
+	    strcmp(sched.state, STORE_STATE_FAILED) != 0)
+		snprintf(sched.state, sizeof(sched.state), "%s",
+		    rcpt.accepted ? STORE_STATE_ACKNOWLEDGED : STORE_STATE_REJECTED);
+	sched.acked_ms = now;
+	if (sched.delivered_ms == 0)
+		sched.delivered_ms = now;
+	sched.next_ms = 0;
+	if ((rc = store_schedule_update(tx, &sched, why)) != 0)
 		goto out;
 	rc = store_commit(tx, why);
 	tx = NULL;
@@ -1484,9 +1559,9 @@ relay_policy_check(struct relay *r, const char *as, const char *kind, const char
 	fprintf(out, "%s %s -> %s: %s\n", sender->name, kind, recipient->name,
 	    d.allow ? "allow" : "deny");
 	fprintf(out, "rule:       %s\nreason:     %s\n", d.rule_id, d.reason);
-	fprintf(out, "assignment: %s%s%s%s\n", provider ? provider->name : "(no provider)",
+	fprintf(out, "assignment: %s%s%s%s%s\n", provider ? provider->name : "(no provider)",
 	    provider ? " " : "", provider ? assign_state_name(as_state) : "",
-	    services[0] ? services : "");
+	    services[0] ? " for " : "", services);
 	keep = policy_classes_for(pol, &ctx, per);
 	fprintf(out, "%s would get:", recipient->name);
 	for (c = 0; c < CLASS_COUNT; c++)
@@ -1761,4 +1836,202 @@ out:
 	store_audit_list_free(a, n);
 	store_rollback(tx);
 	return rc;
+}
+
+static int
+relay_receipt_cb(void *arg, const struct party *from, const char *id, const uint8_t *der,
+    size_t len, struct why *why)
+{
+	json_t *j = NULL;
+	int rc;
+
+	rc = relay_receipt(arg, from, id, der, len, &j, why);
+	json_decref(j);
+	return rc;
+}
+
+int
+relay_deliver(struct relay *r, int64_t now_ms, int *acted, struct why *why)
+{
+	struct delivery_ctx ctx;
+	struct pki *pki = pki_get(r);
+	struct policy *pol = policy_get(r);
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = r->conf;
+	ctx.parties = r->parties;
+	ctx.pki = pki;
+	ctx.policy = pol;
+	ctx.store = r->store;
+	ctx.receipt = relay_receipt_cb;
+	ctx.receipt_arg = r;
+	rc = delivery_run(&ctx, now_ms, acted, why);
+	policy_free(pol);
+	pki_free(pki);
+	return rc;
+}
+
+static int
+valid_fallback_channel(const char *c)
+{
+	return c != NULL && (strcmp(c, "fax") == 0 || strcmp(c, "phone") == 0 ||
+	    strcmp(c, "post") == 0);
+}
+
+int
+relay_fallback(struct relay *r, const char *actor, const char *id, const char *recipient,
+    const char *channel, const char *reason, json_t **out, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_delivery *d = NULL;
+	struct store_schedule s;
+	struct store_message m;
+	struct store_event ev;
+	struct audit_event ae;
+	char detail[300];
+	size_t n = 0, i, done = 0;
+	int64_t now = util_now_ms();
+	json_t *list;
+	int rc;
+
+	*out = NULL;
+	memset(&m, 0, sizeof(m));
+	if (!valid_fallback_channel(channel))
+		return why_set(why, HEGN_ERR_INVALID, "channel: fax, phone or post");
+	if (reason == NULL || *reason == '\0' || strlen(reason) > 256)
+		return why_set(why, HEGN_ERR_INVALID, "reason: 1 to 256 characters saying why");
+	if (id == NULL || !util_valid_id(id))
+		return not_found(why, "");
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = store_message_get(tx, id, 0, &m, why)) != 0 ||
+	    (rc = store_delivery_list(tx, id, &d, &n, why)) != 0) {
+		if (rc == HEGN_ERR_NOT_FOUND)
+			rc = not_found(why, id);
+		goto out;
+	}
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		if (recipient != NULL && strcmp(recipient, d[i].recipient) != 0)
+			continue;
+		if ((rc = store_schedule_get(tx, id, d[i].recipient, &s, why)) != 0) {
+			json_decref(list);
+			goto out;
+		}
+		if (strcmp(s.state, STORE_STATE_ACKNOWLEDGED) == 0)
+			continue;
+		snprintf(s.state, sizeof(s.state), "%s", STORE_STATE_FALLBACK);
+		snprintf(s.channel, sizeof(s.channel), "%s", channel);
+		snprintf(s.fallback_reason, sizeof(s.fallback_reason), "%s", reason);
+		s.next_ms = 0;
+		if (s.delivered_ms == 0)
+			s.delivered_ms = now;
+		snprintf(detail, sizeof(detail), "sent by %s by hand (%s): %s", channel, actor, reason);
+		event_fill(&ev, id, d[i].recipient, "fallback", actor, detail, now);
+		audit_fill(&ae, "delivery.fallback", actor, id, m.citizen_ref, "ok", NULL, detail);
+		if ((rc = store_schedule_update(tx, &s, why)) != 0 ||
+		    (rc = store_event_add(tx, &ev, why)) != 0 ||
+		    (rc = audit_append(tx, &ae, now, why)) != 0) {
+			json_decref(list);
+			goto out;
+		}
+		json_array_append_new(list, json_string(d[i].recipient));
+		done++;
+	}
+	if (done == 0) {
+		json_decref(list);
+		rc = why_set(why, HEGN_ERR_CONFLICT, recipient ?
+		    "that copy is acknowledged already, or has no such recipient" :
+		    "every copy is acknowledged already");
+		goto out;
+	}
+	rc = store_commit(tx, why);
+	tx = NULL;
+	if (rc != 0) {
+		json_decref(list);
+		goto out;
+	}
+	*out = json_pack("{s:s, s:s, s:o}", "id", id, "state", STORE_STATE_FALLBACK, "recipients",
+	    list);
+	rc = 0;
+out:
+	store_delivery_list_free(d, n);
+	store_message_clear(&m);
+	store_rollback(tx);
+	return rc;
+}
+
+int
+relay_external(struct relay *r, const char *actor, const json_t *req, json_t **out,
+    struct why *why)
+{
+	static const char *const allowed[] = { "channel", "party", "kind", "direction", "reason",
+		"at", NULL };
+	struct store_external e;
+	struct store_tx *tx = NULL;
+	struct audit_event ae;
+	const char *channel, *party, *kind, *dir, *reason, *at, *key;
+	enum message_kind k;
+	char detail[300];
+	time_t t = 0;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (!json_is_object(req))
+		return why_set(why, HEGN_ERR_INVALID, "body: a JSON object");
+	json_object_foreach((json_t *)req, key, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL)
+			return why_set(why, HEGN_ERR_INVALID, "unknown field '%.40s'", key);
+	}
+	channel = json_string_value(json_object_get(req, "channel"));
+	party = json_string_value(json_object_get(req, "party"));
+	kind = json_string_value(json_object_get(req, "kind"));
+	dir = json_string_value(json_object_get(req, "direction"));
+	reason = json_string_value(json_object_get(req, "reason"));
+	at = json_string_value(json_object_get(req, "at"));
+	if (!valid_fallback_channel(channel))
+		return why_set(why, HEGN_ERR_INVALID, "channel: fax, phone or post");
+	if (party == NULL || party_find(r->parties, party) == NULL)
+		return why_set(why, HEGN_ERR_INVALID, "party: a registered party");
+	if (kind == NULL)
+		kind = "other";
+	if (strcmp(kind, "other") != 0 && message_kind_from_name(kind, &k) != 0)
+		return why_set(why, HEGN_ERR_INVALID, "kind: a message kind or \"other\"");
+	if (dir == NULL)
+		dir = "outbound";
+	if (strcmp(dir, "outbound") != 0 && strcmp(dir, "inbound") != 0)
+		return why_set(why, HEGN_ERR_INVALID, "direction: outbound or inbound");
+	if (reason == NULL || *reason == '\0' || strlen(reason) > 256)
+		return why_set(why, HEGN_ERR_INVALID, "reason: 1 to 256 characters saying why");
+	if (at != NULL && util_parse_rfc3339(at, &t) != 0)
+		return why_set(why, HEGN_ERR_INVALID, "at: an RFC 3339 time with a zone");
+	memset(&e, 0, sizeof(e));
+	e.at_ms = at != NULL ? (int64_t)t * 1000 : util_now_ms();
+	snprintf(e.party, sizeof(e.party), "%s", party);
+	snprintf(e.kind, sizeof(e.kind), "%s", kind);
+	snprintf(e.channel, sizeof(e.channel), "%s", channel);
+	snprintf(e.direction, sizeof(e.direction), "%s", dir);
+	snprintf(e.reason, sizeof(e.reason), "%s", reason);
+	snprintf(e.registered_by, sizeof(e.registered_by), "%s", actor);
+	snprintf(detail, sizeof(detail), "%s %s %s with %s outside hegn: %s", kind, dir, channel,
+	    party, reason);
+	audit_fill(&ae, "fallback.register", actor, NULL, NULL, "ok", NULL, detail);
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	if ((rc = store_external_insert(tx, &e, why)) != 0 ||
+	    (rc = audit_append(tx, &ae, util_now_ms(), why)) != 0) {
+		store_rollback(tx);
+		return rc;
+	}
+	if ((rc = store_commit(tx, why)) != 0)
+		return rc;
+	*out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)e.id, "channel", channel,
+	    "party", party, "kind", kind);
+	return 0;
 }

@@ -96,9 +96,38 @@ int relay_fetch(struct relay *r, const struct party *caller, const char *id,
 int relay_status(struct relay *r, const struct party *caller, const char *id,
     json_t **out, struct why *why);
 
-/* Take a signed receipt for id; caller may be NULL (the signature authenticates). */
+/*
+ * Take a signed receipt for id (NULL: the id the receipt names, for
+ * receipts a channel collected); caller may be NULL (the signature
+ * authenticates).
+ */
 int relay_receipt(struct relay *r, const struct party *caller, const char *id,
     const uint8_t *body, size_t len, json_t **out, struct why *why);
+
+/*
+ * One pass of the delivery scheduler at now_ms (docs/delivery.md); *acted
+ * counts the copies handled.
+ */
+int relay_deliver(struct relay *r, int64_t now_ms, int *acted, struct why *why);
+
+/*
+ * Staff record that copies of message id went by fax, phone or post
+ * (recipient NULL: every copy not yet acknowledged), with the reason.
+ */
+int relay_fallback(struct relay *r, const char *actor, const char *id, const char *recipient,
+    const char *channel, const char *reason, json_t **out, struct why *why);
+
+/*
+ * Register communication that went outside hegn entirely, so the
+ * electronic share covers all of it: {"channel": "fax|phone|post", "party":
+ * P, "kind": K or "other", "direction": "outbound|inbound", "reason": ...,
+ * "at": RFC 3339 (optional)}.
+ */
+int relay_external(struct relay *r, const char *actor, const json_t *req, json_t **out,
+    struct why *why);
+
+/* The certificate fingerprint the current request authenticated with (this thread only). */
+void relay_request_cert(const char *fingerprint);
 
 /* The store (borrowed), for the command line's audit tools. */
 struct store *relay_store(struct relay *r);

@@ -243,6 +243,7 @@ const char store_sqlite_inbox_sql[] =
     "SELECT d.message_id, m.kind, m.sender, d.seq, m.created_ms"
     " FROM deliveries AS d CROSS JOIN messages AS m ON m.id = d.message_id"
     " WHERE d.recipient = ?1 AND d.state = 'submitted' AND d.seq > ?2"
+    " AND d.channel = 'pull'"
     " ORDER BY d.seq LIMIT ?3";
 
 const char store_sqlite_event_list_sql[] =
