@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,9 @@
 #include "policy.h"
 #include "receipt.h"
 #include "relay.h"
+#include "render.h"
 #include "report.h"
+#include "timeusage.h"
 #include "signer.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -109,6 +112,10 @@ usage(void)
 	    "  status ID [--json]                a message's state and delivery log\n"
 	    "  fetch --server URL --cert F --key F --ca F --out DIR [--crl F] [--once]\n"
 	    "                                    fetch, decrypt and verify as a party, send receipts\n"
+	    "  agent --server URL --cert F --key F --ca F --out DIR [--once] [--interval S]\n"
+	    "        [--time-usage CSV --to PARTY --gateway-cert F]\n"
+	    "                                    the reference client: fetch, write JSON and PDF, receipts,\n"
+	    "                                    and time-usage reports from a spreadsheet's CSV\n"
 	    "  cert verify FILE [--purpose P] [--at TIME]\n"
 	    "                                    validate a certificate as hegnd does\n"
 	    "  config keywords                   list hegn.conf's keywords\n"
@@ -297,7 +304,7 @@ write_out(const char *dir, const char *name, const void *data, size_t len, struc
  */
 static int
 fetch_one(struct client *cl, struct signer *self, struct pki *pki, const char *out,
-    const char *id, const char *kind, const char *from)
+    const char *id, const char *kind, const char *from, int pdf)
 {
 	struct client_response resp, rresp;
 	struct buf inner = { 0 }, rjson = { 0 }, rder = { 0 };
@@ -340,6 +347,27 @@ fetch_one(struct client *cl, struct signer *self, struct pki *pki, const char *o
 			fail("fetch", &why);
 			goto out;
 		}
+		if (pdf) {
+			struct render_doc doc;
+			struct buf pdfb = { 0 };
+
+			memset(&doc, 0, sizeof(doc));
+			doc.id = id;
+			doc.kind = kind;
+			doc.sender = from;
+			doc.recipient = "";
+			doc.sender_name = subject;
+			doc.content = content;
+			doc.content_len = clen;
+			snprintf(name, sizeof(name), "%s.pdf", id);
+			if (render_pdf(&doc, &pdfb, &why) != 0 ||
+			    write_out(out, name, pdfb.data, pdfb.len, &why) != 0) {
+				buf_free(&pdfb, 1);
+				fail("fetch", &why);
+				goto out;
+			}
+			buf_free(&pdfb, 1);
+		}
 	}
 	if (receipt_build(&rcpt, &rjson, &why) != 0 ||
 	    signer_sign(self, "self", rjson.data, rjson.len, NULL, &rder, &why) != 0) {
@@ -374,42 +402,19 @@ out:
 	return rc;
 }
 
+/* Fetch every new message in the inbox; *total and *bad count them. */
 static int
-cmd_fetch(int argc, char **argv)
+fetch_all(struct client *cl, struct signer *self, struct pki *pki, const char *out, int pdf,
+    int *total, int *bad)
 {
-	static const char *const names[] = { "server", "cert", "key", "ca", "chain", "crl", "out",
-		"once!", NULL };
-	struct opts o;
-	struct why why = { 0 };
-	struct client *cl = NULL;
 	struct client_response resp;
-	struct signer *self = NULL;
-	struct pki *pki = NULL;
+	struct why why = { 0 };
 	json_t *j = NULL, *m;
 	char after[40] = "0", path[96], err[600];
 	size_t i, n;
-	int rc = 1, bad = 0, total = 0;
+	int rc = 1;
 
 	memset(&resp, 0, sizeof(resp));
-	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 0 || !opt(&o, "server") ||
-	    !opt(&o, "cert") || !opt(&o, "key") || !opt(&o, "ca") || !opt(&o, "out"))
-		usage();
-	if (util_mkdirs(opt(&o, "out"), 0700, &why) != 0)
-		return fail("fetch", &why);
-	if (pki_load(opt(&o, "ca"), opt(&o, "chain"), opt(&o, "crl"),
-	    opt(&o, "crl") ? PKI_CRL_CHECK : 0, &pki, &why) != 0)
-		return fail("trust anchors", &why);
-	self = signer_new();
-	if (signer_load(self, "self", opt(&o, "key"), opt(&o, "cert"), NULL, ENVELOPE_PSS,
-	    &why) != 0) {
-		fail("key", &why);
-		goto out;
-	}
-	if (client_new(opt(&o, "server"), opt(&o, "cert"), opt(&o, "key"), opt(&o, "ca"), &cl,
-	    &why) != 0) {
-		fail("fetch", &why);
-		goto out;
-	}
 	for (;;) {
 		snprintf(path, sizeof(path), "/v1/inbox?after=%s", after);
 		if (client_request(cl, "GET", path, NULL, "application/json", NULL, 0, &resp,
@@ -430,25 +435,212 @@ cmd_fetch(int argc, char **argv)
 		}
 		n = json_array_size(json_object_get(j, "messages"));
 		json_array_foreach(json_object_get(j, "messages"), i, m) {
-			total++;
-			if (fetch_one(cl, self, pki, opt(&o, "out"),
-			    json_string_value(json_object_get(m, "id")),
+			const char *id = json_string_value(json_object_get(m, "id"));
+
+			/* The id names files: it must be one of ours. */
+			if (id == NULL || !util_valid_id(id)) {
+				(*bad)++;
+				continue;
+			}
+			(*total)++;
+			if (fetch_one(cl, self, pki, out, id,
 			    json_string_value(json_object_get(m, "kind")),
-			    json_string_value(json_object_get(m, "from"))) != 0)
-				bad++;
+			    json_string_value(json_object_get(m, "from")), pdf) != 0)
+				(*bad)++;
 		}
 		snprintf(after, sizeof(after), "%s",
 		    json_string_value(json_object_get(j, "next")) ?
 		    json_string_value(json_object_get(j, "next")) : "0");
-		if (n == 0 || opt(&o, "once"))
+		if (n == 0)
 			break;
 	}
+	rc = 0;
+out:
+	json_decref(j);
+	client_response_clear(&resp);
+	return rc;
+}
+
+static int
+cmd_fetch(int argc, char **argv)
+{
+	static const char *const names[] = { "server", "cert", "key", "ca", "chain", "crl", "out",
+		"once!", NULL };
+	struct opts o;
+	struct why why = { 0 };
+	struct client *cl = NULL;
+	struct signer *self = NULL;
+	struct pki *pki = NULL;
+	int rc = 1, bad = 0, total = 0;
+
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 0 || !opt(&o, "server") ||
+	    !opt(&o, "cert") || !opt(&o, "key") || !opt(&o, "ca") || !opt(&o, "out"))
+		usage();
+	if (util_mkdirs(opt(&o, "out"), 0700, &why) != 0)
+		return fail("fetch", &why);
+	if (pki_load(opt(&o, "ca"), opt(&o, "chain"), opt(&o, "crl"),
+	    opt(&o, "crl") ? PKI_CRL_CHECK : 0, &pki, &why) != 0)
+		return fail("trust anchors", &why);
+	self = signer_new();
+	if (signer_load(self, "self", opt(&o, "key"), opt(&o, "cert"), NULL, ENVELOPE_PSS,
+	    &why) != 0) {
+		fail("key", &why);
+		goto out;
+	}
+	if (client_new(opt(&o, "server"), opt(&o, "cert"), opt(&o, "key"), opt(&o, "ca"), &cl,
+	    &why) != 0) {
+		fail("fetch", &why);
+		goto out;
+	}
+	if (fetch_all(cl, self, pki, opt(&o, "out"), 0, &total, &bad) != 0)
+		goto out;
 	if (total == 0)
 		printf("no new messages\n");
 	rc = bad ? 1 : 0;
 out:
-	json_decref(j);
+	client_free(cl);
+	signer_free(self);
+	pki_free(pki);
+	return rc;
+}
+
+static volatile sig_atomic_t agent_quit;
+
+static void
+agent_on_signal(int sig)
+{
+	(void)sig;
+	agent_quit = 1;
+}
+
+/*
+ * Submit the time-usage CSV as sealed submissions: each citizen's report is
+ * signed with our key and encrypted to the gateway.  The file is renamed
+ * *.sent once every report is accepted, so it is never sent twice.
+ */
+static int
+agent_time_usage(struct client *cl, struct signer *self, X509 *gateway, const char *csv,
+    const char *to)
+{
+	struct buf text = { 0 }, *docs = NULL, signed_der = { 0 }, sealed = { 0 };
+	struct client_response resp;
+	struct why why = { 0 };
+	size_t n = 0, i;
+	char err[600], *done = NULL;
+	int rc = 1, ok = 0;
+
+	memset(&resp, 0, sizeof(resp));
+	if (util_read_file(csv, TIMEUSAGE_MAX, &text, &why) != 0 ||
+	    timeusage_parse(text.data, text.len, to, &docs, &n, &why) != 0) {
+		fail(csv, &why);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char id[37];
+
+		/* A fixed id per file and citizen makes a resend after a crash idempotent. */
+		util_uuid(id);
+		buf_free(&signed_der, 1);
+		buf_free(&sealed, 0);
+		client_response_clear(&resp);
+		if (signer_sign(self, "self", docs[i].data, docs[i].len, NULL, &signed_der,
+		    &why) != 0 || envelope_seal(gateway, ENVELOPE_AES256_GCM, signed_der.data,
+		    signed_der.len, 1, &sealed, &why) != 0 ||
+		    client_request(cl, "POST", "/v1/messages", "application/pkcs7-mime",
+		    "application/json", sealed.data, sealed.len, &resp, &why) != 0) {
+			fail("time usage", &why);
+			goto out;
+		}
+		if (resp.status != 201 && resp.status != 200) {
+			fprintf(stderr, "hegn: time usage report %zu of %s refused: %s\n", i + 1, csv,
+			    client_error_text(&resp, err, sizeof(err)));
+			goto out;
+		}
+		ok++;
+	}
+	printf("time usage: %d report%s from %s submitted\n", ok, ok == 1 ? "" : "s", csv);
+	done = xasprintf("%s.sent", csv);
+	if (rename(csv, done) != 0)
+		fprintf(stderr, "hegn: cannot rename %s: %s\n", csv, strerror(errno));
+	rc = 0;
+out:
+	free(done);
 	client_response_clear(&resp);
+	buf_free(&signed_der, 1);
+	buf_free(&sealed, 0);
+	buf_free(&text, 1);
+	timeusage_free(docs, n);
+	return rc;
+}
+
+static int
+cmd_agent(int argc, char **argv)
+{
+	static const char *const names[] = { "server", "cert", "key", "ca", "chain", "crl", "out",
+		"once!", "interval", "time-usage", "to", "gateway-cert", NULL };
+	struct opts o;
+	struct why why = { 0 };
+	struct client *cl = NULL;
+	struct signer *self = NULL;
+	struct pki *pki = NULL;
+	struct sigaction sa;
+	X509 *gw = NULL;
+	int rc = 1, bad, total, interval = 60;
+
+	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 0 || !opt(&o, "server") ||
+	    !opt(&o, "cert") || !opt(&o, "key") || !opt(&o, "ca") || !opt(&o, "out"))
+		usage();
+	if (opt(&o, "interval") != NULL && ((interval = atoi(opt(&o, "interval"))) < 1 ||
+	    interval > 86400)) {
+		fprintf(stderr, "hegn: agent: --interval: seconds from 1 to 86400\n");
+		return 2;
+	}
+	if (opt(&o, "time-usage") != NULL && (opt(&o, "to") == NULL ||
+	    opt(&o, "gateway-cert") == NULL)) {
+		fprintf(stderr, "hegn: agent: --time-usage needs --to PARTY and --gateway-cert FILE\n");
+		return 2;
+	}
+	if (util_mkdirs(opt(&o, "out"), 0700, &why) != 0)
+		return fail("agent", &why);
+	if (pki_load(opt(&o, "ca"), opt(&o, "chain"), opt(&o, "crl"),
+	    opt(&o, "crl") ? PKI_CRL_CHECK : 0, &pki, &why) != 0)
+		return fail("trust anchors", &why);
+	self = signer_new();
+	if (signer_load(self, "self", opt(&o, "key"), opt(&o, "cert"), pki_chain(pki),
+	    ENVELOPE_PSS, &why) != 0) {
+		fail("key", &why);
+		goto out;
+	}
+	if (opt(&o, "gateway-cert") != NULL &&
+	    (pki_load_cert(opt(&o, "gateway-cert"), &gw, &why) != 0 ||
+	    pki_verify(pki, gw, NULL, PKI_PURPOSE_ENCRYPT, 0, &why) != 0)) {
+		fail("gateway certificate", &why);
+		goto out;
+	}
+	if (client_new(opt(&o, "server"), opt(&o, "cert"), opt(&o, "key"), opt(&o, "ca"), &cl,
+	    &why) != 0) {
+		fail("agent", &why);
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = agent_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	rc = 0;
+	while (!agent_quit) {
+		bad = total = 0;
+		if (fetch_all(cl, self, pki, opt(&o, "out"), 1, &total, &bad) != 0 || bad > 0)
+			rc = 1;
+		if (opt(&o, "time-usage") != NULL && access(opt(&o, "time-usage"), F_OK) == 0 &&
+		    agent_time_usage(cl, self, gw, opt(&o, "time-usage"), opt(&o, "to")) != 0)
+			rc = 1;
+		if (opt(&o, "once"))
+			break;
+		fflush(stdout);
+		sleep((unsigned)interval);
+	}
+out:
+	X509_free(gw);
 	client_free(cl);
 	signer_free(self);
 	pki_free(pki);
@@ -959,6 +1151,8 @@ main(int argc, char **argv)
 		return cmd_status(conf_path, argc - i, argv + i);
 	if (strcmp(cmd, "fetch") == 0)
 		return cmd_fetch(argc - i, argv + i);
+	if (strcmp(cmd, "agent") == 0)
+		return cmd_agent(argc - i, argv + i);
 	if (strcmp(cmd, "cert") == 0)
 		return cmd_cert(conf_path, argc - i, argv + i);
 	if (strcmp(cmd, "policy") == 0)

@@ -6,9 +6,9 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	build-essential autoconf automake libtool pkg-config
-	# libraries (each found by pkg-config in configure.ac)
+	# libraries (found by pkg-config in configure.ac; libharu and libcsv by header)
 	libssl-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev libsqlite3-dev
-	libjansson-dev libinih-dev libcurl4-openssl-dev check libhpdf-dev
+	libjansson-dev libinih-dev libcurl4-openssl-dev check libhpdf-dev libcsv-dev
 	# the other party's software in tests, and tools the tests use
 	openssl curl gpgsm sqlite3 ca-certificates python3 python3-aiosmtpd poppler-utils
 )
