@@ -203,6 +203,14 @@ assign_providers(struct store_tx *tx, const char *citizen_ref, const char *date,
 	return 0;
 }
 
+static int
+valid_date(const char *s)
+{
+	int y, m, d;
+
+	return s != NULL && util_parse_date(s, &y, &m, &d) == 0;
+}
+
 int
 assign_refer(struct store_tx *tx, const char *citizen_ref, const char *provider,
     const char *services, const char *from, const char *to, const char *source, int64_t now_ms,
@@ -214,6 +222,13 @@ assign_refer(struct store_tx *tx, const char *citizen_ref, const char *provider,
 
 	if (to == NULL)
 		to = "";
+	/* A bad date would make the period comparisons below meaningless. */
+	if (!valid_date(from))
+		return why_set(why, HEGN_ERR_INVALID, "from: not a date YYYY-MM-DD");
+	if (*to != '\0' && (!valid_date(to) || strcmp(to, from) < 0))
+		return why_set(why, HEGN_ERR_INVALID, "to: not a date YYYY-MM-DD on or after from");
+	if (services == NULL || *services == '\0')
+		return why_set(why, HEGN_ERR_INVALID, "services: none named");
 	if ((r = store_assignment_list(tx, citizen_ref, provider, &a, &n, why)) != 0)
 		return r;
 	/* Extend the assignment that is current or still to come, if any. */
@@ -275,28 +290,35 @@ assign_end(struct store_tx *tx, const char *citizen_ref, const char *provider,
 	size_t n = 0, i;
 	int r, ended = 0;
 
+	if (!valid_date(end_date))
+		return why_set(why, HEGN_ERR_INVALID, "end date: not a date YYYY-MM-DD");
 	if ((r = store_assignment_list(tx, citizen_ref, provider, &a, &n, why)) != 0)
 		return r;
 	for (i = 0; i < n; i++) {
 		/* Only what still runs on the end date can end then. */
 		if (a[i].end_reason[0] != '\0' || date_cmp_end(a[i].to_date, end_date) < 0)
 			continue;
+		memset(&rest, 0, sizeof(rest));
+		if (services != NULL && *services != '\0') {
+			services_minus(a[i].services, services, rest.services);
+			/* None of the services to end is in this row: it goes on as it is. */
+			if (strcmp(rest.services, a[i].services) == 0)
+				continue;
+		}
 		row = a[i];
-		if (strcmp(row.from_date, end_date) > 0)
-			snprintf(row.to_date, sizeof(row.to_date), "%s", row.from_date);
-		else
-			snprintf(row.to_date, sizeof(row.to_date), "%s", end_date);
+		/*
+		 * A row that had not started by the end date ends before its
+		 * start (to < from) and so is never active; ending it on its
+		 * first day would grant a day that was cancelled.
+		 */
+		snprintf(row.to_date, sizeof(row.to_date), "%s", end_date);
 		snprintf(row.end_reason, sizeof(row.end_reason), "%s", reason);
 		snprintf(row.source, sizeof(row.source), "%s", source);
 		row.updated_ms = now_ms;
 		if ((r = store_assignment_update(tx, &row, why)) != 0)
 			goto out;
 		ended++;
-		if (services == NULL || *services == '\0')
-			continue;
 		/* Ending some services: the others go on in a row of their own. */
-		memset(&rest, 0, sizeof(rest));
-		services_minus(a[i].services, services, rest.services);
 		if (rest.services[0] == '\0')
 			continue;
 		memcpy(rest.citizen_ref, a[i].citizen_ref, sizeof(rest.citizen_ref));
@@ -305,6 +327,9 @@ assign_end(struct store_tx *tx, const char *citizen_ref, const char *provider,
 		if (strcmp(rest.from_date, a[i].from_date) < 0)
 			memcpy(rest.from_date, a[i].from_date, sizeof(rest.from_date));
 		memcpy(rest.to_date, a[i].to_date, sizeof(rest.to_date));
+		/* Ended on its last day: nothing is left to go on. */
+		if (date_cmp_end(rest.to_date, rest.from_date) < 0)
+			continue;
 		snprintf(rest.source, sizeof(rest.source), "%s", source);
 		rest.created_ms = rest.updated_ms = now_ms;
 		if ((r = store_assignment_insert(tx, &rest, why)) != 0)

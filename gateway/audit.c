@@ -37,6 +37,22 @@ entry_text(int64_t seq, int64_t at_ms, const struct audit_event *e, const char *
 	return s;
 }
 
+/* "" (no citizen) or 64 lowercase hex digits. */
+static int
+valid_citizen_ref(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0)
+		return 1;
+	if (n != 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 int
 audit_append(struct store_tx *tx, const struct audit_event *e, int64_t at_ms, struct why *why)
 {
@@ -48,6 +64,12 @@ audit_append(struct store_tx *tx, const struct audit_event *e, int64_t at_ms, st
 	int r;
 
 	memset(&row, 0, sizeof(row));
+	/* The log outlives the messages: a CPR in it could never be purged. */
+	if (!valid_citizen_ref(S(e->citizen_ref))) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "audit: citizen must be the keyed hash of the CPR (64 hex digits)");
+		goto out;
+	}
 	if ((r = store_audit_count(tx, &count, why)) != 0)
 		goto out;
 	if (count > 0) {
@@ -234,6 +256,49 @@ struct verifier {
 	int64_t good_size;     /* size of the last checkpoint that held */
 };
 
+/* Every checkpoint at the size verified so far must match the tree and be signed. */
+static int
+check_checkpoints(struct verifier *v, struct why *why)
+{
+	int r = HEGN_ERR_SIGNATURE;
+
+	while (v->next_cp < v->ncp && v->cps[v->next_cp].size == v->n) {
+		const struct store_checkpoint *cp = &v->cps[v->next_cp];
+		uint8_t root[32], noted[32];
+		uint64_t nsize = 0;
+		char *origin = NULL, when[40];
+		struct why w = { 0 };
+
+		merkle_tree_root(v->tree, root);
+		util_time_ms_rfc3339(cp->at_ms, when);
+		if (checkpoint_verify(v->key, cp->note, strlen(cp->note), &origin, &nsize, noted,
+		    &w) != 0) {
+			why_set(why, r, "checkpoint at size %lld (%s): %s", (long long)cp->size,
+			    when, w.text);
+			goto out;
+		}
+		free(origin);
+		if (nsize != (uint64_t)cp->size || sodium_memcmp(noted, cp->root, 32) != 0) {
+			why_set(why, r, "checkpoint at size %lld (%s): its signed note names another "
+			    "tree", (long long)cp->size, when);
+			goto out;
+		}
+		if (sodium_memcmp(root, cp->root, 32) != 0) {
+			why_set(why, r, "checkpoint at size %lld (%s) does not match the entries: "
+			    "an entry from %lld to %lld was changed", (long long)cp->size, when,
+			    (long long)v->good_size, (long long)cp->size - 1);
+			goto out;
+		}
+		v->good_size = cp->size;
+		if (v->out != NULL)
+			fprintf(v->out, "checkpoint at size %lld (%s): ok\n", (long long)cp->size, when);
+		v->next_cp++;
+	}
+	r = 0;
+out:
+	return r;
+}
+
 static int
 check_entry(struct verifier *v, int64_t seq, const uint8_t leaf[32], const uint8_t *text,
     size_t len, const struct store_audit *cols, struct why *why)
@@ -287,39 +352,8 @@ check_entry(struct verifier *v, int64_t seq, const uint8_t leaf[32], const uint8
 	memcpy(v->prev, h, 32);
 	merkle_tree_append(v->tree, h);
 	v->n++;
-	/* Every checkpoint at this size must match the tree and be signed. */
-	while (v->next_cp < v->ncp && v->cps[v->next_cp].size == v->n) {
-		const struct store_checkpoint *cp = &v->cps[v->next_cp];
-		uint8_t root[32], noted[32];
-		uint64_t nsize = 0;
-		char *origin = NULL, when[40];
-		struct why w = { 0 };
-
-		merkle_tree_root(v->tree, root);
-		util_time_ms_rfc3339(cp->at_ms, when);
-		if (checkpoint_verify(v->key, cp->note, strlen(cp->note), &origin, &nsize, noted,
-		    &w) != 0) {
-			why_set(why, r, "checkpoint at size %lld (%s): %s", (long long)cp->size,
-			    when, w.text);
-			goto out;
-		}
-		free(origin);
-		if (nsize != (uint64_t)cp->size || sodium_memcmp(noted, cp->root, 32) != 0) {
-			why_set(why, r, "checkpoint at size %lld (%s): its signed note names another "
-			    "tree", (long long)cp->size, when);
-			goto out;
-		}
-		if (sodium_memcmp(root, cp->root, 32) != 0) {
-			why_set(why, r, "checkpoint at size %lld (%s) does not match the entries: "
-			    "an entry from %lld to %lld was changed", (long long)cp->size, when,
-			    (long long)v->good_size, (long long)cp->size - 1);
-			goto out;
-		}
-		v->good_size = cp->size;
-		if (v->out != NULL)
-			fprintf(v->out, "checkpoint at size %lld (%s): ok\n", (long long)cp->size, when);
-		v->next_cp++;
-	}
+	if ((r = check_checkpoints(v, why)) != 0)
+		goto out;
 	r = 0;
 out:
 	free(again);
@@ -368,6 +402,9 @@ audit_verify_store(struct store *s, const char *verifier, FILE *out, struct why 
 		goto out;
 	if (v.ncp > 0)
 		qsort(v.cps, v.ncp, sizeof(*v.cps), cp_cmp);
+	/* A checkpoint of the empty log comes before any entry. */
+	if ((r = check_checkpoints(&v, why)) != 0)
+		goto out;
 	for (;;) {
 		if ((r = store_audit_range(tx, v.n, AUDIT_BATCH, &rows, &n, why)) != 0)
 			goto out;
@@ -500,6 +537,7 @@ audit_verify_export(const char *path, const char *verifier, FILE *out, struct wh
 				cp->size = json_integer_value(json_object_get(j, "size"));
 				cp->at_ms = json_integer_value(json_object_get(j, "at"));
 				if (note == NULL || strlen(note) >= sizeof(cp->note) ||
+				    !json_is_integer(json_object_get(j, "size")) ||
 				    hex32(json_string_value(json_object_get(j, "root")), cp->root) != 0) {
 					r = why_set(why, HEGN_ERR_SIGNATURE, "%s:%ld: malformed checkpoint",
 					    path, lineno);
@@ -510,8 +548,8 @@ audit_verify_export(const char *path, const char *verifier, FILE *out, struct wh
 				uint8_t leaf[32];
 				const char *text = json_string_value(json_object_get(j, "entry"));
 
-				if (text == NULL || hex32(json_string_value(json_object_get(j,
-				    "leaf_hash")), leaf) != 0) {
+				if (text == NULL || !json_is_integer(json_object_get(j, "seq")) ||
+				    hex32(json_string_value(json_object_get(j, "leaf_hash")), leaf) != 0) {
 					r = why_set(why, HEGN_ERR_SIGNATURE, "%s:%ld: malformed entry",
 					    path, lineno);
 					goto out;
@@ -520,10 +558,17 @@ audit_verify_export(const char *path, const char *verifier, FILE *out, struct wh
 				    leaf, (const uint8_t *)text, json_string_length(json_object_get(j,
 				    "entry")), NULL, why)) != 0)
 					goto out;
+			} else if (strcmp(type, "checkpoint") != 0 && strcmp(type, "entry") != 0) {
+				/* Skipping it would let a damaged line hide an entry or checkpoint. */
+				r = why_set(why, HEGN_ERR_SIGNATURE, "%s:%ld: unknown line type", path,
+				    lineno);
+				goto out;
 			}
 		}
 		if (pass == 0 && v.ncp > 0)
 			qsort(v.cps, v.ncp, sizeof(*v.cps), cp_cmp);
+		if (pass == 0 && (r = check_checkpoints(&v, why)) != 0)
+			goto out;
 	}
 	if (v.ncp == 0) {
 		r = why_set(why, HEGN_ERR_SIGNATURE, "%s: no checkpoint: nothing vouches for the entries",

@@ -94,7 +94,8 @@ user_login(struct store_tx *tx, const char *username, const char *password, int6
 	pthread_once(&dummy_once, make_dummy);
 	if (dummy[0] == '\0')
 		return why_set(why, HEGN_ERR_NOMEM, "password hashing ran out of memory");
-	r = store_user_get(tx, username, &u, NULL);
+	/* A name no user can have is unknown, not a store error the caller could tell apart. */
+	r = valid_username(username) ? store_user_get(tx, username, &u, NULL) : HEGN_ERR_NOT_FOUND;
 	if (r == HEGN_ERR_NOT_FOUND) {
 		/* Spend the time a real check takes; the outcome is the same either way. */
 		(void)!crypto_pwhash_str_verify(dummy, password, strlen(password));
