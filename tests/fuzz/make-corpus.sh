@@ -5,8 +5,9 @@
 # usage: tests/fuzz/make-corpus.sh [PATH-TO-hegn]
 #
 # Valid seeds come from `hegn demo init` (messages, configuration, OCES3-like
-# certificates) and from `openssl cms` (signed and sealed objects); malformed
-# seeds are cut or damaged copies of them.  Files named regress-* are inputs
+# certificates), from `openssl cms` (signed and sealed objects) and, when the
+# conformance data is there ($HEGN_SHARED or ../shared), from RFC 4134 and
+# PKITS; malformed seeds are cut or damaged copies of them.  Files named regress-* are inputs
 # that once found a bug: this script never touches them.
 #
 # The PKI is for fuzzing only: its private key is public by being committed.
@@ -177,6 +178,36 @@ printf '{"kind":"cancellation","to":"hovmand-care","citizen":{"cpr":"0101901234"
 printf '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]' \
     >"$m/bad-nesting.json"
 printf '{"kind":"cancellation","to":"h\000x","citizen":{"cpr":"0101901234"}}' >"$m/bad-nul.json"
+
+# ---- conformance data (when present): RFC 4134 CMS examples and a few
+# PKITS certificates with unusual fields.
+shared=${HEGN_SHARED:-$top/../shared}
+t4=$shared/testdata/rfc4134
+if [ -d "$t4" ]; then
+	for n in 3.1 4.1 4.2 4.4 4.6 4.10 4.11; do
+		cp "$t4/$n.bin" "$c/cms_signed/seed-rfc4134-$n.der"
+	done
+	for n in 5.1 5.2 6.0 7.1; do
+		cp "$t4/$n.bin" "$c/cms_sealed/seed-rfc4134-$n.der"
+	done
+	for f in CarlRSASelf CarlDSSSelf AliceDSSSignByCarlNoInherit DianeDSSSignByCarlInherit \
+	    BobRSASignByCarl; do
+		cp "$t4/$f.cer" "$c/cert/seed-rfc4134-$f.der"
+	done
+else
+	echo "make-corpus.sh: no $t4, RFC 4134 seeds left out" >&2
+fi
+tp=$shared/testdata/pkits/certs
+if [ -d "$tp" ]; then
+	for f in InvalidLongSerialNumberTest18EE InvalidNegativeSerialNumberTest15EE \
+	    InvalidDNnameConstraintsTest2EE InvalidRFC822nameConstraintsTest22EE \
+	    InvalidDNSnameConstraintsTest31EE InvalidMappingToanyPolicyTest8EE \
+	    InvalidkeyUsageCriticalcRLSignFalseTest4EE InvalidMissingbasicConstraintsTest1EE; do
+		cp "$tp/$f.crt" "$c/cert/seed-pkits-$f.der"
+	done
+else
+	echo "make-corpus.sh: no $tp, PKITS seeds left out" >&2
+fi
 
 # ---- damaged DER: cut, glued and swapped.
 for d in cms_signed cms_sealed cert; do
