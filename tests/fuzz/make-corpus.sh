@@ -211,7 +211,7 @@ fi
 
 # ---- damaged DER: cut, glued and swapped.
 for d in cms_signed cms_sealed cert; do
-	first=$(ls "$c/$d"/seed-* | head -n 1)
+	first=$(find "$c/$d" -name 'seed-*' | sort | head -n 1)
 	size=$(wc -c <"$first")
 	head -c $((size / 2)) "$first" >"$c/$d/bad-truncated.der"
 	{ cat "$first"; printf '\000'; } >"$c/$d/bad-trailing.der"

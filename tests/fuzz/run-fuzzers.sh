@@ -19,6 +19,7 @@ targets="message receipt cms_signed cms_sealed cert conf cpr"
 
 mkdir -p "$out"
 export build secs top out
+# shellcheck disable=SC2016 # expanded by the inner shell, from the exports
 for t in $targets; do echo "$t"; done | xargs -P "$par" -I{} sh -c '
 	t={}
 	mkdir -p "$out/$t/corpus"
