@@ -380,6 +380,13 @@ handler(void *user, const char *section, const char *name, const char *value)
 		kwsection = "party";
 		seen = st->party_seen + (size_t)(st->party - st->c->parties) * NKEYWORDS;
 		base = st->party;
+	} else if (strcmp(section, "party") == 0) {
+		/*
+		 * Without a name there is no party record: the party keywords
+		 * would be written into struct conf at party offsets.
+		 */
+		why_set(st->why, HEGN_ERR_CONFIG, "section [party] needs a name: [party NAME]");
+		goto fail;
 	} else {
 		snprintf(st->current, sizeof(st->current), "%s", section);
 	}

@@ -88,6 +88,8 @@ START_TEST(test_errors)
 		{ BASE "[party a]\nrole = boss\ncert = a.pem\n", "'boss' is not visitation" },
 		{ BASE "[party A b]\nrole = provider\ncert = a.pem\n", "party name 'A b'" },
 		{ BASE "[party gateway]\nrole = provider\ncert = a.pem\n", "reserved" },
+		/* Found by fuzz_conf: a nameless party wrote into struct conf. */
+		{ BASE "[party]\nrole = provider\ncert = a.pem\n", "[party] needs a name" },
 		{ BASE "[party a]\nrole = provider\n", "'cert' is required in [party a] (line 17)" },
 		{ BASE "[party a]\nrole = provider\ncert = a.pem\ndelivery = pigeon\n",
 		    "unknown delivery channel 'pigeon'" },
