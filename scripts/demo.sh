@@ -42,7 +42,7 @@ echo "== hovmand-care fetches, decrypts, verifies and sends a signed receipt"
 	--ca "$DEMO/pki/ca.pem" --crl "$DEMO/pki/crl.pem" --out "$DEMO/inbox/hovmand-care" --once
 
 echo "== what hovmand-care received ($DEMO/inbox/hovmand-care/$id.json)"
-head -c 600 "$DEMO/inbox/hovmand-care/$id.json"; echo
+python3 -m json.tool --no-ensure-ascii "$DEMO/inbox/hovmand-care/$id.json" 2>/dev/null || cat "$DEMO/inbox/hovmand-care/$id.json"
 
 echo "== the receipt and the delivery log"
 "$BIN"/hegn -c "$DEMO/hegn.conf" status "$id"
