@@ -139,20 +139,21 @@ get_message(struct relay *r, const struct http_request *req, const char *id,
 	json_t *j = NULL;
 	int rc;
 
-	if (!accepts(req, "application/json")) {
+	/*
+	 * The sealed copy for a recipient that asks for it (or asks for
+	 * nothing); the status for everyone else, without touching the copy.
+	 */
+	if (accepts(req, "application/pkcs7-mime") ||
+	    (!accepts(req, "application/json") && relay_is_recipient(r, req->party, id))) {
 		rc = relay_fetch(r, req->party, id, &resp->body, sha, &why);
-		if (rc == 0) {
-			resp->status = 200;
-			resp->content_type = "application/pkcs7-mime; smime-type=enveloped-data";
-			snprintf(resp->digest, sizeof(resp->digest), "%s", sha);
-			return;
-		}
-		/* The sender asking without an Accept header gets the status. */
-		if (rc != HEGN_ERR_NOT_FOUND || accepts(req, "application/pkcs7-mime")) {
+		if (rc != 0) {
 			api_why(resp, rc, &why);
 			return;
 		}
-		why_clear(&why);
+		resp->status = 200;
+		resp->content_type = "application/pkcs7-mime; smime-type=enveloped-data";
+		snprintf(resp->digest, sizeof(resp->digest), "%s", sha);
+		return;
 	}
 	rc = relay_status(r, req->party, id, &j, &why);
 	if (rc != 0) {
@@ -386,7 +387,7 @@ get_audit(struct relay *r, const struct http_request *req, const char *id,
 	}
 	if ((from = time_arg(req, "from", resp)) < 0 || (to = time_arg(req, "to", resp)) < 0)
 		return;
-	if ((rc = relay_audit_query(r, req->party, cpr, from, to, &j, &why)) != 0) {
+	if ((rc = relay_audit_query(r, req->party, NULL, cpr, from, to, &j, &why)) != 0) {
 		api_why(resp, rc, &why);
 		return;
 	}

@@ -101,6 +101,8 @@ static const struct keyword keywords[] = {
 	    "seconds between checkpoints while there are new entries" },
 	{ "audit", "retention_days", KW_INT, C(retention_days), 0, 36500, "0", 0,
 	    "days message content is kept (0: for ever); the audit log is kept whole" },
+	{ "delivery", "ca", KW_PATH, C(delivery_ca), 0, 0, NULL, 0,
+	    "push and smime-mail: CA file to verify the peers' servers (default: the system's)" },
 	{ "delivery", "mail_from", KW_STRING, C(mail_from), 0, 0, "hegn@localhost", 0,
 	    "smime-mail: the sender address" },
 	{ "delivery", "smtp_url", KW_STRING, C(smtp_url), 0, 0, "smtp://127.0.0.1:25", 0,

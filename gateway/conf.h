@@ -69,7 +69,7 @@ struct conf {
 	int checkpoint_interval;
 	int retention_days;
 	/* [delivery] */
-	char *mail_from, *smtp_url, *fax_command, *post_command;
+	char *delivery_ca, *mail_from, *smtp_url, *fax_command, *post_command;
 	int smtp_insecure;
 	int resend_after, max_resends, retry_base, retry_max;
 	int deadline[MSG_KIND_COUNT + 1];   /* seconds per kind; [MSG_KIND_COUNT] is the default */

@@ -104,7 +104,7 @@ fill_target(const struct conf *c, const struct party *to, struct adapter_target 
 	t->url = to->conf->push_url;
 	t->cert = c->tls_cert;
 	t->key = c->tls_key;
-	t->ca = c->anchors;
+	t->ca = c->delivery_ca;
 	t->mail_to = to->conf->mail;
 	t->mail_from = c->mail_from;
 	t->smtp_url = c->smtp_url;

@@ -185,6 +185,8 @@ conf_text(const char *dir, int port)
 	    "retention_days = 0\n"
 	    "\n"
 	    "[delivery]\n"
+	    "# Push endpoints and mail servers in the demo use the demo CA.\n"
+	    "ca = pki/ca.pem\n"
 	    "# The demo has no fax line: its fax command files the PDF in fax-out/.\n"
 	    "fax_command = cp {file} %s/fax-out/\n"
 	    "post_command = cp {file} %s/fax-out/\n"

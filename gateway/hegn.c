@@ -21,6 +21,7 @@
 #include "demo.h"
 #include "envelope.h"
 #include "log.h"
+#include "message.h"
 #include "pki.h"
 #include "policy.h"
 #include "receipt.h"
@@ -405,7 +406,7 @@ out:
 /* Fetch every new message in the inbox; *total and *bad count them. */
 static int
 fetch_all(struct client *cl, struct signer *self, struct pki *pki, const char *out, int pdf,
-    int *total, int *bad)
+    int one_page, int *total, int *bad)
 {
 	struct client_response resp;
 	struct why why = { 0 };
@@ -451,7 +452,7 @@ fetch_all(struct client *cl, struct signer *self, struct pki *pki, const char *o
 		snprintf(after, sizeof(after), "%s",
 		    json_string_value(json_object_get(j, "next")) ?
 		    json_string_value(json_object_get(j, "next")) : "0");
-		if (n == 0)
+		if (n == 0 || one_page)
 			break;
 	}
 	rc = 0;
@@ -492,7 +493,8 @@ cmd_fetch(int argc, char **argv)
 		fail("fetch", &why);
 		goto out;
 	}
-	if (fetch_all(cl, self, pki, opt(&o, "out"), 0, &total, &bad) != 0)
+	/* --once: one page of the inbox (up to 100 messages) rather than all of it. */
+	if (fetch_all(cl, self, pki, opt(&o, "out"), 0, opt(&o, "once") != NULL, &total, &bad) != 0)
 		goto out;
 	if (total == 0)
 		printf("no new messages\n");
@@ -536,14 +538,36 @@ agent_time_usage(struct client *cl, struct signer *self, X509 *gateway, const ch
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		char id[37];
+		struct message *m = NULL;
+		struct buf withid = { 0 };
+		char id[65], hex[65];
 
-		/* A fixed id per file and citizen makes a resend after a crash idempotent. */
-		util_uuid(id);
+		/*
+		 * The id is derived from the report's content, so sending the same
+		 * file again after a crash is an idempotent repeat, not a second
+		 * report.
+		 */
+		util_sha256_hex(docs[i].data, docs[i].len, hex);
+		snprintf(id, sizeof(id), "tu-%.40s", hex);
+		if (message_parse(docs[i].data, docs[i].len, NULL, &m, &why) != 0) {
+			fail("time usage", &why);
+			goto out;
+		}
+		message_set_id(m, id);
+		rc = message_canonical(m, &withid, &why);
+		message_free(m);
+		if (rc != 0) {
+			fail("time usage", &why);
+			rc = 1;
+			goto out;
+		}
+		rc = 1;
+		buf_free(&docs[i], 1);
+		docs[i] = withid;
 		buf_free(&signed_der, 1);
 		buf_free(&sealed, 0);
 		client_response_clear(&resp);
-		if (signer_sign(self, "self", docs[i].data, docs[i].len, NULL, &signed_der,
+		if (signer_sign(self, "self", docs[i].data, docs[i].len, id, &signed_der,
 		    &why) != 0 || envelope_seal(gateway, ENVELOPE_AES256_GCM, signed_der.data,
 		    signed_der.len, 1, &sealed, &why) != 0 ||
 		    client_request(cl, "POST", "/v1/messages", "application/pkcs7-mime",
@@ -629,7 +653,7 @@ cmd_agent(int argc, char **argv)
 	rc = 0;
 	while (!agent_quit) {
 		bad = total = 0;
-		if (fetch_all(cl, self, pki, opt(&o, "out"), 1, &total, &bad) != 0 || bad > 0)
+		if (fetch_all(cl, self, pki, opt(&o, "out"), 1, 0, &total, &bad) != 0 || bad > 0)
 			rc = 1;
 		if (opt(&o, "time-usage") != NULL && access(opt(&o, "time-usage"), F_OK) == 0 &&
 		    agent_time_usage(cl, self, gw, opt(&o, "time-usage"), opt(&o, "to")) != 0)
@@ -759,7 +783,9 @@ cmd_policy(const char *conf_path, int argc, char **argv)
 	if (strcmp(argv[0], "show") == 0) {
 		struct conf *c = NULL;
 
-		if (conf_path == NULL || conf_load(conf_path, &c, &why) != 0)
+		if (conf_path == NULL)
+			usage();
+		if (conf_load(conf_path, &c, &why) != 0)
 			return fail("configuration", &why);
 		rc = policy_load_dir(c->policy_dir, &pol, &why);
 		conf_free(c);
@@ -971,9 +997,10 @@ cmd_audit(const char *conf_path, int argc, char **argv)
 		if ((opt(&o, "from") && util_parse_rfc3339(opt(&o, "from"), &from) != 0) ||
 		    (opt(&o, "to") && util_parse_rfc3339(opt(&o, "to"), &to) != 0)) {
 			fprintf(stderr, "hegn: audit query: --from/--to take RFC 3339 times with a zone\n");
+			rc = 2;
 			goto out;
 		}
-		if (relay_audit_query(r, NULL, opt(&o, "cpr"), (int64_t)from * 1000,
+		if (relay_audit_query(r, NULL, operator_name(), opt(&o, "cpr"), (int64_t)from * 1000,
 		    (int64_t)to * 1000, &j, &why) != 0) {
 			fail("audit query", &why);
 			goto out;

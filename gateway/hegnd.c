@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <sodium.h>
 
@@ -26,6 +29,32 @@
 #include "util.h"
 
 static volatile sig_atomic_t want_quit;
+
+/*
+ * The delivery scheduler runs on a thread of its own: a hand-over may wait on
+ * a slow peer for its whole timeout, and signals, checkpoints and reloads
+ * must not wait with it.
+ */
+static atomic_int scheduler_stop;
+
+static void *
+scheduler_main(void *arg)
+{
+	struct relay *relay = arg;
+	struct why why;
+	int acted;
+
+	while (!atomic_load(&scheduler_stop)) {
+		struct timespec ts = { 0, 500 * 1000 * 1000 };
+
+		memset(&why, 0, sizeof(why));
+		if (relay_deliver(relay, util_now_ms(), &acted, &why) != 0)
+			log_error("hegnd: delivery pass failed (%s)", why.text);
+		if (acted == 0)
+			nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
 static volatile sig_atomic_t want_reload;
 
 static void
@@ -118,7 +147,8 @@ main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct sigaction sa;
 	struct why why = { 0 };
-	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, acted;
+	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, scheduler = 0;
+	pthread_t scheduler_thread;
 
 	while ((ch = getopt(argc, argv, "c:tDVh")) != -1) {
 		switch (ch) {
@@ -145,6 +175,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_init("hegnd", LOG_LVL_INFO, 0);
+	/* libcurl's global state is set up before any thread could race for it. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (check_only) {
 		int errors = relay_check(conf_path, stdout);
 
@@ -192,6 +224,11 @@ main(int argc, char **argv)
 		log_error("hegnd: cannot write the audit log (%s)", why.text);
 	detach_done(notify_fd, 1);
 	notify_fd = -1;
+	if (pthread_create(&scheduler_thread, NULL, scheduler_main, relay) != 0) {
+		log_error("hegnd: cannot start the delivery scheduler");
+		goto out;
+	}
+	scheduler = 1;
 
 	while (!want_quit) {
 		struct timespec ts = { 0, 200 * 1000 * 1000 };
@@ -209,16 +246,18 @@ main(int argc, char **argv)
 		why_clear(&why);
 		if (relay_tick(relay, 0, &why) != 0)
 			log_error("hegnd: housekeeping failed (%s)", why.text);
-		why_clear(&why);
-		if (relay_deliver(relay, util_now_ms(), &acted, &why) != 0)
-			log_error("hegnd: delivery pass failed (%s)", why.text);
+
 	}
 	log_info("hegnd: stopping");
 	rc = 0;
 out:
 	detach_done(notify_fd, 0);
-	/* Requests in flight finish before the store closes. */
+	/* Requests in flight and the scheduler's pass finish before the store closes. */
 	http_stop(http);
+	if (scheduler) {
+		atomic_store(&scheduler_stop, 1);
+		pthread_join(scheduler_thread, NULL);
+	}
 	if (rc == 0) {
 		why_clear(&why);
 		if (relay_audit_gateway(relay, "gateway.stop", "hegnd stopped", &why) != 0 ||

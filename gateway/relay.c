@@ -214,8 +214,8 @@ relay_reload(struct relay *r, struct why *why)
 fail:
 	pki_free(fresh);
 	if (r->store != NULL)
-		relay_audit_gateway(r, "gateway.reload", why != NULL ? why->text : "reload failed",
-		    NULL);
+		relay_audit_gateway(r, "gateway.reload.failed", why != NULL ? why->text :
+		    "reload failed", NULL);
 	return rc;
 }
 
@@ -1040,6 +1040,21 @@ out:
 	return rc;
 }
 
+int
+relay_is_recipient(struct relay *r, const struct party *caller, const char *id)
+{
+	struct store_tx *tx = NULL;
+	struct store_delivery d;
+	int yes;
+
+	if (caller == NULL || !util_valid_id(id) || store_begin(r->store, 0, &tx, NULL) != 0)
+		return 0;
+	yes = store_delivery_get(tx, id, caller->name, 0, &d, NULL) == 0;
+	store_delivery_clear(&d);
+	store_rollback(tx);
+	return yes;
+}
+
 /* Least advanced first: the message's state is that of its slowest copy. */
 static int
 state_rank(const char *s)
@@ -1449,7 +1464,8 @@ relay_audit_gateway(struct relay *r, const char *action, const char *detail, str
 	struct audit_event e;
 	int rc;
 
-	audit_fill(&e, action, GATEWAY_NAME, NULL, NULL, "ok", NULL, detail);
+	audit_fill(&e, action, GATEWAY_NAME, NULL, NULL,
+	    strstr(action, ".failed") != NULL ? "fail" : "ok", NULL, detail);
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		return rc;
 	if ((rc = audit_append(tx, &e, util_now_ms(), why)) != 0) {
@@ -1788,8 +1804,8 @@ out:
 }
 
 int
-relay_audit_query(struct relay *r, const struct party *caller, const char *cpr, int64_t from_ms,
-    int64_t to_ms, json_t **out, struct why *why)
+relay_audit_query(struct relay *r, const struct party *caller, const char *actor,
+    const char *cpr, int64_t from_ms, int64_t to_ms, json_t **out, struct why *why)
 {
 	struct store_tx *tx = NULL;
 	struct store_audit *a = NULL;
@@ -1822,7 +1838,7 @@ relay_audit_query(struct relay *r, const struct party *caller, const char *cpr, 
 	/* Reading the log about a citizen is itself recorded. */
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
-	if ((rc = commit_audited(tx, "audit.query", caller ? caller->name : "hegn", cref,
+	if ((rc = commit_audited(tx, "audit.query", caller ? caller->name : actor, cref,
 	    "access log read for one citizen", why)) != 0) {
 		tx = NULL;
 		goto out;
@@ -1919,7 +1935,9 @@ relay_fallback(struct relay *r, const char *actor, const char *id, const char *r
 			json_decref(list);
 			goto out;
 		}
-		if (strcmp(s.state, STORE_STATE_ACKNOWLEDGED) == 0)
+		/* An acknowledged copy, or one already sent another way, keeps its outcome. */
+		if (strcmp(s.state, STORE_STATE_ACKNOWLEDGED) == 0 ||
+		    strcmp(s.state, STORE_STATE_FALLBACK) == 0)
 			continue;
 		snprintf(s.state, sizeof(s.state), "%s", STORE_STATE_FALLBACK);
 		snprintf(s.channel, sizeof(s.channel), "%s", channel);
@@ -1942,8 +1960,8 @@ relay_fallback(struct relay *r, const char *actor, const char *id, const char *r
 	if (done == 0) {
 		json_decref(list);
 		rc = why_set(why, HEGN_ERR_CONFLICT, recipient ?
-		    "that copy is acknowledged already, or has no such recipient" :
-		    "every copy is acknowledged already");
+		    "that copy is acknowledged or sent another way already, or has no such recipient" :
+		    "every copy is acknowledged or sent another way already");
 		goto out;
 	}
 	rc = store_commit(tx, why);

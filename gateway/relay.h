@@ -92,6 +92,9 @@ int relay_inbox(struct relay *r, const struct party *caller, const char *after,
 int relay_fetch(struct relay *r, const struct party *caller, const char *id,
     struct buf *sealed, char sha[65], struct why *why);
 
+/* True when caller has a copy of message id (no side effects, not audited). */
+int relay_is_recipient(struct relay *r, const struct party *caller, const char *id);
+
 /* The status JSON of id for caller (sender or recipient; NULL: an administrator). */
 int relay_status(struct relay *r, const struct party *caller, const char *id,
     json_t **out, struct why *why);
@@ -162,7 +165,7 @@ int relay_user_list(struct relay *r, json_t **out, struct why *why);
  * caller must be an auditor (or NULL: the command line).  The query itself
  * is audited.
  */
-int relay_audit_query(struct relay *r, const struct party *caller, const char *cpr,
-    int64_t from_ms, int64_t to_ms, json_t **out, struct why *why);
+int relay_audit_query(struct relay *r, const struct party *caller, const char *actor,
+    const char *cpr, int64_t from_ms, int64_t to_ms, json_t **out, struct why *why);
 
 #endif

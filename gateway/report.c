@@ -508,14 +508,14 @@ report_metrics(struct store *s, const struct party_table *parties, struct buf *o
 		goto out;
 	bprintf(out, "# HELP hegn_deliveries_total Copies of messages (and communication "
 	    "registered as outside hegn) by outcome and channel.\n"
-	    "# TYPE hegn_deliveries_total counter\n");
+	    "# TYPE hegn_deliveries_total gauge\n");
 	for (o = 0; o < OUT_COUNT; o++)
 		for (c = 0; c < NCHANNELS; c++)
 			if (r->all.matrix[o][c] > 0)
 				bprintf(out, "hegn_deliveries_total{outcome=\"%s\",channel=\"%s\"} %lld\n",
 				    outcome_names[o], channel_names[c], (long long)r->all.matrix[o][c]);
 	bprintf(out, "# HELP hegn_channel_total Copies by the channel they ended on (fallbacks "
-	    "included).\n# TYPE hegn_channel_total counter\n");
+	    "included).\n# TYPE hegn_channel_total gauge\n");
 	for (c = 0; c < NCHANNELS; c++)
 		bprintf(out, "hegn_channel_total{channel=\"%s\"} %lld\n", channel_names[c],
 		    (long long)r->all.channel[c]);
