@@ -59,7 +59,7 @@ free_argv(char **argv)
 	free(argv);
 }
 
-/* *out: argv from command with the placeholders filled; 0 or HEGN_ERR_CONFIG. */
+/* *out: argv from command with {file}, {number} and {id} filled in; 0 or HEGN_ERR_CONFIG. */
 static int
 build_argv(const char *channel, const char *command, const char *pdf,
     const struct adapter_msg *msg, const struct adapter_target *t, char ***out,

@@ -1412,7 +1412,7 @@ medcom_fatal_for_unparseable(const uint8_t *json, size_t len, const char *diagno
 	out->data = NULL;
 	out->len = 0;
 	memset(&a, 0, sizeof(a));
-	/* Input that is not even strict JSON yields no ids: all placeholders. */
+	/* Input that is not even strict JSON yields no ids: every field takes its stand-in value (docs/medcom.md). */
 	if (load_strict(json, len, &root, NULL) == 0)
 		salvage(root, &a, &is_ack);
 	if (is_ack) {

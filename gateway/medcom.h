@@ -127,7 +127,7 @@ int medcom_ack_build(const struct medcom_msg *acked, enum medcom_ack_code code,
  * Build a fatal-error Acknowledgement for input that medcom_parse refused
  * (the body of an HTTP 422), taking what can still be read from it: the
  * MessageHeader.id (else the nil UUID), the sender's SOR, GLN and source
- * endpoint (else the placeholders of docs/medcom.md: FHIR-shaped, not routable).
+ * endpoint (else the stand-in values of docs/medcom.md: FHIR-shaped, not routable).
  * Returns 0 and *out, HEGN_ERR_INVALID when the input is recognisably an
  * Acknowledgement, or HEGN_ERR_CONFIG for a malformed SOR or GLN of ours.
  */
