@@ -142,6 +142,7 @@ setkey delivery max_resends 2
 setkey delivery retry_base 300
 setkey delivery retry_max 3600
 setkey delivery deadline_referral 10800
+setkey delivery deadline_cancellation 5400
 setkey "party ringsted-homecare" delivery "push,smime-mail,fax"
 setkey "party ringsted-homecare" push_url "https://127.0.0.1:$PUSH_PORT/receipt"
 setkey "party ringsted-homecare" mail "hjemmeplejen@ringsted.test"
@@ -505,7 +506,81 @@ check "metrics: without a client certificate 401 ($code)" test "$code" = 401
 stop_hegnd
 
 ##############################################################################
-# 7. The daemon log and what the scheduler logs carry no CPR.
+# 7. Deadlines per kind and per message.
+# A cancellation is about a citizen the provider serves.
+quiet "$HEGN" -c "$CONF" assign add --cpr 2509479989 --provider hovmand-care \
+	--services practical_help --from "$(date -u +%F)"
+start_hegnd
+jq '.to = "hovmand-care"' "$D/examples/cancellation.json" >"$T/cancel.json"
+code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/cancel.json" "$URL/v1/messages")
+id_k=$(json_field id)
+check "kind deadline: a cancellation accepted ($code)" test "$code" = 201
+own=$(( $(date +%s) + 3600 ))
+jq --arg dl "$(at "$own")" '.to = "hovmand-care" | .deadline = $dl' "$D/examples/referral.json" >"$T/own.json"
+code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/own.json" "$URL/v1/messages")
+id_m=$(json_field id)
+check "message deadline: a referral with its own deadline accepted ($code)" test "$code" = 201
+stop_hegnd
+created_k=$(db "SELECT created_ms FROM messages WHERE id = '$id_k'")
+check "kind deadline: deadline_cancellation applies" \
+	test $(( $(col "$id_k" deadline_ms) - created_k )) = 5400000
+check "message deadline: the message's own deadline overrides the kind's" \
+	test "$(col "$id_m" deadline_ms)" = "$((own * 1000))"
+status_json "$id_m"
+check "message deadline: the status shows it ($(st '.deliveries[0].deadline'))" \
+	test "$(date -u -d "$(st '.deliveries[0].deadline')" +%s)" = "$own"
+deliver_at $((own - 1)) >/dev/null
+check "message deadline: nothing before it" test "$(col "$id_m" channel),$(col "$id_m" state)" = pull,submitted
+deliver_at $((own + 1)) >/dev/null
+check "message deadline: past it the copy falls back to fax" test "$(col "$id_m" channel)" = fax
+check "kind deadline: the cancellation still waits" test "$(col "$id_k" channel)" = pull
+deliver_at $((created_k / 1000 + 5401)) >/dev/null
+check "kind deadline: past deadline_cancellation the cancellation falls back too" \
+	test "$(col "$id_k" channel)" = fax
+deliver_at $((created_k / 1000 + 5401)) >/dev/null
+check "kind deadline: both faxed" test -s "$D/fax-out/$id_m.pdf" -a -s "$D/fax-out/$id_k.pdf"
+pdftotext "$D/fax-out/$id_k.pdf" "$T/fax-k.txt" 2>/dev/null || true
+check "kind deadline: the cancellation's fax names its kind" grep -qi 'cancellation\|afmelding\|ophør' "$T/fax-k.txt"
+
+##############################################################################
+# 8. Every channel refuses: push 400, SMTP 550, the fax command fails; the
+#    copy fails after the paper channel's tries, counted as failed.
+setkey "party ringsted-homecare" push_url "https://127.0.0.1:$PUSH_PORT/refuse"
+setkey "party ringsted-homecare" mail "reject@ringsted.test"
+setkey delivery fax_command "/bin/false {file}"
+mails=$(nfiles "$T/smtp" eml)
+start_hegnd
+id_r=$(submit_to ringsted-homecare)
+check "refusals: referral submitted" test -n "$id_r"
+check "refusals: hegnd walks the chain at once and retries the fax" wait_for has_event "$id_r" retry
+stop_hegnd
+status_json "$id_r"
+jq -r '.events[] | select(.event == "fallback") | .detail' "$T/st.json" >"$T/fb-r.txt"
+check "refusals: a push answered 400 falls back to smime-mail" grep -q '^push -> smime-mail: .*400' "$T/fb-r.txt"
+check "refusals: a mail refused with 550 falls back to fax" grep -q '^smime-mail -> fax: .*550' "$T/fb-r.txt"
+check "refusals: no mail was queued" test "$(nfiles "$T/smtp" eml)" = "$mails"
+check "refusals: the fax command failed once" test "$(col "$id_r" attempts)" = 1
+for n in 2 3 4; do
+	deliver_at $(( $(col "$id_r" next_ms) / 1000 + 1 )) >/dev/null
+	check "refusals: fax try $n fails and is retried" test "$(col "$id_r" attempts),$(col "$id_r" state)" = "$n,submitted"
+done
+prev=$(( $(col "$id_r" next_ms) / 1000 ))
+start_hegnd
+stop_hegnd
+deliver_at $((prev + 1)) >/dev/null
+check "refusals: after the fifth try the copy fails" test "$(col "$id_r" state)" = failed
+reason_r=$(col "$id_r" fallback_reason)
+check "refusals: the reason names the fax command ($reason_r)" grep -q 'false' <<<"$reason_r"
+status_json "$id_r"
+check "refusals: a failed event: no channel left" \
+	sh -c "jq -r '.events[] | select(.event == \"failed\") | .detail' '$T/st.json' | grep -q 'no channel left'"
+check "refusals: no PDF left behind" test ! -e "$D/fax-out/$id_r.pdf"
+check "refusals: nothing due any more" test "$(col "$id_r" next_ms)" = 0
+"$HEGN" -c "$CONF" report edag2 --format json >"$T/edag2.end"
+check "refusals: eDag2 counts the failure" test "$(jq '.total.failed' "$T/edag2.end")" = 1
+
+##############################################################################
+# 9. The daemon log and what the scheduler logs carry no CPR.
 check "the daemon log is not empty" test -s "$T/hegnd.log"
 check "the daemon log carries no CPR" sh -c "! grep -q '2509479989\|250947-9989' '$T/hegnd.log'"
 check "the daemon log carries no citizen name" sh -c "! grep -q 'Elmer\|Testesen' '$T/hegnd.log'"
