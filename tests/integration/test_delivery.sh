@@ -422,6 +422,9 @@ check "manual fallback: no longer in the inbox" test "$(inbox_count "$id_f")" = 
 code=$(as ringsted-visitation -H 'Content-Type: application/json' \
 	--data '{"channel": "phone", "reason": "again"}' "$URL/v1/messages/$id_d/fallback")
 check "manual fallback: an acknowledged message gets 409 ($code)" test "$code" = 409
+code=$(as ringsted-visitation -H 'Content-Type: application/json' \
+	--data '{"channel": "fax", "reason": "x"}' "$URL/v1/messages/no-such-message/fallback")
+check "manual fallback: an unknown message gets 404 ($code)" test "$code" = 404
 check "manual fallback with hegn fallback" quiet "$HEGN" -c "$CONF" fallback "$id_g" \
 	--channel post --reason "systemet hos leverandoeren er nede"
 check "hegn fallback: state fallback, channel post" \
@@ -481,6 +484,11 @@ check "GET /v1/reports/delivery: the reasons" \
 	sh -c "jq -r '.fallback_reasons[].reason' '$T/body' | grep -qx 'ringede om borgeren'"
 check "GET /v1/reports/delivery: by party, by kind, by month" \
 	quiet jq -e '(.by_party | length) > 0 and (.by_kind | length) > 0 and (.by_month | length) > 0' "$T/body"
+code=$(as ringsted-visitation "$URL/v1/reports/delivery?from=2040-01-01T00:00:00Z")
+check "GET /v1/reports/delivery?from=...: a period with nothing in it ($code)" \
+	sh -c "[ $code = 200 ] && jq -e '.total == 0' '$T/body' >/dev/null"
+check "hegn report delivery --to: a period before everything" \
+	sh -c "'$HEGN' -c '$CONF' report delivery --to 2000-01-01T00:00:00Z | jq -e '.total == 0' >/dev/null"
 code=$(as hovmand-care "$URL/v1/reports/delivery")
 check "GET /v1/reports/delivery: a provider gets 403 ($code)" test "$code" = 403
 code=$(as ringsted-audit "$URL/metrics")
