@@ -489,6 +489,12 @@ check "GET /v1/reports/delivery?from=...: a period with nothing in it ($code)" \
 	sh -c "[ $code = 200 ] && jq -e '.total == 0' '$T/body' >/dev/null"
 check "hegn report delivery --to: a period before everything" \
 	sh -c "'$HEGN' -c '$CONF' report delivery --to 2000-01-01T00:00:00Z | jq -e '.total == 0' >/dev/null"
+check "hegn report edag2 --format json: an empty period" \
+	sh -c "'$HEGN' -c '$CONF' report edag2 --from 2040-01-01T00:00:00Z --format json | jq -e '.total.total == 0 and (.rows | length) == 0' >/dev/null"
+check "hegn report edag2 --format csv: an empty period is the header alone" \
+	sh -c "test \"\$('$HEGN' -c '$CONF' report edag2 --from 2040-01-01T00:00:00Z --format csv | wc -l)\" = 1"
+check "hegn report edag2 --format text: an empty period" \
+	sh -c "'$HEGN' -c '$CONF' report edag2 --from 2040-01-01T00:00:00Z --format text | grep -q '^total: 0 of 0'"
 code=$(as hovmand-care "$URL/v1/reports/delivery")
 check "GET /v1/reports/delivery: a provider gets 403 ($code)" test "$code" = 403
 code=$(as ringsted-audit "$URL/metrics")
