@@ -274,7 +274,9 @@ groups_json(struct groups *gs, const char *keyname)
 	json_t *a = json_array();
 	size_t i;
 
-	qsort(gs->g, gs->n, sizeof(*gs->g), cmp_group);
+	/* An empty period has no array at all, and qsort must not see NULL. */
+	if (gs->n > 0)
+		qsort(gs->g, gs->n, sizeof(*gs->g), cmp_group);
 	for (i = 0; i < gs->n; i++)
 		json_array_append_new(a, group_json(&gs->g[i], keyname));
 	return a;
@@ -367,7 +369,8 @@ report_edag2_json(const struct report *rc)
 	size_t i;
 
 	period(r, o);
-	qsort(r->rows.g, r->rows.n, sizeof(*r->rows.g), cmp_group);
+	if (r->rows.n > 0)
+		qsort(r->rows.g, r->rows.n, sizeof(*r->rows.g), cmp_group);
 	for (i = 0; i < r->rows.n; i++)
 		json_array_append_new(rows, edag2_row(&r->rows.g[i]));
 	tot = edag2_row(&r->all);

@@ -9,7 +9,8 @@ request headers in DIR/<n>.headers.  The path picks the answer:
   /fail     500
   /refuse   400
   /slow     sleeps 30 s, then 202
-Writes the port it listens on (127.0.0.1, chosen by the kernel) to --port-file.
+Writes the port it listens on (127.0.0.1, chosen by the kernel unless --port
+names one, so that a test can bring the same endpoint back) to --port-file.
 """
 import argparse
 import hashlib
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--sign-cert")
     ap.add_argument("--sign-key")
+    ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
     lock = threading.Lock()
     counter = [0]
@@ -100,7 +102,7 @@ def main():
     ctx.load_cert_chain(a.cert, a.key)
     ctx.load_verify_locations(a.ca)
     ctx.verify_mode = ssl.CERT_REQUIRED
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(a.port_file + ".tmp", "w") as f:
