@@ -239,7 +239,14 @@ post_fallback(struct relay *r, const struct http_request *req, const char *id,
 	json_t *j, *out = NULL;
 	int rc;
 
-	if (!role_in(req, ROLE_VISITATION, ROLE_VISITATION, resp) || (j = body_json(req, resp)) == NULL)
+	if (!role_in(req, ROLE_VISITATION, ROLE_VISITATION, resp))
+		return;
+	/* Only the sender says how its message went; others see the same 404 as for no message. */
+	if (!relay_is_sender(r, req->party, id)) {
+		api_error(resp, HEGN_ERR_NOT_FOUND, "no message for you with that id");
+		return;
+	}
+	if ((j = body_json(req, resp)) == NULL)
 		return;
 	rc = relay_fallback(r, req->party->name, id,
 	    json_string_value(json_object_get(j, "recipient")),

@@ -179,8 +179,8 @@ fall_back(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	snprintf(detail, sizeof(detail), "%s -> %s: %s", s->channel, next, reason);
 	s->channel_index++;
 	snprintf(s->channel, sizeof(s->channel), "%s", next);
+	/* Resends count for the copy, not the channel: MedCom allows two in all. */
 	s->attempts = 0;
-	s->resends = 0;
 	snprintf(s->fallback_reason, sizeof(s->fallback_reason), "%s", reason);
 	/* The copy starts over on the new channel. */
 	snprintf(s->state, sizeof(s->state), "%s", STORE_STATE_SUBMITTED);
@@ -371,6 +371,12 @@ handle(const struct delivery_ctx *ctx, struct store_schedule *s, int64_t now, st
 		snprintf(reason, sizeof(reason), "no receipt by the deadline on %s%s", s->channel,
 		    s->delivered_ms ? "" : " (never collected)");
 		return fall_back(ctx, to, s, reason, now, why);
+	}
+	/* Fetched after all while waiting for the fax: it reached the party electronically. */
+	if (is_paper(s->channel) && strcmp(s->state, STORE_STATE_DELIVERED) == 0) {
+		s->next_ms = 0;
+		return record(ctx, s, "cancelled", "not sent by paper: the party fetched it", now,
+		    why);
 	}
 	if (strcmp(s->channel, "pull") == 0) {
 		/* Fetched without a receipt: offer it again (MedCom's resend). */

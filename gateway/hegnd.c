@@ -149,6 +149,7 @@ main(int argc, char **argv)
 	struct why why = { 0 };
 	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, scheduler = 0;
 	pthread_t scheduler_thread;
+	char *pid_file = NULL;
 
 	while ((ch = getopt(argc, argv, "c:tDVh")) != -1) {
 		switch (ch) {
@@ -264,8 +265,12 @@ out:
 		    relay_tick(relay, 1, &why) != 0)
 			log_error("hegnd: cannot close the audit log (%s)", why.text);
 	}
-	if (relay != NULL && relay_conf(relay)->pid_file != NULL && rc == 0)
-		unlink(relay_conf(relay)->pid_file);
+	/* The pid file goes last: when it is gone, the database is closed too. */
+	pid_file = relay != NULL && relay_conf(relay)->pid_file != NULL && rc == 0 ?
+	    strdup(relay_conf(relay)->pid_file) : NULL;
 	relay_close(relay);
+	if (pid_file != NULL)
+		unlink(pid_file);
+	free(pid_file);
 	return rc;
 }

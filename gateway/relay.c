@@ -1041,6 +1041,22 @@ out:
 }
 
 int
+relay_is_sender(struct relay *r, const struct party *caller, const char *id)
+{
+	struct store_tx *tx = NULL;
+	struct store_message m;
+	int yes;
+
+	memset(&m, 0, sizeof(m));
+	if (caller == NULL || !util_valid_id(id) || store_begin(r->store, 0, &tx, NULL) != 0)
+		return 0;
+	yes = store_message_get(tx, id, 0, &m, NULL) == 0 && strcmp(m.sender, caller->name) == 0;
+	store_message_clear(&m);
+	store_rollback(tx);
+	return yes;
+}
+
+int
 relay_is_recipient(struct relay *r, const struct party *caller, const char *id)
 {
 	struct store_tx *tx = NULL;
@@ -1261,6 +1277,16 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 			    "a different receipt for %s was already taken; the first receipt stands", id);
 			goto out;
 		}
+		/* The same receipt again: counted, answered as the first time. */
+		if ((rc = store_schedule_get(tx, id, signer->name, &sched, why)) != 0)
+			goto out;
+		sched.duplicates++;
+		if ((rc = store_schedule_update(tx, &sched, why)) != 0 ||
+		    (rc = store_commit(tx, why)) != 0) {
+			tx = NULL;
+			goto out;
+		}
+		tx = NULL;
 		*out = json_pack("{s:s, s:s, s:s}", "id", id, "recipient", signer->name, "state",
 		    d.state);
 		rc = 0;

@@ -92,6 +92,9 @@ int relay_inbox(struct relay *r, const struct party *caller, const char *after,
 int relay_fetch(struct relay *r, const struct party *caller, const char *id,
     struct buf *sealed, char sha[65], struct why *why);
 
+/* True when caller sent message id (no side effects, not audited). */
+int relay_is_sender(struct relay *r, const struct party *caller, const char *id);
+
 /* True when caller has a copy of message id (no side effects, not audited). */
 int relay_is_recipient(struct relay *r, const struct party *caller, const char *id);
 
