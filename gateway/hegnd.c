@@ -221,7 +221,8 @@ main(int argc, char **argv)
 	}
 	log_info("hegnd: listening on %s port %d", relay_conf(relay)->listen,
 	    relay_conf(relay)->port);
-	if (relay_audit_gateway(relay, "gateway.start", "hegnd started", &why) != 0)
+	if (relay_audit_gateway(relay, "gateway.start", "hegnd started", &why) != 0 ||
+	    relay_audit_parties(relay, &why) != 0)
 		log_error("hegnd: cannot write the audit log (%s)", why.text);
 	detach_done(notify_fd, 1);
 	notify_fd = -1;

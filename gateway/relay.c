@@ -1502,6 +1502,38 @@ relay_audit_gateway(struct relay *r, const char *action, const char *detail, str
 }
 
 int
+relay_audit_parties(struct relay *r, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct audit_event e;
+	char detail[256], *subject;
+	int64_t now = util_now_ms();
+	size_t i;
+	int k, rc;
+
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	for (i = 0; i < party_count(r->parties); i++) {
+		const struct party *p = party_at(r->parties, i);
+
+		for (k = 0; k < sk_X509_num(p->certs); k++) {
+			subject = pki_subject(sk_X509_value(p->certs, k));
+			snprintf(detail, sizeof(detail), "%s (%s%s) registered with %.160s", p->name,
+			    conf_role_name(p->role), p->conf->key != NULL ? ", key held by hegn" : "",
+			    subject != NULL ? subject : "?");
+			free(subject);
+			audit_fill(&e, "party.certificate", GATEWAY_NAME, NULL, NULL, "ok", NULL, detail);
+			e.cert = p->fingerprints[k];
+			if ((rc = audit_append(tx, &e, now, why)) != 0) {
+				store_rollback(tx);
+				return rc;
+			}
+		}
+	}
+	return store_commit(tx, why);
+}
+
+int
 relay_tick(struct relay *r, int force, struct why *why)
 {
 	static int64_t last_checkpoint, last_retention;

@@ -49,6 +49,12 @@ int relay_audit_gateway(struct relay *r, const char *action, const char *detail,
     struct why *why);
 
 /*
+ * Record every registered party and certificate in the audit log (at start
+ * and after a reload), so changes to them show between two starts.
+ */
+int relay_audit_parties(struct relay *r, struct why *why);
+
+/*
  * Housekeeping, called about once a second by hegnd: checkpoint the audit
  * log when checkpoint_interval has passed (or always when force is set) and
  * apply the retention period.  0 or an error (logged by the caller).
