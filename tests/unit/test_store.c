@@ -186,7 +186,7 @@ START_TEST(test_open_creates_and_migrates)
 	db_path(path, sizeof(path), "open");
 	snprintf(loc, sizeof(loc), "sqlite:%s", path);
 	s = open_ok(loc);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	ck_assert_int_eq(store_schema_version(s), store_sqlite_schema_latest());
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
@@ -195,7 +195,7 @@ START_TEST(test_open_creates_and_migrates)
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	ck_assert_int_eq(stat(wal, &st), 0);
 	ck_assert_int_eq(st.st_mode & 077, 0);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 	    " AND name IN ('messages', 'deliveries', 'events', 'receipts', 'assignments',"
 	    " 'users', 'audit', 'checkpoints', 'external_comms')"), 9);
@@ -205,7 +205,7 @@ START_TEST(test_open_creates_and_migrates)
 
 	/* Reopened by bare path: same version, data kept, no second migration. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	ck_assert(message_exists(s, "m-1"));
 	ck_assert(!message_exists(s, "m-2"));
 	store_close(s);
@@ -748,9 +748,9 @@ START_TEST(test_migration_from_v1)
 	struct why why = { 0 };
 	char text[128];
 
-	ck_assert_int_eq(store_sqlite_schema_latest(), 3);
+	ck_assert_int_eq(store_sqlite_schema_latest(), 4);
 	ck_assert_ptr_null(store_sqlite_migration_sql(0));
-	ck_assert_ptr_null(store_sqlite_migration_sql(4));
+	ck_assert_ptr_null(store_sqlite_migration_sql(5));
 	v1 = store_sqlite_migration_sql(1);
 	ck_assert_ptr_nonnull(v1);
 	ck_assert_ptr_null(strstr(v1, "audit"));
@@ -771,8 +771,8 @@ START_TEST(test_migration_from_v1)
 	    0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
 	ck_assert(message_exists(s, "m-old"));
 	tx = begin_ok(s, 0);
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
@@ -805,7 +805,7 @@ START_TEST(test_migration_from_v1)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), 2);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM audit"), 1);
@@ -1911,8 +1911,8 @@ START_TEST(test_migration_from_v2)
 	ck_assert_int_eq(chmod(path, 0600), 0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
 	tx = begin_ok(s, 0);
 	/* The old rows are all there, and the new columns hold what the log said. */
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
@@ -1975,7 +1975,7 @@ START_TEST(test_migration_from_v2)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 5);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM receipts"), 2);
