@@ -59,6 +59,15 @@ elif op == "ack-from":
     snd["identifier"] = [{"system": "https://www.gs1.org/gln", "value": gln},
                          {"system": "urn:oid:1.2.208.176.1.1", "value": sor}]
     header["source"]["endpoint"] = "https://sor2.sum.dsdn.dk/#id=" + sor
+elif op == "from-to":
+    # arg: GLN,SOR of the sender and GLN,SOR of the primary receiver
+    sgln, ssor, rgln, rsor = arg.split(",")
+    for ref, gln, sor in ((header["sender"]["reference"], sgln, ssor),
+                          (header["destination"][0]["receiver"]["reference"], rgln, rsor)):
+        org(ref)["identifier"] = [{"system": "https://www.gs1.org/gln", "value": gln},
+                                  {"system": "urn:oid:1.2.208.176.1.1", "value": sor}]
+    header["source"]["endpoint"] = "https://sor2.sum.dsdn.dk/#id=" + ssor
+    header["destination"][0]["endpoint"] = "https://sor2.sum.dsdn.dk/#id=" + rsor
 else:
     sys.exit("unknown operation " + op)
 with open(dst, "w", encoding="utf-8") as f:

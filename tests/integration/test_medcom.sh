@@ -111,6 +111,34 @@ check "carecommunication: ... carrying the text as care.text" grep -q '"text":"W
 as hovmand-care "$URL/v1/inbox" >/dev/null
 check "carecommunication: not in hovmand-care's inbox" sh -c "! grep -q '\"$cc\"' '$T/body'"
 
+# --- 2b. A hosted party's CareCommunication as application/fhir+json: hegn signs it.
+VIS=5790001348120,953741000016009
+$EDIT "$EX/carecommunication-new.json" "$T/cc-hc.json" from-to "$VIS,5790009000020,123456789012345"
+code=$(post_fhir ringsted-visitation "$T/cc-hc.json")
+check "a CareCommunication from ringsted-visitation (fhir+json) to ringsted-homecare: 201 ($code)" test "$code" = 201
+check "... acknowledged ok as application/fhir+json" sh -c "grep -qi '^content-type: *application/fhir+json' '$T/headers' && grep -q '\"code\": *\"ok\"' '$T/body'"
+cchc=$(location_id)
+check "... ringsted-homecare (format medcom) gets the FHIR" fetch ringsted-homecare "$cchc" "$T/cc-hc.medcom"
+check "... byte for byte as submitted" cmp -s "$T/cc-hc.medcom" "$T/cc-hc.json"
+check "... signed by hegn with ringsted-visitation's key" signer_is "$T/cc-hc.medcom.signer" ringsted-visitation
+$EDIT "$EX/carecommunication-new.json" "$T/cc-hm.json" from-to "$VIS,5790009000013,123456789012346"
+$EDIT "$T/cc-hm.json" "$T/cc-hm1.json" new-header
+$EDIT "$T/cc-hm1.json" "$T/cc-hm2.json" new-bundle
+code=$(post_fhir ringsted-visitation "$T/cc-hm2.json")
+check "the same to hovmand-care (format hegn): 201 ($code)" test "$code" = 201
+cchm=$(location_id)
+check "... hovmand-care gets hegn's format, verified" fetch hovmand-care "$cchm" "$T/cc-hm.hegn"
+check "... a care_update" grep -q '"kind":"care_update"' "$T/cc-hm.hegn"
+check "... with the letter's text" grep -q '"description":"We have a question' "$T/cc-hm.hegn"
+check "... signer ringsted-visitation" signer_is "$T/cc-hm.hegn.signer" ringsted-visitation
+code=$(post_fhir region-hospital "$EX/hospitalnotification-admit-inpatient.json")
+check "fhir+json from a party whose key hegn does not hold: 403 ($code)" test "$code" = 403
+$EDIT "$EX/carecommunication-new.json" "$T/cc-nobody.json" from-to "$VIS,5790000000005,1"
+code=$(post_fhir ringsted-visitation "$T/cc-nobody.json")
+check "a receiver no party has: 422 ($code)" test "$code" = 422
+check "... with a fatal-error Acknowledgement naming the receiver" sh -c \
+	"grep -q fatal-error '$T/body' && grep -q 'no party has GLN 5790000000005' '$T/body'"
+
 # --- 3. Duplicates and resends.
 before_d=$(rows deliveries)
 before_m=$(rows messages)
