@@ -92,6 +92,34 @@ accepts(const struct http_request *req, const char *type)
 	return a != NULL && strstr(a, type) != NULL;
 }
 
+/*
+ * MedCom (issue 7): the answer to a FHIR submission is its Acknowledgement,
+ * sent as relay built it.  Returns 1 when resp is filled.
+ */
+static int
+medcom_answer(struct http_response *resp, int rc, const struct why *why, json_t *j,
+    int created)
+{
+	const char *ack = json_string_value(json_object_get(j, RELAY_MEDCOM_ACK));
+	const char *id = json_string_value(json_object_get(j, "id"));
+	size_t len = json_string_length(json_object_get(j, RELAY_MEDCOM_ACK));
+
+	if (ack == NULL)
+		return 0;
+	if (rc != 0 && err_http_status(rc) >= 500)
+		log_error("api: request failed (%s)", why->text);
+	buf_free(&resp->body, 0);
+	resp->status = rc != 0 ? err_http_status(rc) : created ? 201 : 200;
+	resp->content_type = "application/fhir+json";
+	resp->body.data = xmalloc(len + 1);
+	memcpy(resp->body.data, ack, len + 1);
+	resp->body.len = len;
+	if (rc == 0 && id != NULL)
+		snprintf(resp->location, sizeof(resp->location), "/v1/messages/%s", id);
+	json_decref(j);
+	return 1;
+}
+
 static void
 post_message(struct relay *r, const struct http_request *req, const char *id,
     struct http_response *resp)
@@ -104,6 +132,8 @@ post_message(struct relay *r, const struct http_request *req, const char *id,
 	(void)id;
 	media_type(http_header(req, "Content-Type"), ctype, sizeof(ctype));
 	rc = relay_submit(r, req->party, ctype, req->body.data, req->body.len, &j, &created, &why);
+	if (medcom_answer(resp, rc, &why, j, created))
+		return;
 	if (rc != 0) {
 		api_why(resp, rc, &why);
 		return;

@@ -122,6 +122,9 @@ struct medcom_msg {
 	const char *response_id;
 	enum medcom_ack_code response_code;
 	const char *outcome_text;
+	/* Kept for medcom_to_hegn (borrowed from root). */
+	json_t *patient;
+	const char *occurred;     /* the current Provenance's time, with a zone */
 };
 
 /* The Bundle's entries, as the reference resolver sees them. */
@@ -742,6 +745,7 @@ check_patient(struct medcom_msg *m, const struct bundle *b, struct why *why)
 	}
 	if (npat != 1)
 		return why_set(why, HEGN_ERR_INVALID, "Patient: %zu Patient entries, expected 1", npat);
+	m->patient = patient;
 	ids = json_object_get(patient, "identifier");
 	json_array_foreach(ids, i, id) {
 		if ((sys = get_str(id, "system")) == NULL)
@@ -839,6 +843,7 @@ check_provenance(struct medcom_msg *m, const struct bundle *b, struct why *why)
 	const char *sys, *code;
 	size_t i, nprov = 0, ncur = 0;
 	char tmp[64];
+	time_t t;
 	int r;
 
 	for (i = 0; i < b->n; i++) {
@@ -865,6 +870,10 @@ check_provenance(struct medcom_msg *m, const struct bundle *b, struct why *why)
 			break;
 		}
 	}
+	/* When it happened, if given to the second with a zone; else when it was recorded. */
+	m->occurred = get_str(cur, "occurredDateTime");
+	if (m->occurred == NULL || util_parse_rfc3339(m->occurred, &t) != 0)
+		m->occurred = get_str(cur, "recorded");
 	if (m->activity == NULL || *m->activity == '\0')
 		return why_set(why, HEGN_ERR_INVALID, "Provenance.activity: no code of system %s",
 		    SYS_ACTIVITY);
@@ -1454,4 +1463,194 @@ medcom_dup_name(enum medcom_dup d)
 	if ((int)d < 0 || (size_t)d >= sizeof(dup_names) / sizeof(dup_names[0]))
 		return NULL;
 	return dup_names[d];
+}
+
+/* --- The gateway's side: detection and conversion to hegn's format (issue 7) --- */
+
+bool
+medcom_is_fhir(const uint8_t *json, size_t len)
+{
+	json_t *root;
+	const char *rt;
+	bool yes = false;
+
+	if (json == NULL || len == 0 || len > MEDCOM_MAX_BYTES)
+		return false;
+	/* Loose on purpose: medcom_parse is the judge; this only picks the parser. */
+	if ((root = json_loadb((const char *)json, len, 0, NULL)) == NULL)
+		return false;
+	rt = get_str(root, "resourceType");
+	yes = rt != NULL && strcmp(rt, "Bundle") == 0;
+	json_decref(root);
+	return yes;
+}
+
+/*
+ * Append src to the buffer at *len (cap bytes with the NUL), cutting at a
+ * UTF-8 character boundary when it does not fit.
+ */
+static void
+append_cut(char *dst, size_t cap, size_t *len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (*len + n + 1 > cap) {
+		n = cap - 1 - *len;
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst + *len, src, n);
+	*len += n;
+	dst[*len] = '\0';
+}
+
+/* Patient.name[0] as "given family" on one line, or NULL when there is none that fits. */
+static char *
+patient_name(json_t *patient)
+{
+	json_t *name = json_array_get(json_object_get(patient, "name"), 0), *g;
+	char buf[201];
+	size_t len = 0, i;
+	const char *family = get_str(name, "family");
+
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(name, "given"), i, g) {
+		if (!json_is_string(g))
+			continue;
+		if (len > 0)
+			append_cut(buf, sizeof(buf), &len, " ");
+		append_cut(buf, sizeof(buf), &len, json_string_value(g));
+	}
+	if (family != NULL) {
+		if (len > 0)
+			append_cut(buf, sizeof(buf), &len, " ");
+		append_cut(buf, sizeof(buf), &len, family);
+	}
+	if (len == 0 || strpbrk(buf, "\r\n\t") != NULL)
+		return NULL;
+	return strdup(buf);
+}
+
+/* The text of a CareCommunication: every payload's contentString, blank-line separated. */
+static char *
+communication_text(json_t *comm)
+{
+	static const size_t cap = 9000;   /* hegn's text fields hold 10000 characters */
+	json_t *p;
+	const char *t;
+	char *buf;
+	size_t len = 0, i;
+
+	if ((buf = malloc(cap)) == NULL)
+		return NULL;
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(comm, "payload"), i, p) {
+		if ((t = get_str(p, "contentString")) == NULL || *t == '\0')
+			continue;
+		if (len > 0)
+			append_cut(buf, cap, &len, "\n\n");
+		append_cut(buf, cap, &len, t);
+	}
+	if (len == 0)
+		snprintf(buf, cap, "(a MedCom CareCommunication without text; see the original)");
+	return buf;
+}
+
+int
+medcom_to_hegn(const struct medcom_msg *m, const char *kind, const char *to, json_t **out,
+    struct why *why)
+{
+	json_t *root = NULL, *basic = NULL, *care = NULL, *res, *comm = NULL;
+	char *name = NULL, *text = NULL, hospital[201], note[300];
+	const char *dec;
+	size_t i, len = 0;
+	time_t t;
+	int r;
+
+	*out = NULL;
+	if (m->cpr[0] == '\0') {
+		r = why_set(why, HEGN_ERR_UNPROCESSABLE,
+		    "Patient.identifier: hegn identifies citizens by CPR; an X-eCPR is not converted");
+		goto out;
+	}
+	if (kind == NULL || to == NULL) {
+		r = why_set(why, HEGN_ERR_INVALID, "medcom: no kind or recipient to convert to");
+		goto out;
+	}
+	root = json_pack("{s:s, s:s, s:{s:s}}", "kind", kind, "to", to, "citizen", "cpr", m->cpr);
+	if (m->patient != NULL && (name = patient_name(m->patient)) != NULL)
+		json_object_set_new(json_object_get(root, "citizen"), "name", json_string(name));
+	basic = json_object();
+	if (strcmp(kind, "admission_notice") == 0 || strcmp(kind, "discharge_notice") == 0 ||
+	    strcmp(kind, "leave_notice") == 0) {
+		if (m->event != MEDCOM_HOSPITAL_NOTIFICATION) {
+			r = why_set(why, HEGN_ERR_INVALID, "medcom: %s from a message that is not a "
+			    "HospitalNotification", kind);
+			goto out;
+		}
+		hospital[0] = '\0';
+		if (m->sender_name != NULL && strpbrk(m->sender_name, "\r\n\t") == NULL)
+			append_cut(hospital, sizeof(hospital), &len, m->sender_name);
+		if (hospital[0] == '\0')
+			snprintf(hospital, sizeof(hospital), "SOR %s", m->sender_sor);
+		json_object_set_new(basic, "event_time", json_string(m->occurred));
+		json_object_set_new(basic, "hospital", json_string(hospital));
+	} else if (strcmp(kind, "death_notice") == 0) {
+		dec = m->patient != NULL ? get_str(m->patient, "deceasedDateTime") : NULL;
+		if (dec == NULL || util_parse_rfc3339(dec, &t) != 0)
+			dec = m->occurred;
+		json_object_set_new(basic, "time_of_death", json_string(dec));
+	} else if (strcmp(kind, "observation") == 0 || strcmp(kind, "care_update") == 0) {
+		if (m->event != MEDCOM_CARE_COMMUNICATION) {
+			r = why_set(why, HEGN_ERR_INVALID, "medcom: %s from a message that is not a "
+			    "CareCommunication", kind);
+			goto out;
+		}
+		for (i = 0; comm == NULL &&
+		    i < json_array_size(json_object_get(m->root, "entry")); i++) {
+			res = json_object_get(json_array_get(json_object_get(m->root, "entry"), i),
+			    "resource");
+			if (strcmp(resource_type(res), "Communication") == 0)
+				comm = res;
+		}
+		if ((text = communication_text(comm)) == NULL) {
+			r = why_set(why, HEGN_ERR_NOMEM, "medcom: out of memory");
+			goto out;
+		}
+		care = json_object();
+		if (strcmp(kind, "observation") == 0) {
+			json_object_set_new(basic, "observed_at", json_string(m->occurred));
+			json_object_set_new(care, "text", json_string(text));
+		} else {
+			json_object_set_new(care, "description", json_string(text));
+		}
+	} else {
+		r = why_set(why, HEGN_ERR_INVALID, "medcom: no conversion to kind %s", kind);
+		goto out;
+	}
+	if (medcom_is_cancellation(m) || medcom_is_revision(m)) {
+		snprintf(note, sizeof(note), "MedCom %s: %s an earlier notice",
+		    m->activity, medcom_is_cancellation(m) ? "cancels" : "corrects");
+		json_object_set_new(basic, "notes", json_string(note));
+	}
+	json_object_set_new(root, "basic", basic);
+	basic = NULL;
+	if (care != NULL) {
+		json_object_set_new(root, "care", care);
+		care = NULL;
+	}
+	*out = root;
+	root = NULL;
+	r = 0;
+out:
+	json_decref(root);
+	json_decref(basic);
+	json_decref(care);
+	if (name != NULL)
+		sodium_memzero(name, strlen(name));
+	free(name);
+	if (text != NULL)
+		sodium_memzero(text, strlen(text));
+	free(text);
+	return r;
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "util.h"
 
@@ -147,5 +149,22 @@ const char *medcom_dup_name(enum medcom_dup d);
 bool medcom_gln_valid(const char *gln);
 /* True when sor is 1 to 18 digits (a SOR code). */
 bool medcom_sor_valid(const char *sor);
+
+/*
+ * True when json is a JSON object with resourceType "Bundle": the gateway
+ * hands such content to medcom_parse rather than to hegn's own parser.
+ */
+bool medcom_is_fhir(const uint8_t *json, size_t len);
+
+/*
+ * Convert a parsed HospitalNotification or CareCommunication to hegn's
+ * message format (docs/messages.md) as kind, addressed to party to
+ * (docs/medcom.md, "hegn's format for a MedCom message").  Returns 0 and a
+ * new *out, HEGN_ERR_UNPROCESSABLE for a citizen with an X-eCPR only (hegn
+ * identifies citizens by CPR), or HEGN_ERR_INVALID for a kind that does not
+ * fit the event.
+ */
+int medcom_to_hegn(const struct medcom_msg *m, const char *kind, const char *to, json_t **out,
+    struct why *why);
 
 #endif

@@ -16,6 +16,7 @@
 #include "delivery.h"
 #include "envelope.h"
 #include "log.h"
+#include "medcom.h"
 #include "message.h"
 #include "policy.h"
 #include "receipt.h"
@@ -544,6 +545,14 @@ apply_assignments(struct store_tx *tx, const struct message *m, const char *cref
 	}
 }
 
+/* MedCom messages (issue 7): the section at the end of this file. */
+static int relay_submit_medcom(struct relay *r, const struct party *caller,
+    const struct party *sealed_by, const uint8_t *content, size_t clen,
+    const struct buf *sender_signed, json_t **response, int *created, struct why *why);
+static int relay_receipt_medcom(struct relay *r, const struct party *signer, const char *id,
+    const uint8_t *content, size_t clen, const uint8_t *body, size_t len, json_t **out,
+    struct why *why);
+
 int
 relay_submit(struct relay *r, const struct party *caller, const char *content_type,
     const uint8_t *body, size_t len, json_t **response, int *created, struct why *why)
@@ -579,6 +588,10 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	*created = 0;
 	memset(&sm, 0, sizeof(sm));
 	memset(&sd, 0, sizeof(sd));
+	if (strcmp(content_type, "application/fhir+json") == 0) {
+		rc = relay_submit_medcom(r, caller, NULL, body, len, NULL, response, created, why);
+		goto out;
+	}
 	sealed_form = strcmp(content_type, "application/pkcs7-mime") == 0;
 	if (!sealed_form && strcmp(content_type, "application/json") != 0) {
 		rc = why_set(why, HEGN_ERR_UNSUPPORTED,
@@ -598,6 +611,11 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		cid = envelope_signed_content_id(sig);
 		pki_fingerprint(envelope_signed_signer(sig), signer_fp);
 		relay_request_cert(signer_fp);
+		if (medcom_is_fhir(content, content_len)) {
+			rc = relay_submit_medcom(r, caller, sender, content, content_len, &inner,
+			    response, created, why);
+			goto out;
+		}
 	} else {
 		if (caller == NULL) {
 			rc = why_set(why, HEGN_ERR_UNAUTH,
@@ -1241,6 +1259,10 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 		goto out;
 	}
 	content = envelope_signed_content(sig, &clen);
+	if (medcom_is_fhir(content, clen)) {
+		rc = relay_receipt_medcom(r, signer, id, content, clen, body, len, out, why);
+		goto out;
+	}
 	if ((rc = receipt_parse(content, clen, &rcpt, why)) != 0) {
 		why_prefix(why, rc, "receipt");
 		goto out;
@@ -2110,4 +2132,733 @@ relay_external(struct relay *r, const char *actor, const json_t *req, json_t **o
 	*out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)e.id, "channel", channel,
 	    "party", party, "kind", kind);
 	return 0;
+}
+
+/*
+ * --- MedCom messages (issue 7, docs/medcom.md) ---
+ *
+ * HospitalNotification and CareCommunication arrive as FHIR (sealed by the
+ * sending party, or application/fhir+json from a hosted party), route by
+ * the receiver's SOR and GLN, and go on under the same policy as hegn's own
+ * notices.  Each is answered with a MedCom Acknowledgement; an
+ * Acknowledgement a party sends becomes the acknowledged message's receipt.
+ */
+
+/*
+ * Do p's configured identifiers name the organisation with this SOR and
+ * GLN?  Every identifier the party has must match, and it needs one.
+ */
+static int
+medcom_ids_match(const struct party *p, const char *sor, const char *gln)
+{
+	const char *psor = p->conf->sor, *pgln = p->conf->gln;
+
+	if ((psor == NULL || *psor == '\0') && (pgln == NULL || *pgln == '\0'))
+		return 0;
+	if (psor != NULL && *psor != '\0' && (sor == NULL || strcmp(psor, sor) != 0))
+		return 0;
+	if (pgln != NULL && *pgln != '\0' && (gln == NULL || strcmp(pgln, gln) != 0))
+		return 0;
+	return 1;
+}
+
+/* The party with this GLN (else this SOR), which must carry both if it has them. */
+static int
+medcom_party(const struct relay *r, const char *what, const char *sor, const char *gln,
+    const struct party **out, struct why *why)
+{
+	const struct party *p, *by_gln = NULL, *by_sor = NULL;
+	size_t i;
+
+	*out = NULL;
+	for (i = 0; i < party_count(r->parties); i++) {
+		p = party_at(r->parties, i);
+		if (by_gln == NULL && p->conf->gln != NULL && gln != NULL &&
+		    strcmp(p->conf->gln, gln) == 0)
+			by_gln = p;
+		if (by_sor == NULL && p->conf->sor != NULL && sor != NULL &&
+		    strcmp(p->conf->sor, sor) == 0)
+			by_sor = p;
+	}
+	p = by_gln != NULL ? by_gln : by_sor;
+	if (p == NULL)
+		return why_set(why, HEGN_ERR_UNPROCESSABLE,
+		    "%s: no party has GLN %s or SOR %s", what, gln ? gln : "-", sor ? sor : "-");
+	if (!medcom_ids_match(p, sor, gln))
+		return why_set(why, HEGN_ERR_UNPROCESSABLE,
+		    "%s: GLN %s and SOR %s do not name the same party", what, gln ? gln : "-",
+		    sor ? sor : "-");
+	*out = p;
+	return 0;
+}
+
+/*
+ * Who signs our Acknowledgements: the receiving party when it has a valid
+ * SOR and GLN, else the municipality (the first visitation party that has).
+ */
+static void
+medcom_our_ids(const struct relay *r, const struct party *to, const char **sor,
+    const char **gln)
+{
+	const struct party *p;
+	size_t i;
+
+	*sor = *gln = NULL;
+	for (i = 0; i <= party_count(r->parties); i++) {
+		p = i == 0 ? to : party_at(r->parties, i - 1);
+		if (p == NULL || (i > 0 && p->role != ROLE_VISITATION))
+			continue;
+		if (p->conf->sor != NULL && p->conf->gln != NULL && medcom_sor_valid(p->conf->sor) &&
+		    medcom_gln_valid(p->conf->gln)) {
+			*sor = p->conf->sor;
+			*gln = p->conf->gln;
+			return;
+		}
+	}
+}
+
+/* {RELAY_MEDCOM_ACK: the Acknowledgement}, the body the HTTP layer answers with. */
+static json_t *
+medcom_ack_response(const struct buf *ack)
+{
+	return json_pack("{s:s%}", RELAY_MEDCOM_ACK, (const char *)ack->data, ack->len);
+}
+
+/*
+ * Refuse a message with code, answering with a fatal-error Acknowledgement
+ * naming why (m parsed, or else the raw content).  Returns code, with why
+ * kept; without an Acknowledgement (ours unconfigured, or the refused
+ * message is itself one) the answer is the plain error.
+ */
+static int
+medcom_refuse(struct relay *r, const struct party *to, const struct medcom_msg *m,
+    const uint8_t *content, size_t len, int code, json_t **response, struct why *why)
+{
+	struct buf ack = { 0 };
+	const char *sor, *gln;
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s", why != NULL && why->text[0] ? why->text :
+	    hegn_strerror(code));
+	medcom_our_ids(r, to, &sor, &gln);
+	if (sor != NULL && (m != NULL ?
+	    medcom_ack_build(m, MEDCOM_ACK_FATAL_ERROR, text, sor, gln, &ack, NULL) :
+	    medcom_fatal_for_unparseable(content, len, text, sor, gln, &ack, NULL)) == 0)
+		*response = medcom_ack_response(&ack);
+	buf_free(&ack, 0);
+	if (why != NULL)
+		why->code = code;
+	return code;
+}
+
+/*
+ * Record a MedCom Acknowledgement from signer as the receipt for copy id:
+ * ok is accepted, transient-error and fatal-error rejected with the
+ * OperationOutcome's text.  The first receipt stands: the same answer
+ * again is taken as a repeat, another one is a conflict.
+ */
+static int
+medcom_record_receipt(struct relay *r, const struct party *signer, const char *id,
+    const struct medcom_msg *ack, const struct buf *signed_der, json_t **out, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_delivery d;
+	struct store_receipt sr, old;
+	struct store_message m;
+	struct store_schedule sched;
+	struct store_event ev;
+	struct audit_event ae;
+	int accepted = medcom_response_code(ack) == MEDCOM_ACK_OK;
+	const char *status = accepted ? "accepted" : "rejected";
+	const char *reason;
+	char detail[256];
+	int64_t now = util_now_ms();
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	memset(&sr, 0, sizeof(sr));
+	memset(&old, 0, sizeof(old));
+	memset(&m, 0, sizeof(m));
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		goto out;
+	rc = store_delivery_get(tx, id, signer->name, 0, &d, why);
+	if (rc == HEGN_ERR_NOT_FOUND)
+		rc = not_found(why, id);
+	if (rc != 0)
+		goto out;
+	if (store_receipt_get(tx, id, signer->name, &old, NULL) == 0) {
+		if (strcmp(old.status, status) != 0) {
+			rc = why_set(why, HEGN_ERR_CONFLICT, "a different receipt for %s was already "
+			    "taken; the first receipt stands", id);
+			goto out;
+		}
+		*out = json_pack("{s:s, s:s, s:s}", "id", id, "recipient", signer->name, "state",
+		    d.state);
+		rc = 0;
+		goto out;
+	}
+	reason = medcom_outcome_text(ack);
+	if (!accepted && (reason == NULL || *reason == '\0'))
+		reason = medcom_ack_code_name(medcom_response_code(ack));
+	snprintf(sr.message_id, sizeof(sr.message_id), "%s", id);
+	snprintf(sr.recipient, sizeof(sr.recipient), "%s", signer->name);
+	snprintf(sr.status, sizeof(sr.status), "%s", status);
+	snprintf(sr.reason, sizeof(sr.reason), "%s", reason != NULL ? reason : "");
+	sr.received_ms = now;
+	sr.signed_der = *signed_der;
+	snprintf(detail, sizeof(detail), "MedCom Acknowledgement %s: %s",
+	    medcom_ack_code_name(medcom_response_code(ack)), status);
+	event_fill(&ev, id, signer->name, accepted ? "acknowledged" : "rejected", signer->name,
+	    detail, now);
+	audit_fill(&ae, "message.receipt", signer->name, id, m.citizen_ref, "ok", "", status);
+	if ((rc = store_message_get(tx, id, 0, &m, why)) != 0 ||
+	    (rc = audit_append(tx, &ae, now, why)) != 0 ||
+	    (rc = store_receipt_insert(tx, &sr, why)) != 0 ||
+	    (rc = store_event_add(tx, &ev, why)) != 0 ||
+	    (rc = store_schedule_get(tx, id, signer->name, &sched, why)) != 0)
+		goto out;
+	if (strcmp(sched.state, STORE_STATE_FALLBACK) != 0 &&
+	    strcmp(sched.state, STORE_STATE_FAILED) != 0)
+		snprintf(sched.state, sizeof(sched.state), "%s",
+		    accepted ? STORE_STATE_ACKNOWLEDGED : STORE_STATE_REJECTED);
+	sched.acked_ms = now;
+	if (sched.delivered_ms == 0)
+		sched.delivered_ms = now;
+	sched.next_ms = 0;
+	if ((rc = store_schedule_update(tx, &sched, why)) != 0)
+		goto out;
+	rc = store_commit(tx, why);
+	tx = NULL;
+	if (rc != 0)
+		goto out;
+	log_info("relay: MedCom acknowledgement for %s from %s: %s", id, signer->name, status);
+	*out = json_pack("{s:s, s:s, s:s}", "id", id, "recipient", signer->name, "state",
+	    accepted ? STORE_STATE_ACKNOWLEDGED : STORE_STATE_REJECTED);
+	rc = 0;
+out:
+	store_rollback(tx);
+	store_delivery_clear(&d);
+	store_receipt_clear(&old);
+	store_message_clear(&m);
+	return rc;
+}
+
+/*
+ * A signed MedCom Acknowledgement sent to /v1/messages/{id}/receipt: it
+ * must acknowledge that message's MessageHeader.id.
+ */
+static int
+relay_receipt_medcom(struct relay *r, const struct party *signer, const char *id,
+    const uint8_t *content, size_t clen, const uint8_t *body, size_t len, json_t **out,
+    struct why *why)
+{
+	struct medcom_msg *ack = NULL;
+	struct store_tx *tx = NULL;
+	struct store_medcom row;
+	struct buf der;
+	int rc;
+
+	memset(&row, 0, sizeof(row));
+	if (id == NULL) {
+		rc = why_set(why, HEGN_ERR_INVALID,
+		    "receipt: a MedCom Acknowledgement is taken for a named message only");
+		goto out;
+	}
+	if ((rc = medcom_parse(content, clen, &ack, why)) != 0) {
+		why_prefix(why, rc, "receipt");
+		goto out;
+	}
+	if (medcom_event(ack) != MEDCOM_ACKNOWLEDGEMENT) {
+		rc = why_set(why, HEGN_ERR_INVALID,
+		    "receipt: a MedCom %s, not an Acknowledgement", medcom_event_name(medcom_event(ack)));
+		goto out;
+	}
+	if (!medcom_ids_match(signer, medcom_sender_sor(ack), medcom_sender_gln(ack))) {
+		rc = why_set(why, HEGN_ERR_DENIED, "receipt: MessageHeader.sender (SOR %s, GLN %s) "
+		    "is not %s", medcom_sender_sor(ack), medcom_sender_gln(ack), signer->name);
+		goto out;
+	}
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	rc = store_medcom_get(tx, STORE_MEDCOM_BY_MESSAGE, NULL, id, &row, why);
+	store_rollback(tx);
+	tx = NULL;
+	if (rc == HEGN_ERR_NOT_FOUND) {
+		rc = why_set(why, HEGN_ERR_INVALID,
+		    "receipt: %s is not a MedCom message; send a hegn receipt", id);
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	if (strcmp(row.header_id, medcom_response_identifier(ack)) != 0) {
+		rc = why_set(why, HEGN_ERR_INVALID, "receipt: MessageHeader.response.identifier "
+		    "%s is not the MessageHeader.id of %s", medcom_response_identifier(ack), id);
+		goto out;
+	}
+	der.data = (uint8_t *)body;
+	der.len = len;
+	rc = medcom_record_receipt(r, signer, id, ack, &der, out, why);
+out:
+	store_medcom_clear(&row);
+	medcom_free(ack);
+	return rc;
+}
+
+/*
+ * An Acknowledgement a party submits: addressed to the party that sent the
+ * original, it becomes that original's receipt.  It is never acknowledged.
+ */
+static int
+medcom_take_ack(struct relay *r, const struct party *sender, const struct medcom_msg *ack,
+    const struct buf *signed_der, json_t **response, struct why *why)
+{
+	const struct party *orig_sender = NULL;
+	struct store_tx *tx = NULL;
+	struct store_medcom row;
+	int rc;
+
+	memset(&row, 0, sizeof(row));
+	if ((rc = medcom_party(r, "MessageHeader.destination.receiver", medcom_receiver_sor(ack),
+	    medcom_receiver_gln(ack), &orig_sender, why)) != 0)
+		goto out;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	rc = store_medcom_get(tx, STORE_MEDCOM_BY_HEADER, orig_sender->name,
+	    medcom_response_identifier(ack), &row, why);
+	store_rollback(tx);
+	if (rc == HEGN_ERR_NOT_FOUND)
+		rc = why_set(why, HEGN_ERR_NOT_FOUND, "MessageHeader.response.identifier: no message "
+		    "%s from %s for you", medcom_response_identifier(ack), orig_sender->name);
+	if (rc != 0)
+		goto out;
+	rc = medcom_record_receipt(r, sender, row.message_id, ack, signed_der, response, why);
+out:
+	store_medcom_clear(&row);
+	return rc;
+}
+
+/* hegn's kind for a MedCom message from sender. */
+static int
+medcom_kind(const struct medcom_msg *m, const struct party *sender, const char **kind,
+    struct why *why)
+{
+	*kind = NULL;
+	switch (medcom_event(m)) {
+	case MEDCOM_HOSPITAL_NOTIFICATION:
+		return medcom_notification_kind(m, kind, why);
+	case MEDCOM_CARE_COMMUNICATION:
+		/* Correspondence: a report to the municipality, or a case message from it. */
+		*kind = sender->role == ROLE_VISITATION ? "care_update" : "observation";
+		return 0;
+	default:
+		return why_set(why, HEGN_ERR_INVALID, "MessageHeader.eventCoding: %s is not routed",
+		    medcom_event_name(medcom_event(m)));
+	}
+}
+
+/* Answer a duplicate or a resend with the first Acknowledgement, recording it. */
+static int
+medcom_repeat(struct relay *r, const struct party *sender, const struct medcom_msg *mm,
+    const struct store_medcom *first, enum medcom_dup dup, json_t **response, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_medcom row;
+	struct store_event ev;
+	int64_t now = util_now_ms();
+	int rc;
+
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		goto out;
+	if (dup == MEDCOM_DUP_RESEND) {
+		/* The new envelope is remembered, so its reuse for another letter is caught. */
+		row = *first;
+		snprintf(row.bundle_id, sizeof(row.bundle_id), "%s", medcom_bundle_id(mm));
+		row.received_ms = now;
+		if ((rc = store_medcom_insert(tx, &row, why)) != 0 && rc != HEGN_ERR_CONFLICT)
+			goto out;
+	}
+	event_fill(&ev, first->message_id, NULL, "duplicate", sender->name,
+	    dup == MEDCOM_DUP_RESEND ? "MedCom resend (new Bundle.id): the first acknowledgement "
+	    "again, not delivered again" : "MedCom duplicate: the first acknowledgement again, "
+	    "not delivered again", now);
+	if ((rc = store_event_add(tx, &ev, why)) != 0)
+		goto out;
+	rc = store_commit(tx, why);
+	tx = NULL;
+	if (rc != 0)
+		goto out;
+	*response = medcom_ack_response(&first->ack);
+	json_object_set_new(*response, "id", json_string(first->message_id));
+	json_object_set_new(*response, "state", json_string(medcom_dup_name(dup)));
+	log_info("relay: MedCom %s of %s from %s answered with the first acknowledgement",
+	    medcom_dup_name(dup), first->message_id, sender->name);
+out:
+	store_rollback(tx);
+	return rc;
+}
+
+static int
+relay_submit_medcom(struct relay *r, const struct party *caller, const struct party *sealed_by,
+    const uint8_t *content, size_t clen, const struct buf *sender_signed, json_t **response,
+    int *created, struct why *why)
+{
+	struct pki *pki = pki_get(r);
+	struct policy *pol = policy_get(r);
+	struct medcom_msg *mm = NULL;
+	struct message *hm = NULL;
+	json_t *hj = NULL, *list;
+	char *hjs = NULL;
+	const struct party *sender = sealed_by, *to = NULL;
+	struct buf own_signed = { 0 }, ack = { 0 };
+	const struct buf *orig;
+	struct store_tx *tx = NULL;
+	struct store_medcom by_bundle, by_header, row;
+	struct store_message sm;
+	struct store_delivery sd;
+	struct store_event ev;
+	struct store_schedule sched;
+	struct audit_event ae;
+	struct policy_ctx ctx;
+	struct policy_decision dec;
+	struct copy *copies = NULL;
+	size_t ncopies = 0, i, nprov = 0;
+	char (*providers)[65] = NULL;
+	const char *kind = NULL, *our_sor, *our_gln, *format;
+	char id[65], csha[65], cref[65] = "", services[257], detail[256], classes[32], removed[32];
+	enum medcom_dup dup;
+	X509 *rcert = NULL;
+	int64_t now;
+	int rc, withheld = 0, bseen = 0, hseen = 0;
+
+	*response = NULL;
+	*created = 0;
+	memset(&by_bundle, 0, sizeof(by_bundle));
+	memset(&by_header, 0, sizeof(by_header));
+	memset(&sm, 0, sizeof(sm));
+	if (sender == NULL) {
+		/* application/fhir+json: hegn signs for a hosted party, as for JSON. */
+		if (caller == NULL) {
+			rc = why_set(why, HEGN_ERR_UNAUTH,
+			    "a FHIR submission needs a TLS client certificate");
+			goto out;
+		}
+		if (!signer_has(r->signer, caller->name)) {
+			rc = why_set(why, HEGN_ERR_DENIED,
+			    "hegn does not hold the key of %s: submit the MedCom message sealed "
+			    "(application/pkcs7-mime) and signed with your own key", caller->name);
+			goto out;
+		}
+		sender = caller;
+	}
+	if ((rc = medcom_parse(content, clen, &mm, why)) != 0) {
+		if (rc == HEGN_ERR_INVALID)
+			rc = medcom_refuse(r, NULL, NULL, content, clen, HEGN_ERR_UNPROCESSABLE,
+			    response, why);
+		goto out;
+	}
+	if (!medcom_ids_match(sender, medcom_sender_sor(mm), medcom_sender_gln(mm))) {
+		why_set(why, HEGN_ERR_DENIED, "MessageHeader.sender: SOR %s and GLN %s are not the "
+		    "identifiers of %s, who signed it", medcom_sender_sor(mm), medcom_sender_gln(mm),
+		    sender->name);
+		rc = medcom_refuse(r, NULL, mm, content, clen, HEGN_ERR_DENIED, response, why);
+		goto out;
+	}
+	if (sender_signed == NULL && (rc = signer_sign(r->signer, sender->name, content, clen,
+	    NULL, &own_signed, why)) != 0)
+		goto out;
+	orig = sender_signed != NULL ? sender_signed : &own_signed;
+	if (medcom_event(mm) == MEDCOM_ACKNOWLEDGEMENT) {
+		rc = medcom_take_ack(r, sender, mm, orig, response, why);
+		goto out;
+	}
+	if ((rc = medcom_party(r, "MessageHeader.destination.receiver", medcom_receiver_sor(mm),
+	    medcom_receiver_gln(mm), &to, why)) != 0) {
+		rc = medcom_refuse(r, NULL, mm, content, clen, rc, response, why);
+		goto out;
+	}
+	if (to == sender) {
+		why_set(why, HEGN_ERR_UNPROCESSABLE,
+		    "MessageHeader.destination: a party cannot send to itself");
+		rc = medcom_refuse(r, to, mm, content, clen, HEGN_ERR_UNPROCESSABLE, response, why);
+		goto out;
+	}
+	if ((rc = medcom_kind(mm, sender, &kind, why)) != 0 ||
+	    (rc = medcom_to_hegn(mm, kind, to->name, &hj, why)) != 0 ||
+	    (hjs = json_dumps(hj, JSON_COMPACT)) == NULL ||
+	    (rc = message_parse((const uint8_t *)hjs, strlen(hjs), &r->limits, &hm, why)) != 0) {
+		if (rc == 0)
+			rc = why_set(why, HEGN_ERR_NOMEM, "medcom: out of memory");
+		else
+			why_prefix(why, rc, "in hegn's format");
+		rc = medcom_refuse(r, to, mm, content, clen, HEGN_ERR_UNPROCESSABLE, response, why);
+		goto out;
+	}
+
+	/* De-duplication on (Bundle.id, MessageHeader.id) per sender, before any other work. */
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	rc = store_medcom_get(tx, STORE_MEDCOM_BY_BUNDLE, sender->name, medcom_bundle_id(mm),
+	    &by_bundle, why);
+	if (rc == 0 || rc == HEGN_ERR_NOT_FOUND) {
+		bseen = rc == 0;
+		rc = store_medcom_get(tx, STORE_MEDCOM_BY_HEADER, sender->name, medcom_header_id(mm),
+		    &by_header, why);
+		hseen = rc == 0;
+	}
+	store_rollback(tx);
+	tx = NULL;
+	if (rc != 0 && rc != HEGN_ERR_NOT_FOUND)
+		goto out;
+	why_clear(why);
+	dup = medcom_classify(bseen, hseen, bseen &&
+	    strcmp(by_bundle.header_id, medcom_header_id(mm)) == 0);
+	if (dup == MEDCOM_DUP_DUPLICATE || dup == MEDCOM_DUP_RESEND) {
+		rc = medcom_repeat(r, sender, mm, dup == MEDCOM_DUP_DUPLICATE ? &by_bundle :
+		    &by_header, dup, response, why);
+		goto out;
+	}
+	if (dup == MEDCOM_DUP_ENVELOPE_REUSED) {
+		why_set(why, HEGN_ERR_UNPROCESSABLE, "Bundle.id: %s was already used by %s for "
+		    "another MessageHeader.id (a resend keeps MessageHeader.id, a new message needs "
+		    "a new Bundle.id)", medcom_bundle_id(mm), sender->name);
+		rc = medcom_refuse(r, to, mm, content, clen, HEGN_ERR_UNPROCESSABLE, response, why);
+		goto out;
+	}
+
+	util_uuid(id);
+	message_set_id(hm, id);
+	message_set_from(hm, sender->name);
+	citizen_ref(r, message_cpr(hm), cref);
+	message_services(hm, services);
+	util_sha256_hex(content, clen, csha);
+
+	/* Who gets a copy: as relay_submit decides for hegn's notices. */
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	copies = xcalloc(1, sizeof(*copies));
+	ncopies = 1;
+	copies[0].to = to;
+	if ((rc = decide_send(r, pol, tx, sender, to, hm, cref, services, &ctx, &dec, why)) != 0)
+		goto out;
+	if (!dec.allow) {
+		store_rollback(tx);
+		tx = NULL;
+		snprintf(detail, sizeof(detail), "MedCom %s to %s refused: %s", kind, to->name,
+		    dec.reason);
+		audit_refusal(r, "message.submit", sender->name, id, cref, dec.rule_id, detail);
+		why_set(why, HEGN_ERR_DENIED, "%s (rule %s)", dec.reason, dec.rule_id);
+		rc = medcom_refuse(r, to, mm, content, clen, HEGN_ERR_DENIED, response, why);
+		goto out;
+	}
+	copies[0].send = dec;
+	if (sender->role == ROLE_HOSPITAL && to->role == ROLE_VISITATION &&
+	    is_notice(message_kind(hm))) {
+		if ((rc = assign_providers(tx, cref, NULL, &providers, &nprov, why)) != 0)
+			goto out;
+		if (nprov == 0) {
+			withheld = 1;
+			ncopies = 0;
+		}
+		copies = xrealloc(copies, (1 + nprov) * sizeof(*copies));
+		for (i = 0; i < nprov; i++) {
+			const struct party *p = party_find(r->parties, providers[i]);
+
+			if (p == NULL || p == sender)
+				continue;
+			memset(&copies[ncopies], 0, sizeof(copies[ncopies]));
+			if ((rc = decide_send(r, pol, tx, sender, p, hm, cref, services, &ctx,
+			    &copies[ncopies].send, why)) != 0)
+				goto out;
+			if (!copies[ncopies].send.allow)
+				continue;
+			copies[ncopies++].to = p;
+		}
+	}
+	store_rollback(tx);
+	tx = NULL;
+
+	/*
+	 * Each copy: the original FHIR for a party that reads MedCom and may
+	 * see all of it; hegn's format otherwise, minimised to what it may see
+	 * and signed as a derived copy (by the sender when hegn holds its key).
+	 */
+	for (i = 0; i < ncopies; i++) {
+		struct copy *cp = &copies[i];
+
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.actor_role = sender->role;
+		ctx.peer_role = cp->to->role;
+		ctx.kind = message_kind(hm);
+		ctx.direction = policy_direction_to(cp->to->role);
+		ctx.approvals = cp->to->conf->services;
+		ctx.services = services;
+		cp->keep = policy_classes_for(pol, &ctx, NULL);
+		format = cp->to->conf->format != NULL ? cp->to->conf->format : "hegn";
+		if (strcmp(format, "medcom") == 0 && (message_classes(hm) & ~cp->keep) == 0) {
+			cp->signed_der = *orig;
+		} else if ((rc = sign_minimised(r, sender, hm, id, csha, cp, why)) != 0) {
+			if (i > 0)
+				goto out;
+			snprintf(detail, sizeof(detail), "MedCom %s to %s refused: %s", kind,
+			    cp->to->name, why->text);
+			audit_refusal(r, "message.submit", sender->name, id, cref, "minimisation",
+			    detail);
+			rc = medcom_refuse(r, to, mm, content, clen, rc, response, why);
+			goto out;
+		}
+		if ((rc = party_encryption_cert(cp->to, pki, &rcert, why)) != 0) {
+			why_prefix(why, rc, "to: %s cannot receive", cp->to->name);
+			rc = HEGN_ERR_UNPROCESSABLE;
+			if (why != NULL)
+				why->code = rc;
+			goto out;
+		}
+		if ((rc = envelope_seal(rcert, (enum envelope_cipher)cp->to->conf->cipher,
+		    cp->signed_der.data, cp->signed_der.len, 1, &cp->sealed, why)) != 0)
+			goto out;
+		util_sha256_hex(cp->sealed.data, cp->sealed.len, cp->sealed_sha);
+	}
+
+	medcom_our_ids(r, to, &our_sor, &our_gln);
+	if (our_sor == NULL) {
+		rc = why_set(why, HEGN_ERR_CONFIG, "medcom: neither %s nor a visitation party has a "
+		    "valid SOR and GLN to acknowledge with", to->name);
+		goto out;
+	}
+	if ((rc = medcom_ack_build(mm, MEDCOM_ACK_OK, NULL, our_sor, our_gln, &ack, why)) != 0)
+		goto out;
+
+	now = util_now_ms();
+	snprintf(sm.id, sizeof(sm.id), "%s", id);
+	snprintf(sm.sender, sizeof(sm.sender), "%s", sender->name);
+	snprintf(sm.kind, sizeof(sm.kind), "%s", kind);
+	snprintf(sm.content_sha256, sizeof(sm.content_sha256), "%s", csha);
+	memcpy(sm.citizen_ref, cref, sizeof(sm.citizen_ref));
+	sm.created_ms = now;
+	sm.signed_der = *orig;
+	memset(&row, 0, sizeof(row));
+	snprintf(row.sender, sizeof(row.sender), "%s", sender->name);
+	snprintf(row.bundle_id, sizeof(row.bundle_id), "%s", medcom_bundle_id(mm));
+	snprintf(row.header_id, sizeof(row.header_id), "%s", medcom_header_id(mm));
+	snprintf(row.message_id, sizeof(row.message_id), "%s", id);
+	row.received_ms = now;
+	row.ack = ack;
+
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0 ||
+	    (rc = store_message_insert(tx, &sm, why)) != 0)
+		goto out;
+	/* Inserted in the same transaction: a race with the same envelope loses here. */
+	if ((rc = store_medcom_insert(tx, &row, why)) != 0) {
+		if (rc == HEGN_ERR_CONFLICT)
+			rc = why_set(why, HEGN_ERR_BUSY, "Bundle.id: the same envelope is being "
+			    "taken in at this moment; send it again");
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "MedCom %s %s by %s (%s)", medcom_event_name(
+	    medcom_event(mm)), sealed_by != NULL ? "sealed" : "fhir+json", sender->name,
+	    sealed_by != NULL ? "sender's signature" : "signed by hegn for the sender");
+	event_fill(&ev, id, NULL, "submitted", sender->name, detail, now);
+	if ((rc = store_event_add(tx, &ev, why)) != 0)
+		goto out;
+	snprintf(detail, sizeof(detail), "%s to %s (MedCom %s)", kind, to->name,
+	    medcom_activity(mm));
+	audit_fill(&ae, "message.submit", sender->name, id, cref, "allow", copies[0].send.rule_id,
+	    detail);
+	if (withheld) {
+		audit_fill(&ae, "message.submit", sender->name, id, cref, "allow",
+		    copies[0].send.rule_id,
+		    "recorded, delivered to nobody: the citizen receives no services "
+		    "(Retssikkerhedsloven section 12c)");
+		event_fill(&ev, id, NULL, "withheld", GATEWAY_NAME,
+		    "the citizen receives no services: delivered to nobody", now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			goto out;
+	}
+	if ((rc = audit_append(tx, &ae, now, why)) != 0)
+		goto out;
+	for (i = 0; i < ncopies; i++) {
+		struct copy *cp = &copies[i];
+
+		memset(&sd, 0, sizeof(sd));
+		snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
+		snprintf(sd.recipient, sizeof(sd.recipient), "%s", cp->to->name);
+		snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
+		snprintf(sd.channel, sizeof(sd.channel), "pull");
+		sd.updated_ms = now;
+		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
+		sd.sealed = cp->sealed;
+		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
+			goto out;
+		memset(&sched, 0, sizeof(sched));
+		memcpy(sched.message_id, sd.message_id, sizeof(sched.message_id));
+		memcpy(sched.recipient, sd.recipient, sizeof(sched.recipient));
+		memcpy(sched.state, sd.state, sizeof(sched.state));
+		delivery_initial(r->conf, cp->to, message_kind(hm), 0, now, &sched);
+		if ((rc = store_schedule_update(tx, &sched, why)) != 0)
+			goto out;
+		class_list(cp->keep & message_classes(hm), classes);
+		class_list(cp->removed, removed);
+		snprintf(detail, sizeof(detail), "%s; %s; classes %s",
+		    cp->own_signed ? "hegn's format" : "the original MedCom FHIR",
+		    cp->to->conf->cipher == ENVELOPE_AES256_CBC ? "EnvelopedData AES-256-CBC" :
+		    "AuthEnvelopedData AES-256-GCM", classes);
+		event_fill(&ev, id, cp->to->name, "sealed", GATEWAY_NAME, detail, now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			goto out;
+		if (cp->removed != 0) {
+			snprintf(detail, sizeof(detail), "removed %s", removed);
+			event_fill(&ev, id, cp->to->name, "minimised", GATEWAY_NAME, detail, now);
+			if ((rc = store_event_add(tx, &ev, why)) != 0)
+				goto out;
+		}
+		snprintf(detail, sizeof(detail), "copy for %s: classes %s, removed %s", cp->to->name,
+		    classes, removed);
+		audit_fill(&ae, "message.seal", sender->name, id, cref, "allow", cp->send.rule_id,
+		    detail);
+		if ((rc = audit_append(tx, &ae, now, why)) != 0)
+			goto out;
+	}
+	/* A death (Patient.deceased) ends the assignments, as hegn's death_notice does. */
+	if ((rc = apply_assignments(tx, hm, cref, to, services, id, now, why)) != 0)
+		goto out;
+	rc = store_commit(tx, why);
+	tx = NULL;
+	if (rc != 0)
+		goto out;
+	log_info("relay: MedCom %s %s from %s accepted as %s, %zu cop%s",
+	    medcom_event_name(medcom_event(mm)), id, sender->name, kind, ncopies,
+	    ncopies == 1 ? "y" : "ies");
+	list = json_array();
+	for (i = 0; i < ncopies; i++)
+		json_array_append_new(list, json_string(copies[i].to->name));
+	*response = medcom_ack_response(&ack);
+	json_object_set_new(*response, "id", json_string(id));
+	json_object_set_new(*response, "state", json_string(STORE_STATE_SUBMITTED));
+	json_object_set_new(*response, "recipients", list);
+	if (withheld)
+		json_object_set_new(*response, "withheld", json_true());
+	*created = 1;
+	rc = 0;
+out:
+	store_rollback(tx);
+	for (i = 0; i < ncopies; i++) {
+		if (copies[i].own_signed)
+			buf_free(&copies[i].signed_der, 1);
+		buf_free(&copies[i].sealed, 0);
+	}
+	free(copies);
+	free(providers);
+	store_medcom_clear(&by_bundle);
+	store_medcom_clear(&by_header);
+	buf_free(&ack, 0);
+	buf_free(&own_signed, 1);
+	message_free(hm);
+	if (hjs != NULL)
+		sodium_memzero(hjs, strlen(hjs));
+	free(hjs);
+	json_decref(hj);
+	medcom_free(mm);
+	policy_free(pol);
+	pki_free(pki);
+	return rc;
 }

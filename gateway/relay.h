@@ -177,4 +177,13 @@ int relay_user_list(struct relay *r, json_t **out, struct why *why);
 int relay_audit_query(struct relay *r, const struct party *caller, const char *actor,
     const char *cpr, int64_t from_ms, int64_t to_ms, json_t **out, struct why *why);
 
+/*
+ * MedCom (issue 7): relay_submit takes application/fhir+json from a hosted
+ * party and sealed FHIR Bundles too.  Its answer (on success, and on a
+ * refusal when *response is set) then carries the MedCom Acknowledgement
+ * as the string member RELAY_MEDCOM_ACK, which the HTTP layer sends as the
+ * body (application/fhir+json), byte for byte.
+ */
+#define RELAY_MEDCOM_ACK "medcom_acknowledgement"
+
 #endif

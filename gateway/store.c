@@ -610,3 +610,34 @@ store_audit_list_free(struct store_audit *a, size_t n)
 		buf_free(&a[i].entry, 1);
 	free(a);
 }
+
+/* --- MedCom de-duplication (migration 4, issue 7) --- */
+
+int
+store_medcom_insert(struct store_tx *tx, const struct store_medcom *m, struct why *why)
+{
+	if (tx == NULL || m == NULL)
+		return store_no_tx("medcom insert", why);
+	return tx->be->medcom_insert(tx->h, m, why);
+}
+
+int
+store_medcom_get(struct store_tx *tx, enum store_medcom_key key, const char *sender,
+    const char *value, struct store_medcom *out, struct why *why)
+{
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (tx == NULL || value == NULL || out == NULL)
+		return store_no_tx("medcom get", why);
+	return tx->be->medcom_get(tx->h, key, sender, value, out, why);
+}
+
+/* The acknowledgement carries no content, but is wiped like the rest. */
+void
+store_medcom_clear(struct store_medcom *m)
+{
+	if (m == NULL)
+		return;
+	buf_free(&m->ack, 1);
+	memset(m, 0, sizeof(*m));
+}

@@ -183,6 +183,27 @@ struct store_external {
 	char registered_by[65];
 };
 
+/*
+ * A MedCom message received (migration 4): one row per envelope (Bundle.id)
+ * per sender, so that a duplicate or a resend gets the first
+ * Acknowledgement again, byte for byte (docs/medcom.md).
+ */
+struct store_medcom {
+	char sender[65];          /* the sending party */
+	char bundle_id[65];       /* Bundle.id: the envelope, new on every send */
+	char header_id[65];       /* MessageHeader.id: the letter */
+	char message_id[65];      /* hegn's id of the message the letter became */
+	int64_t received_ms;
+	struct buf ack;           /* the first Acknowledgement, as sent */
+};
+
+/* What store_medcom_get looks a row up by (besides the sender). */
+enum store_medcom_key {
+	STORE_MEDCOM_BY_BUNDLE = 0,   /* the sender's Bundle.id */
+	STORE_MEDCOM_BY_HEADER,       /* the sender's MessageHeader.id: the first row */
+	STORE_MEDCOM_BY_MESSAGE       /* hegn's message id (sender may be NULL): the first row */
+};
+
 typedef int (*store_outcome_fn)(const struct store_outcome *o, void *arg);
 typedef int (*store_external_fn)(const struct store_external *e, void *arg);
 
@@ -278,6 +299,10 @@ struct store_backend {
 	    void *arg, struct why *why);
 	/* Copies not yet acknowledged (state submitted or delivered) and the oldest one's submission time. */
 	int (*queue_stats)(void *tx, int64_t *depth, int64_t *oldest_ms, struct why *why);
+	/* MedCom de-duplication (migration 4). */
+	int (*medcom_insert)(void *tx, const struct store_medcom *m, struct why *why);
+	int (*medcom_get)(void *tx, enum store_medcom_key key, const char *sender,
+	    const char *value, struct store_medcom *out, struct why *why);
 };
 
 /* At most this many inbox items per call; a limit of 0 or above means this. */
@@ -420,5 +445,16 @@ void store_receipt_clear(struct store_receipt *r);
  * accepts NULL.  Inbox and event arrays hold no buffers: free() them.
  */
 void store_delivery_list_free(struct store_delivery *d, size_t n);
+
+/*
+ * MedCom de-duplication (schema version 4, issue 7).  store_medcom_insert
+ * returns HEGN_ERR_CONFLICT when the sender's Bundle.id is known and
+ * HEGN_ERR_NOT_FOUND when message_id names no message; store_medcom_get
+ * resets *out and returns HEGN_ERR_NOT_FOUND when there is no such row.
+ */
+int store_medcom_insert(struct store_tx *tx, const struct store_medcom *m, struct why *why);
+int store_medcom_get(struct store_tx *tx, enum store_medcom_key key, const char *sender,
+    const char *value, struct store_medcom *out, struct why *why);
+void store_medcom_clear(struct store_medcom *m);
 
 #endif

@@ -231,6 +231,22 @@ static const char *const sq_migrations[] = {
 	"  registered_by TEXT NOT NULL"
 	");"
 	"CREATE INDEX external_comms_at ON external_comms (at_ms);",
+
+	/*
+	 * 4: MedCom messages received, for de-duplication on (Bundle.id,
+	 * MessageHeader.id) per sender, with the first Acknowledgement as sent.
+	 */
+	"CREATE TABLE medcom_received ("
+	"  sender TEXT NOT NULL,"
+	"  bundle_id TEXT NOT NULL,"
+	"  header_id TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL REFERENCES messages (id),"
+	"  received_ms INTEGER NOT NULL,"
+	"  ack BLOB NOT NULL,"
+	"  PRIMARY KEY (sender, bundle_id)"
+	");"
+	"CREATE INDEX medcom_received_header ON medcom_received (sender, header_id, received_ms);"
+	"CREATE INDEX medcom_received_message ON medcom_received (message_id, received_ms);",
 };
 
 #define SQ_SCHEMA_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -2575,6 +2591,98 @@ out:
 	return r;
 }
 
+/* --- MedCom de-duplication (migration 4, issue 7) --- */
+
+static int
+store_sqlite_medcom_insert(void *h, const struct store_medcom *m, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = sq_need_write(tx, "medcom insert", why)) != 0)
+		goto out;
+	if (m->ack.data == NULL || m->ack.len == 0) {
+		r = why_set(why, HEGN_ERR_INVALID, "store: ack is empty");
+		goto out;
+	}
+	if ((rc = sqlite3_prepare_v2(tx->c->db, "INSERT INTO medcom_received (sender, bundle_id,"
+	    " header_id, message_id, received_ms, ack) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &st,
+	    NULL)) != SQLITE_OK) {
+		r = sq_error(tx->c->db, rc, "preparing the medcom insert", why);
+		goto out;
+	}
+	if ((r = SQ_BIND_FIELD(st, 1, m, sender, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 2, m, bundle_id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 3, m, header_id, 1, why)) != 0 ||
+	    (r = SQ_BIND_FIELD(st, 4, m, message_id, 1, why)) != 0 ||
+	    (r = sq_bind_int(st, 5, m->received_ms, why)) != 0 ||
+	    (r = sq_bind_blob(st, 6, &m->ack, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "medcom insert", why);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+store_sqlite_medcom_get(void *h, enum store_medcom_key key, const char *sender,
+    const char *value, struct store_medcom *out, struct why *why)
+{
+	static const char *const sql[] = {
+		[STORE_MEDCOM_BY_BUNDLE] = " WHERE sender = ?1 AND bundle_id = ?2",
+		[STORE_MEDCOM_BY_HEADER] = " WHERE sender = ?1 AND header_id = ?2"
+		    " ORDER BY received_ms, rowid LIMIT 1",
+		[STORE_MEDCOM_BY_MESSAGE] = " WHERE (?1 IS NULL OR sender = ?1) AND message_id = ?2"
+		    " ORDER BY received_ms, rowid LIMIT 1",
+	};
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	char q[256];
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((int)key < 0 || (size_t)key >= sizeof(sql) / sizeof(sql[0]) || value == NULL ||
+	    (sender == NULL && key != STORE_MEDCOM_BY_MESSAGE)) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "store: medcom get with a missing argument");
+		goto out;
+	}
+	snprintf(q, sizeof(q), "SELECT sender, bundle_id, header_id, message_id, received_ms, ack"
+	    " FROM medcom_received%s", sql[key]);
+	if ((rc = sqlite3_prepare_v2(tx->c->db, q, -1, &st, NULL)) != SQLITE_OK) {
+		r = sq_error(tx->c->db, rc, "preparing the medcom get", why);
+		goto out;
+	}
+	if ((sender != NULL && (r = sq_bind_key(st, 1, sender, "sender", why)) != 0) ||
+	    (r = sq_bind_key(st, 2, value, "medcom id", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no such MedCom message");
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "medcom get", why);
+		goto out;
+	}
+	if ((r = SQ_COL_FIELD(st, 0, out, sender, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, out, bundle_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, out, header_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, out, message_id, why)) != 0)
+		goto out;
+	out->received_ms = sqlite3_column_int64(st, 4);
+	if ((r = sq_col_blob(st, 5, &out->ack, why)) != 0)
+		goto out;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	if (r != 0)
+		store_medcom_clear(out);
+	return r;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.open = store_sqlite_open,
@@ -2615,4 +2723,6 @@ const struct store_backend store_backend_sqlite = {
 	.external_insert = store_sqlite_external_insert,
 	.external_list = store_sqlite_external_list,
 	.queue_stats = store_sqlite_queue_stats,
+	.medcom_insert = store_sqlite_medcom_insert,
+	.medcom_get = store_sqlite_medcom_get,
 };

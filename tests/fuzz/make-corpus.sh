@@ -27,7 +27,7 @@ fi
 
 c=$fz/corpus
 mkdir -p "$fz/pki" "$c/message" "$c/receipt" "$c/cms_signed" "$c/cms_sealed" \
-    "$c/cert" "$c/conf" "$c/cpr"
+    "$c/cert" "$c/conf" "$c/cpr" "$c/medcom"
 rm -f "$c"/*/seed-* "$c"/*/bad-*
 
 # ---- PKI: a root and two leaves (RSA 2048 and P-256), valid for a century.
@@ -208,6 +208,28 @@ if [ -d "$tp" ]; then
 else
 	echo "make-corpus.sh: no $tp, PKITS seeds left out" >&2
 fi
+
+# ---- MedCom messages: the published examples (when present) and broken ones.
+mc=$c/medcom
+mkdir -p "$mc"
+rm -f "$mc"/seed-* "$mc"/bad-*
+ex=$shared/medcom-examples
+if [ -d "$ex" ]; then
+	for f in "$ex"/*.json; do
+		cp "$f" "$mc/seed-$(basename "$f")"
+	done
+	a=$ex/hospitalnotification-admit-inpatient.json
+	sed 's/"2509479989"/"3102479989"/' "$a" >"$mc/bad-cpr-date.json"
+	sed 's/"5790001348120"/"5790001348121"/' "$a" >"$mc/bad-gln.json"
+	sed 's/"2022-12-07T12:00:01+02:00"/"2022-12-07T12:00:01"/' "$a" >"$mc/bad-zoneless.json"
+	sed 's/"hospital-notification-message"/"no-such-message"/' "$a" >"$mc/bad-event.json"
+	sed 's/"admit-inpatient"/"admit-outpatient"/' "$a" >"$mc/bad-activity.json"
+	head -c 2000 "$a" >"$mc/bad-truncated.json"
+else
+	echo "make-corpus.sh: no $ex, MedCom seeds left out" >&2
+fi
+printf '{"resourceType":"Bundle","type":"message","id":"x","entry":[]}' >"$mc/bad-empty.json"
+printf '{"resourceType":"Bundle","resourceType":"Bundle"}' >"$mc/bad-duplicate-key.json"
 
 # ---- damaged DER: cut, glued and swapped.
 for d in cms_signed cms_sealed cert; do

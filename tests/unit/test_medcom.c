@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "medcom.h"
+#include "message.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -1100,6 +1101,246 @@ START_TEST(test_identifiers)
 }
 END_TEST
 
+/* --- The gateway's side: detection and conversion to hegn's format --- */
+
+/* Convert root as kind and check hegn's parser takes it; returns the dumped JSON. */
+static char *
+convert_ok(json_t *root, const char *kind, struct message **hm)
+{
+	struct medcom_msg *m = NULL;
+	struct why why = { 0 };
+	json_t *out = NULL;
+	char *text;
+
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	ck_assert_msg(medcom_to_hegn(m, kind, "ringsted-homecare", &out, &why) == 0, "%s", why.text);
+	text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(message_parse((const uint8_t *)text, strlen(text), NULL, hm, &why) == 0,
+	    "hegn's parser refused the conversion: %s (%s)", why.text, text);
+	json_decref(out);
+	medcom_free(m);
+	return text;
+}
+
+static const struct {
+	const char *file, *kind, *event_time;
+} notices[] = {
+	{ "hospitalnotification-admit-inpatient.json", "admission_notice",
+	    "2022-12-07T12:00:02+02:00" },
+	{ "hospitalnotification-discharge-home.json", "discharge_notice",
+	    "2022-12-18T09:45:32+02:00" },
+	{ "hospitalnotification-start-leave.json", "leave_notice", "2022-12-13T14:00:12+02:00" },
+};
+#define NNOTICES ((int)(sizeof(notices) / sizeof(notices[0])))
+
+START_TEST(test_to_hegn_notices)
+{
+	struct message *hm = NULL;
+	json_t *root;
+	char *text;
+
+	if ((root = load_example_json(notices[_i].file)) == NULL)
+		return;
+	text = convert_ok(root, notices[_i].kind, &hm);
+	ck_assert_str_eq(message_kind_name(message_kind(hm)), notices[_i].kind);
+	ck_assert_str_eq(message_to(hm), "ringsted-homecare");
+	ck_assert_str_eq(message_cpr(hm), TEST_CPR);
+	/* The time of the current letter's Provenance, not of the earlier ones. */
+	ck_assert_str_eq(message_field(hm, "basic", "event_time"), notices[_i].event_time);
+	ck_assert_str_eq(message_field(hm, "basic", "hospital"),
+	    "Hjerteafdelingen p\xc3\xa5 Herlev og Gentofte hospital");
+	ck_assert_ptr_null(message_field(hm, "basic", "notes"));
+	/* A notice carries basic data only: nothing for minimisation to take. */
+	ck_assert_uint_eq(message_classes(hm), 1u << CLASS_BASIC);
+	ck_assert_ptr_nonnull(strstr(text, "\"name\":\"" TEST_NAME "\""));
+	free(text);
+	message_free(hm);
+	json_decref(root);
+}
+END_TEST
+
+START_TEST(test_to_hegn_death)
+{
+	struct message *hm = NULL;
+	json_t *root, *pat;
+	char *text;
+
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	pat = find_res(root, "Patient", 0);
+	json_object_set_new(pat, "deceasedDateTime", json_string("2022-12-08T03:40:00+01:00"));
+	text = convert_ok(root, "death_notice", &hm);
+	ck_assert_str_eq(message_field(hm, "basic", "time_of_death"), "2022-12-08T03:40:00+01:00");
+	free(text);
+	message_free(hm);
+
+	/* Only a date of death: the time the hospital recorded stands in. */
+	json_object_set_new(pat, "deceasedDateTime", json_string("2022-12-08"));
+	text = convert_ok(root, "death_notice", &hm);
+	ck_assert_str_eq(message_field(hm, "basic", "time_of_death"), "2022-12-07T12:00:02+02:00");
+	free(text);
+	message_free(hm);
+
+	json_object_del(pat, "deceasedDateTime");
+	json_object_set_new(pat, "deceasedBoolean", json_true());
+	text = convert_ok(root, "death_notice", &hm);
+	ck_assert_str_eq(message_field(hm, "basic", "time_of_death"), "2022-12-07T12:00:02+02:00");
+	ck_assert_ptr_null(strstr(text, "\"hospital\""));
+	free(text);
+	message_free(hm);
+	json_decref(root);
+}
+END_TEST
+
+START_TEST(test_to_hegn_cancel_revise)
+{
+	struct message *hm = NULL;
+	json_t *root;
+	char *text;
+
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	set_activity(root, "cancel-admit-inpatient");
+	text = convert_ok(root, "admission_notice", &hm);
+	ck_assert_ptr_nonnull(strstr(message_field(hm, "basic", "notes"), "cancels"));
+	ck_assert_ptr_nonnull(strstr(message_field(hm, "basic", "notes"), "cancel-admit-inpatient"));
+	free(text);
+	message_free(hm);
+	set_activity(root, "revise-admit-inpatient");
+	text = convert_ok(root, "admission_notice", &hm);
+	ck_assert_ptr_nonnull(strstr(message_field(hm, "basic", "notes"), "corrects"));
+	free(text);
+	message_free(hm);
+	json_decref(root);
+}
+END_TEST
+
+START_TEST(test_to_hegn_carecommunication)
+{
+	struct message *hm = NULL;
+	json_t *root, *comm, *payload;
+	char *text, *big;
+	const char *t;
+	size_t i;
+
+	if ((root = load_example_json("carecommunication-new.json")) == NULL)
+		return;
+	text = convert_ok(root, "observation", &hm);
+	ck_assert_int_eq(message_kind(hm), MSG_OBSERVATION);
+	/* The letter's text is care class: minimisation can take it away. */
+	ck_assert(message_classes(hm) & (1u << CLASS_CARE));
+	ck_assert_str_eq(message_field(hm, "care", "text"), "We have a question regarding the referal...");
+	ck_assert_str_eq(message_field(hm, "basic", "observed_at"), "2024-05-07T18:00:00+02:00");
+	free(text);
+	message_free(hm);
+
+	text = convert_ok(root, "care_update", &hm);
+	ck_assert_str_eq(message_field(hm, "care", "description"),
+	    "We have a question regarding the referal...");
+	free(text);
+	message_free(hm);
+
+	/* Two payloads, one long: blank-line separated, cut at a character boundary. */
+	comm = find_res(root, "Communication", 0);
+	payload = json_object_get(comm, "payload");
+	big = malloc(20001);
+	ck_assert_ptr_nonnull(big);
+	for (i = 0; i < 20000; i += 2)
+		memcpy(big + i, "\xc3\xa6", 2);
+	big[20000] = '\0';
+	json_array_append_new(payload, json_pack("{s:s}", "contentString", big));
+	text = convert_ok(root, "observation", &hm);
+	t = message_field(hm, "care", "text");
+	ck_assert_ptr_nonnull(strstr(t, "referal...\n\n\xc3\xa6"));
+	ck_assert_uint_lt(strlen(t), 9000);
+	ck_assert_uint_eq((strlen(t) - strlen("We have a question regarding the referal...\n\n")) % 2, 0);
+	free(text);
+	message_free(hm);
+	free(big);
+
+	/* No text at all (attachments only): a sentence says so. */
+	json_object_set_new(comm, "payload", json_array());
+	text = convert_ok(root, "observation", &hm);
+	ck_assert_ptr_nonnull(strstr(message_field(hm, "care", "text"), "without text"));
+	free(text);
+	message_free(hm);
+	json_decref(root);
+}
+END_TEST
+
+START_TEST(test_to_hegn_refused)
+{
+	struct medcom_msg *m = NULL;
+	struct why why = { 0 };
+	json_t *root, *out = NULL;
+
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	ck_assert_int_eq(parse_json(root, &m, &why), 0);
+	ck_assert_int_eq(medcom_to_hegn(m, "observation", "x", &out, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(medcom_to_hegn(m, "referral", "x", &out, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(medcom_to_hegn(m, NULL, "x", &out, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(medcom_to_hegn(m, "admission_notice", NULL, &out, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_null(strstr(why.text, TEST_CPR));
+	medcom_free(m);
+	json_decref(root);
+
+	/* hegn identifies citizens by CPR: an X-eCPR is not converted. */
+	if ((root = load_example_json("carecommunication-new.json")) == NULL)
+		return;
+	ck_assert_int_eq(parse_json(root, &m, &why), 0);
+	ck_assert_int_eq(medcom_to_hegn(m, "admission_notice", "x", &out, &why), HEGN_ERR_INVALID);
+	medcom_free(m);
+	json_object_set_new(find_res(root, "Patient", 0), "identifier", json_pack("[{s:s, s:s}]",
+	    "system", "urn:oid:1.2.208.176.1.6.1.1", "value", "0000000AB1"));
+	ck_assert_int_eq(parse_json(root, &m, &why), 0);
+	ck_assert_int_eq(medcom_to_hegn(m, "observation", "x", &out, &why), HEGN_ERR_UNPROCESSABLE);
+	ck_assert_ptr_nonnull(strstr(why.text, "X-eCPR"));
+	ck_assert_ptr_null(strstr(why.text, "0000000AB1"));
+	ck_assert_ptr_null(out);
+	medcom_free(m);
+	json_decref(root);
+
+	/* An Acknowledgement carries no citizen. */
+	if ((root = load_example_json("acknowledgement-ok.json")) == NULL)
+		return;
+	ck_assert_int_eq(parse_json(root, &m, &why), 0);
+	ck_assert_int_eq(medcom_to_hegn(m, "admission_notice", "x", &out, &why),
+	    HEGN_ERR_UNPROCESSABLE);
+	medcom_free(m);
+	json_decref(root);
+}
+END_TEST
+
+START_TEST(test_is_fhir)
+{
+	struct buf b = { 0 };
+	int i;
+
+	for (i = 0; i < NEXAMPLES; i++) {
+		if (!load_example(examples[i].file, &b))
+			return;
+		ck_assert_msg(medcom_is_fhir(b.data, b.len), "%s", examples[i].file);
+		buf_free(&b, 0);
+	}
+#define IS(s) medcom_is_fhir((const uint8_t *)(s), strlen(s))
+	ck_assert(IS("{\"resourceType\": \"Bundle\"}"));
+	ck_assert(!IS("{\"kind\": \"referral\", \"to\": \"hovmand-care\"}"));
+	ck_assert(!IS("{\"kind\": \"observation\", \"care\": {\"text\": \"resourceType Bundle\"}}"));
+	ck_assert(!IS("{\"resourceType\": \"Patient\"}"));
+	ck_assert(!IS("{\"resourceType\": [\"Bundle\"]}"));
+	ck_assert(!IS("{\"x\": {\"resourceType\": \"Bundle\"}}"));
+	ck_assert(!IS("[{\"resourceType\": \"Bundle\"}]"));
+	ck_assert(!IS("{\"resourceType\": \"Bundle\""));
+	ck_assert(!IS("\x30\x82\x01\x00"));
+	ck_assert(!IS(""));
+#undef IS
+	ck_assert(!medcom_is_fhir(NULL, 10));
+}
+END_TEST
+
 static Suite *
 medcom_suite(void)
 {
@@ -1121,6 +1362,12 @@ medcom_suite(void)
 	tcase_add_test(tc, test_ack_without_outcome);
 	tcase_add_test(tc, test_classify);
 	tcase_add_test(tc, test_identifiers);
+	tcase_add_loop_test(tc, test_to_hegn_notices, 0, NNOTICES);
+	tcase_add_test(tc, test_to_hegn_death);
+	tcase_add_test(tc, test_to_hegn_cancel_revise);
+	tcase_add_test(tc, test_to_hegn_carecommunication);
+	tcase_add_test(tc, test_to_hegn_refused);
+	tcase_add_test(tc, test_is_fhir);
 	suite_add_tcase(s, tc);
 	return s;
 }

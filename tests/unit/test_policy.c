@@ -136,7 +136,12 @@ static const struct row rows[] = {
 	{ SEND, H, U_NONE, V, MSG_DEATH_NOTICE, S_ACT, NULL, NULL, CLASS_BASIC, 1, "hospital-notice" },
 	{ SEND, H, U_NONE, V, MSG_LEAVE_NOTICE, S_END, NULL, NULL, CLASS_BASIC, 1, "hospital-notice" },
 	{ SEND, H, U_NONE, V, MSG_REFERRAL, S_NONE, NULL, NULL, CLASS_BASIC, 0, DD },
-	{ SEND, H, U_NONE, V, MSG_OBSERVATION, S_NONE, NULL, NULL, CLASS_BASIC, 0, DD },
+	/* A MedCom CareCommunication from a hospital arrives as an observation (30-medcom). */
+	{ SEND, H, U_NONE, V, MSG_OBSERVATION, S_NONE, NULL, NULL, CLASS_BASIC, 1, "medcom-hospital-letter" },
+	{ SEND, H, U_CASE, V, MSG_OBSERVATION, S_NONE, NULL, NULL, CLASS_BASIC, 0, DD },
+	{ SEND, H, U_NONE, P, MSG_OBSERVATION, S_ACT, HOVMAND, NULL, CLASS_BASIC, 0, DD },
+	{ FETCH, V, U_NONE, H, MSG_OBSERVATION, S_NONE, NULL, NULL, CLASS_BASIC, 1, "medcom-fetch-hospital-letter" },
+	{ FETCH, P, U_NONE, H, MSG_OBSERVATION, S_ACT, HOVMAND, NULL, CLASS_BASIC, 0, DD },
 	{ SEND, H, U_NONE, A, MSG_ADMISSION_NOTICE, S_NONE, NULL, NULL, CLASS_BASIC, 0, DD },
 	{ SEND, H, U_NONE, P, MSG_LEAVE_NOTICE, S_ACT, HOVMAND, NULL, CLASS_BASIC, 1, "hospital-route" },
 	{ SEND, H, U_NONE, P, MSG_DISCHARGE_NOTICE, S_NONE, HOVMAND, NULL, CLASS_BASIC, 0, "hospital-unassigned" },

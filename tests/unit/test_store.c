@@ -186,7 +186,7 @@ START_TEST(test_open_creates_and_migrates)
 	db_path(path, sizeof(path), "open");
 	snprintf(loc, sizeof(loc), "sqlite:%s", path);
 	s = open_ok(loc);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	ck_assert_int_eq(store_schema_version(s), store_sqlite_schema_latest());
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
@@ -195,7 +195,7 @@ START_TEST(test_open_creates_and_migrates)
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	ck_assert_int_eq(stat(wal, &st), 0);
 	ck_assert_int_eq(st.st_mode & 077, 0);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 	    " AND name IN ('messages', 'deliveries', 'events', 'receipts', 'assignments',"
 	    " 'users', 'audit', 'checkpoints', 'external_comms')"), 9);
@@ -205,7 +205,7 @@ START_TEST(test_open_creates_and_migrates)
 
 	/* Reopened by bare path: same version, data kept, no second migration. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	ck_assert(message_exists(s, "m-1"));
 	ck_assert(!message_exists(s, "m-2"));
 	store_close(s);
@@ -748,9 +748,9 @@ START_TEST(test_migration_from_v1)
 	struct why why = { 0 };
 	char text[128];
 
-	ck_assert_int_eq(store_sqlite_schema_latest(), 3);
+	ck_assert_int_eq(store_sqlite_schema_latest(), 4);
 	ck_assert_ptr_null(store_sqlite_migration_sql(0));
-	ck_assert_ptr_null(store_sqlite_migration_sql(4));
+	ck_assert_ptr_null(store_sqlite_migration_sql(5));
 	v1 = store_sqlite_migration_sql(1);
 	ck_assert_ptr_nonnull(v1);
 	ck_assert_ptr_null(strstr(v1, "audit"));
@@ -771,8 +771,8 @@ START_TEST(test_migration_from_v1)
 	    0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
 	ck_assert(message_exists(s, "m-old"));
 	tx = begin_ok(s, 0);
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
@@ -805,7 +805,7 @@ START_TEST(test_migration_from_v1)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), 2);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM audit"), 1);
@@ -1911,8 +1911,8 @@ START_TEST(test_migration_from_v2)
 	ck_assert_int_eq(chmod(path, 0600), 0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
 	tx = begin_ok(s, 0);
 	/* The old rows are all there, and the new columns hold what the log said. */
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
@@ -1975,7 +1975,7 @@ START_TEST(test_migration_from_v2)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 3);
+	ck_assert_int_eq(store_schema_version(s), 4);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 5);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM receipts"), 2);
@@ -2572,6 +2572,93 @@ START_TEST(test_queue_stats)
 }
 END_TEST
 
+/* --- MedCom de-duplication (schema version 4) --- */
+
+static void
+fill_medcom(struct store_medcom *m, const char *sender, const char *bundle, const char *header,
+    const char *msg, int64_t at, const char *ack)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->sender, sizeof(m->sender), "%s", sender);
+	snprintf(m->bundle_id, sizeof(m->bundle_id), "%s", bundle);
+	snprintf(m->header_id, sizeof(m->header_id), "%s", header);
+	snprintf(m->message_id, sizeof(m->message_id), "%s", msg);
+	m->received_ms = at;
+	m->ack.data = (uint8_t *)ack;
+	m->ack.len = ack != NULL ? strlen(ack) : 0;
+}
+
+START_TEST(test_medcom_received)
+{
+	static const char ack1[] = "{\"resourceType\":\"Bundle\",\"id\":\"ack-1\"}";
+	char path[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_medcom m, got;
+	struct why why = { 0 };
+
+	db_path(path, sizeof(path), "medcom");
+	s = open_ok(path);
+	put_message(s, "m-1", "ringsted-visitation");
+	put_message(s, "m-2", "ringsted-visitation");
+	tx = begin_ok(s, 1);
+	fill_medcom(&m, "region-hospital", "b-1", "h-1", "m-1", 10, ack1);
+	ck_assert_msg(store_medcom_insert(tx, &m, &why) == 0, "%s", why.text);
+	/* The resend of h-1 in a new envelope, remembered with the first answer. */
+	fill_medcom(&m, "region-hospital", "b-2", "h-1", "m-1", 20, "{\"later\":1}");
+	ck_assert_msg(store_medcom_insert(tx, &m, &why) == 0, "%s", why.text);
+	/* Ids are per sender: another sender may use b-1. */
+	fill_medcom(&m, "other-hospital", "b-1", "h-9", "m-2", 5, ack1);
+	ck_assert_msg(store_medcom_insert(tx, &m, &why) == 0, "%s", why.text);
+	/* The same sender's envelope twice is a conflict. */
+	fill_medcom(&m, "region-hospital", "b-1", "h-7", "m-2", 30, ack1);
+	ck_assert_int_eq(store_medcom_insert(tx, &m, &why), HEGN_ERR_CONFLICT);
+	/* A message that does not exist, an empty answer, an empty key. */
+	fill_medcom(&m, "region-hospital", "b-3", "h-3", "m-nowhere", 30, ack1);
+	ck_assert_int_eq(store_medcom_insert(tx, &m, &why), HEGN_ERR_NOT_FOUND);
+	fill_medcom(&m, "region-hospital", "b-3", "h-3", "m-1", 30, NULL);
+	ck_assert_int_eq(store_medcom_insert(tx, &m, &why), HEGN_ERR_INVALID);
+	fill_medcom(&m, "region-hospital", "", "h-3", "m-1", 30, ack1);
+	ck_assert_int_eq(store_medcom_insert(tx, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(store_medcom_insert(NULL, &m, &why), HEGN_ERR_INTERNAL);
+	commit_ok(tx);
+
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_medcom_get(tx, STORE_MEDCOM_BY_BUNDLE, "region-hospital", "b-2", &got,
+	    &why), 0);
+	ck_assert_str_eq(got.header_id, "h-1");
+	ck_assert_str_eq(got.message_id, "m-1");
+	ck_assert_int_eq(got.received_ms, 20);
+	store_medcom_clear(&got);
+	/* By letter: the first row, whose answer is the one to repeat byte for byte. */
+	ck_assert_int_eq(store_medcom_get(tx, STORE_MEDCOM_BY_HEADER, "region-hospital", "h-1", &got,
+	    &why), 0);
+	ck_assert_str_eq(got.bundle_id, "b-1");
+	ck_assert_uint_eq(got.ack.len, strlen(ack1));
+	ck_assert(memcmp(got.ack.data, ack1, got.ack.len) == 0);
+	store_medcom_clear(&got);
+	ck_assert_int_eq(store_medcom_get(tx, STORE_MEDCOM_BY_MESSAGE, NULL, "m-2", &got, &why), 0);
+	ck_assert_str_eq(got.sender, "other-hospital");
+	store_medcom_clear(&got);
+	ck_assert_int_eq(store_medcom_get(tx, STORE_MEDCOM_BY_MESSAGE, "region-hospital", "m-2", &got,
+	    &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_medcom_get(tx, STORE_MEDCOM_BY_HEADER, "other-hospital", "h-1", &got,
+	    &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_str_eq(got.sender, "");
+	ck_assert_int_eq(store_medcom_get(tx, STORE_MEDCOM_BY_BUNDLE, NULL, "b-1", &got, &why),
+	    HEGN_ERR_INTERNAL);
+	ck_assert_int_eq(store_medcom_get(tx, (enum store_medcom_key)9, "x", "b-1", &got, &why),
+	    HEGN_ERR_INTERNAL);
+	/* Writing in a read transaction is our bug, never silently done. */
+	fill_medcom(&m, "region-hospital", "b-5", "h-5", "m-1", 30, ack1);
+	ck_assert_int_eq(store_medcom_insert(tx, &m, &why), HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+	store_medcom_clear(NULL);
+	store_close(s);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM medcom_received"), 3);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -2605,6 +2692,7 @@ store_suite(void)
 	tcase_add_test(tc, test_outcomes);
 	tcase_add_test(tc, test_external);
 	tcase_add_test(tc, test_queue_stats);
+	tcase_add_test(tc, test_medcom_received);
 	suite_add_tcase(s, tc);
 
 	/* Hundreds of synced commits: generous, as disks differ, but bounded. */
