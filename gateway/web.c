@@ -392,6 +392,7 @@ page_start(struct page *p, const char *title)
 	    "<title>", p->en ? "en" : "da");
 	esc(p, title);
 	out(p, " - hegn</title><link rel=\"stylesheet\" href=\"/web/static/hegn.css\">"
+	    "<link rel=\"icon\" href=\"/web/static/icon.svg\" type=\"image/svg+xml\">"
 	    "<script src=\"/web/static/hegn.js\" defer></script></head><body>"
 	    "<a class=\"skip\" href=\"#main\">%s</a>"
 	    "<header class=\"top\"><p class=\"brand\">hegn</p>",
@@ -572,7 +573,8 @@ post_login(struct page *p)
 	client_ip(p, ip);
 	rc = relay_user_login(p->r, user, pw ? pw : "", ip, party, role, &why);
 	if (rc != 0) {
-		p->resp->status = rc == HEGN_ERR_UNAUTH ? 401 : 503;
+		if (rc != HEGN_ERR_UNAUTH)
+			p->resp->status = 503;
 		login_page(p, rc == HEGN_ERR_UNAUTH ?
 		    tr(p, "Forkert brugernavn eller adgangskode.", "Wrong user name or password.") :
 		    tr(p, "Log ind mislykkedes; prøv igen senere.", "Login failed; try again later."));
@@ -653,6 +655,24 @@ kind_label(const struct page *p, const char *k)
 		if (strcmp(k, names[i][0]) == 0)
 			return p->en ? names[i][2] : names[i][1];
 	return k;
+}
+
+static const char *
+service_label(const struct page *p, const char *s)
+{
+	static const char *const names[][3] = {
+		{ "practical_help", "Praktisk hjælp", "Practical help" },
+		{ "personal_care", "Personlig pleje", "Personal care" },
+		{ "meals", "Madservice", "Meals" },
+		{ "nursing", "Sygepleje", "Nursing" },
+		{ "rehabilitation", "Genoptræning", "Rehabilitation" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i][0]) == 0)
+			return p->en ? names[i][2] : names[i][1];
+	return s;
 }
 
 static const char *
@@ -752,7 +772,11 @@ render_content(struct page *p, const json_t *c)
 
 		out(p, "<h3>%s</h3><ul class=\"attachments\">", tr(p, "Bilag", "Attachments"));
 		json_array_foreach(a, i, e) {
-			size_t b64 = strlen(jstr(e, "data"));
+			const char *d = jstr(e, "data");
+			size_t b64 = strlen(d), pad = 0;
+
+			while (pad < 2 && pad < b64 && d[b64 - 1 - pad] == '=')
+				pad++;
 
 			out(p, "<li>");
 			esc(p, jstr(e, "filename"));
@@ -760,7 +784,7 @@ render_content(struct page *p, const json_t *c)
 			esc(p, jstr(e, "content_type"));
 			out(p, ", ");
 			esc(p, class_label(p, jstr(e, "class")));
-			out(p, ", %zu bytes)</li>", b64 / 4 * 3);
+			out(p, ", %zu bytes)</li>", b64 / 4 * 3 - pad);
 		}
 		out(p, "</ul>");
 	}
@@ -1002,8 +1026,8 @@ compose_page(struct page *p, const char *error)
 		const char *s = message_service_categories[i];
 
 		out(p, "<li><input type=\"checkbox\" name=\"services\" id=\"s-%s\" value=\"%s\"%s>"
-		    "<label for=\"s-%s\">%s</label></li>", s, s,
-		    fv_has(p, "services", s) ? " checked" : "", s, s);
+		    "<label for=\"s-%s\">%s (%s)</label></li>", s, s,
+		    fv_has(p, "services", s) ? " checked" : "", s, service_label(p, s), s);
 	}
 	out(p, "</ul></fieldset><fieldset><legend>%s</legend>", tr(p, "Modtager", "Recipient"));
 	if (assigned != NULL) {
@@ -1567,9 +1591,7 @@ bar_chart(struct page *p, const char *id, const char *title, const json_t *rows,
 	    w - 170, w - 155, tr(p, "elektronisk", "electronic"), w - 170, w - 155,
 	    tr(p, "fax, post, telefon", "fax, post, phone"), w - 170, w - 155,
 	    tr(p, "andet (venter, fejlet)", "other (pending, failed)"));
-	out(p, "<figcaption>");
-	esc(p, title);
-	out(p, "</figcaption></figure>");
+	out(p, "</figure>");
 }
 
 static void
@@ -1880,6 +1902,13 @@ route(struct page *p)
 	}
 	if (get && strcmp(path, "/web/static/hegn.css") == 0) {
 		static_file(p, "text/css; charset=utf-8", web_asset_css);
+		return;
+	}
+	if (get && strcmp(path, "/web/static/icon.svg") == 0) {
+		/* A fence: the browser asks for an icon on every page. */
+		static_file(p, "image/svg+xml", "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+		    "viewBox=\"0 0 16 16\"><path d=\"M2 3v12M6 3v12M10 3v12M14 3v12M1 6h14M1 12h14\" "
+		    "stroke=\"#123d5c\" stroke-width=\"2\"/></svg>\n");
 		return;
 	}
 	if (get && strcmp(path, "/web/static/hegn.js") == 0) {
