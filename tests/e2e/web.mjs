@@ -190,6 +190,28 @@ try {
 	check(`the dashboard's fallback count goes up (${before} -> ${after})`, after === before + 1);
 	await screenshot(page, "dashboard-after");
 
+	// 7b. A second referral, to the municipal home care from today, goes by fax in two clicks.
+	const today = new Date().toISOString().slice(0, 10);
+	await page.getByRole("link", { name: "Ny besked" }).click();
+	await page.getByLabel("Borgerens CPR-nummer").fill(CPR);
+	await page.getByRole("checkbox", { name: /Praktisk hjælp/ }).check();
+	await page.locator("#to-ringsted-homecare").check();
+	await page.locator("#f-start_date").fill(today);
+	await page.getByLabel("Diagnoser").fill("Type 2-diabetes");
+	await page.getByRole("button", { name: "Vis hvad modtageren får" }).click();
+	check("nothing is removed for the municipal home care (approved for nursing)",
+	    await page.locator(".kept").count() === 1 &&
+	    (await page.locator("main").innerText()).includes("Type 2-diabetes"));
+	await page.locator("#send").click();
+	await page.waitForURL(/\/web\/message\//);
+	check("the second referral is sent", (await page.locator("#message-id").innerText()).trim().length > 0);
+	await page.getByRole("button", { name: "Sendt pr. fax" }).click();
+	await page.waitForURL(/registered=1/);
+	check("the timeline shows the fax fallback",
+	    await page.locator("#state").getAttribute("data-state") === "fallback" &&
+	    await page.locator('li[data-event="fallback"]').count() === 1);
+	await screenshot(page, "timeline-fallback");
+
 	// 8. A form without the session's token is refused.
 	const forged = await page.request.post(`${URL}/web/external`, {
 		form: { channel: "fax", party: "hovmand-care", kind: "other", direction: "outbound",
@@ -217,6 +239,33 @@ try {
 	check("a dispatcher may not open the dashboard", dash.status() === 403);
 	await logout(page);
 
+	// 9b. The home care's dispatcher (hegn holds its key) reports an observation.
+	await login(page, "hjemmepleje", users.hjemmepleje.password);
+	await page.getByRole("link", { name: "Ny besked" }).click();
+	await page.getByLabel("Slags").selectOption("observation");
+	await page.getByLabel("Borgerens CPR-nummer").fill(CPR);
+	await page.locator("#to-ringsted-visitation").check();
+	await page.locator("#f-care_text").fill("Borgeren virker mere forvirret end sidste uge.");
+	await screenshot(page, "provider-compose-observation");
+	await page.getByRole("button", { name: "Vis hvad modtageren får" }).click();
+	check("the observation may go to the visitation office", await page.locator("#send").count() === 1);
+	await screenshot(page, "provider-preview");
+	await page.locator("#send").click();
+	await page.waitForURL(/\/web\/message\//);
+	const id3 = (await page.locator("#message-id").innerText()).trim();
+	check("the observation is sent", id3.length > 0);
+	await logout(page);
+	await login(page, "karin", users.karin.password);
+	await page.getByRole("link", { name: "Indbakke" }).click();
+	check("the caseworker's inbox lists the observation",
+	    (await page.locator("main").innerText()).includes(id3));
+	await screenshot(page, "visitation-inbox");
+	await page.locator(`a[href="/web/view/${id3}"]`).click();
+	check("the caseworker opens the observation",
+	    (await page.locator("main").innerText()).includes("forvirret"));
+	await screenshot(page, "visitation-view");
+	await logout(page);
+
 	// 10. The auditor: the access log by CPR, the log's integrity, eDag2.
 	await login(page, "revisor", users.revisor.password);
 	check("the auditor lands on the access log", page.url().endsWith("/web/audit"));
@@ -236,8 +285,8 @@ try {
 	await page.getByRole("link", { name: "eDag2-rapport" }).click();
 	check("the eDag2 table has a row for hovmand-care",
 	    (await page.locator("#edag2 tbody").innerText()).includes("hovmand-care"));
-	check("the eDag2 total counts the fax",
-	    (await page.locator("#edag2 tfoot td").nth(1).innerText()).trim() === "1");
+	check("the eDag2 total counts both faxes",
+	    (await page.locator("#edag2 tfoot td").nth(1).innerText()).trim() === "2");
 	await screenshot(page, "edag2");
 	await page.getByRole("link", { name: "Overblik" }).click();
 	await screenshot(page, "auditor-dashboard");
