@@ -349,7 +349,7 @@ static int
 is_caseworker(const struct page *p)
 {
 	return p->logged_in && p->party != NULL && p->party->role == ROLE_VISITATION &&
-	    (strcmp(p->s.role, "caseworker") == 0 || strcmp(p->s.role, "administrator") == 0);
+	    strcmp(p->s.role, "caseworker") == 0;
 }
 
 static int
@@ -553,7 +553,7 @@ home_of(const struct page *p)
 		return "/web/inbox";
 	if (is_auditor(p))
 		return "/web/audit";
-	return "/web/login";
+	return NULL;
 }
 
 static void
@@ -566,10 +566,15 @@ post_login(struct page *p)
 	int rc;
 
 	if (!token_equal(token, cookie(p, COOKIE_LOGIN))) {
+		p->logged_in = 0;
 		login_page(p, tr(p, "Formularen er udløbet. Prøv igen.",
 		    "The form has expired. Please try again."));
 		goto out;
 	}
+	/* A new login replaces the session the browser had, if any. */
+	if (p->logged_in)
+		session_drop(p->s.id);
+	p->logged_in = 0;
 	client_ip(p, ip);
 	rc = relay_user_login(p->r, user, pw ? pw : "", ip, party, role, &why);
 	if (rc != 0) {
@@ -587,7 +592,7 @@ post_login(struct page *p)
 	    COOKIE_LOGIN "=; Max-Age=0" COOKIE_ATTRS);
 	p->logged_in = 1;
 	p->party = party_find(relay_parties(p->r), party);
-	redirect(p, home_of(p));
+	redirect(p, home_of(p) ? home_of(p) : "/web/");
 	sodium_memzero(sid, sizeof(sid));
 out:
 	if (pw != NULL)
@@ -1946,7 +1951,12 @@ route(struct page *p)
 		return;
 	}
 	if (strcmp(path, "/web/") == 0 || strcmp(path, "/web/login") == 0) {
-		redirect(p, home_of(p));
+		if (home_of(p) != NULL)
+			redirect(p, home_of(p));
+		else
+			message_page(p, 403, tr(p, "Ingen sider", "No pages"),
+			    tr(p, "Websiden har ingen sider for din rolle; brug kommandolinjen.",
+			    "The web page has no pages for your role; use the command line."));
 		return;
 	}
 	if (post && strcmp(path, "/web/logout") == 0) {
@@ -2040,13 +2050,19 @@ web_handle(struct relay *r, const struct http_request *req, struct http_response
 	}
 	relay_request_user(p.logged_in ? p.s.user : NULL);
 	buf_free(&resp->body, 0);
-	p.f = open_memstream(&p.html, &p.html_len);
+	if ((p.f = open_memstream(&p.html, &p.html_len)) == NULL) {
+		log_error("web: cannot build a page (out of memory)");
+		resp->status = 503;
+		resp->content_type = "text/plain; charset=utf-8";
+		goto out;
+	}
 	route(&p);
 	fclose(p.f);
 	resp->body.data = (uint8_t *)p.html;
 	resp->body.len = p.html_len;
 	if (resp->content_type == NULL)
 		resp->content_type = "text/html; charset=utf-8";
+out:
 	relay_request_user(NULL);
 	for (i = 0; i < p.nstrs; i++)
 		freezero(p.strs[i], strlen(p.strs[i]));
