@@ -707,6 +707,44 @@ jstr(const json_t *j, const char *name)
 	return v != NULL ? v : "";
 }
 
+/* A member of a class object (docs/messages.md) as staff call it; unknown names as they are. */
+static const char *
+field_label(const struct page *p, const char *k)
+{
+	static const char *const names[][3] = {
+		{ "services", "Ydelser", "Services" },
+		{ "start_date", "Startdato", "Start date" },
+		{ "end_date", "Slutdato", "End date" },
+		{ "address", "Adresse", "Address" },
+		{ "contact", "Kontakt", "Contact" },
+		{ "visits_per_week", "Besøg pr. uge", "Visits per week" },
+		{ "notes", "Bemærkninger", "Notes" },
+		{ "description", "Beskrivelse", "Description" },
+		{ "diagnoses", "Diagnoser", "Diagnoses" },
+		{ "medication", "Medicin", "Medication" },
+		{ "allergies", "Allergier", "Allergies" },
+		{ "effective_from", "Gælder fra", "Effective from" },
+		{ "reason", "Årsag", "Reason" },
+		{ "proposed_from", "Foreslået fra", "Proposed from" },
+		{ "proposal", "Forslag", "Proposal" },
+		{ "text", "Tekst", "Text" },
+		{ "observed_at", "Observeret", "Observed at" },
+		{ "event_time", "Tidspunkt", "Time" },
+		{ "hospital", "Hospital", "Hospital" },
+		{ "department", "Afdeling", "Department" },
+		{ "time_of_death", "Dødstidspunkt", "Time of death" },
+		{ "next_visit_needed_by", "Næste besøg senest", "Next visit needed by" },
+		{ "expected_return", "Forventet hjemkomst", "Expected return" },
+		{ "visits", "Besøg", "Visits" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(k, names[i][0]) == 0)
+			return p->en ? names[i][2] : names[i][1];
+	return k;
+}
+
 static void
 render_value(struct page *p, const json_t *v)
 {
@@ -731,7 +769,7 @@ render_value(struct page *p, const json_t *v)
 		out(p, "<dl>");
 		json_object_foreach((json_t *)v, k, e) {
 			out(p, "<dt>");
-			esc(p, k);
+			esc(p, field_label(p, k));
 			out(p, "</dt><dd>");
 			render_value(p, e);
 			out(p, "</dd>");
