@@ -1073,11 +1073,16 @@ compose_page(struct page *p, const char *error)
 		    fv_has(p, "services", s) ? " checked" : "", s, service_label(p, s), s);
 	}
 	out(p, "</ul></fieldset><fieldset><legend>%s</legend>", tr(p, "Modtager", "Recipient"));
-	if (assigned != NULL) {
-		out(p, "<p class=\"hint\">%s</p>", tr(p,
+	json_array_foreach(json_object_get(assigned, "assignments"), i, a)
+		if (active_today(a))
+			any = 1;
+	if (assigned != NULL)
+		out(p, "<p class=\"hint\">%s</p>", any ? tr(p,
 		    "Borgerens aktive tildelinger står først.",
-		    "The citizen's active assignments come first."));
-	}
+		    "The citizen's active assignments come first.") : tr(p,
+		    "Borgeren har ingen aktive tildelinger: vælg en godkendt leverandør.",
+		    "The citizen has no active assignments: choose an approved provider."));
+	any = 0;
 	out(p, "<ul class=\"checks\" id=\"recipients\">");
 	/* Assigned providers first, then the others a message may go to. */
 	for (j = 0; j < 2; j++) {
@@ -1419,8 +1424,10 @@ timeline_page(struct page *p, const char *id)
 	out(p, "</ol><p><a href=\"/web/view/");
 	esc(p, id);
 	out(p, "\">%s</a></p>", tr(p, "Vis indholdet", "Show the content"));
+	/* Still waiting for an electronic answer (or given up on): it can go by hand. */
 	if (is_caseworker(p) && strcmp(jstr(j, "from"), p->party->name) == 0 &&
-	    strcmp(jstr(j, "state"), "acknowledged") != 0) {
+	    (strcmp(jstr(j, "state"), "submitted") == 0 || strcmp(jstr(j, "state"), "delivered") == 0 ||
+	    strcmp(jstr(j, "state"), "failed") == 0)) {
 		out(p, "<form method=\"post\" class=\"fallback\" action=\"/web/message/");
 		esc(p, id);
 		out(p, "/fallback\">");

@@ -210,6 +210,8 @@ try {
 	check("the timeline shows the fax fallback",
 	    await page.locator("#state").getAttribute("data-state") === "fallback" &&
 	    await page.locator('li[data-event="fallback"]').count() === 1);
+	check("a copy gone by fax is not offered for registration again",
+	    await page.getByRole("button", { name: "Sendt pr. fax" }).count() === 0);
 	await screenshot(page, "timeline-fallback");
 
 	// 8. A form without the session's token is refused.
