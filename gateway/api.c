@@ -9,6 +9,7 @@
 #include "log.h"
 #include "relay.h"
 #include "report.h"
+#include "web.h"
 #include "xmalloc.h"
 
 #define ID_MAX 64
@@ -548,6 +549,11 @@ api_handle(struct relay *r, const struct http_request *req, struct http_response
 	size_t i;
 	int path_known = 0;
 
+	/* The staff web page authenticates by session cookie, not by certificate. */
+	if (strncmp(req->path, "/web", 4) == 0 || strcmp(req->path, "/") == 0) {
+		web_handle(r, req, resp);
+		return;
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!route_match(&routes[i], req->path, id))
 			continue;

@@ -237,7 +237,7 @@ add_extensions(X509 *x, X509 *issuer, EVP_PKEY *key, enum certgen_profile profil
 	if (aia != NULL && !add_ext(x, &ctx, NID_info_access, aia))
 		goto out;
 	if (profile == CERTGEN_SERVER &&
-	    (!add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth") ||
+	    (!add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth,emailProtection") ||
 	    !add_ext(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost")))
 		goto out;
 	ok = 1;

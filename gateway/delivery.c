@@ -475,3 +475,14 @@ delivery_run(const struct delivery_ctx *ctx, int64_t now_ms, int *acted, struct 
 	free(due);
 	return 0;
 }
+
+/*
+ * Web page support: the content of message id minimised for the party to,
+ * as the paper channels print it, for a staff user's view.
+ */
+int
+delivery_content(const struct delivery_ctx *ctx, const struct party *to, const char *id,
+    struct buf *out, struct why *why)
+{
+	return paper_content(ctx, to, id, out, why);
+}

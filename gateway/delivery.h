@@ -57,4 +57,13 @@ int64_t delivery_backoff_ms(const struct conf *c, int attempts);
 /* True when the channel counts as electronic and secure (eDag2). */
 int delivery_is_electronic(const char *channel);
 
+/*
+ * The sender's signed content of message id, verified and minimised for the
+ * party to (as fax and post print it), as canonical JSON in *out (personal
+ * data: the caller wipes it).  0, HEGN_ERR_NOT_FOUND when the content is
+ * gone (retention), or the error of verifying or parsing it.
+ */
+int delivery_content(const struct delivery_ctx *ctx, const struct party *to, const char *id,
+    struct buf *out, struct why *why);
+
 #endif

@@ -118,6 +118,12 @@ send_response(struct MHD_Connection *conn, struct http_response *resp)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->digest[0] != '\0')
 		MHD_add_response_header(r, "Digest-SHA256", resp->digest);
+	if (resp->cookie[0][0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, resp->cookie[0]);
+	if (resp->cookie[1][0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, resp->cookie[1]);
+	if (resp->csp != NULL)
+		MHD_add_response_header(r, "Content-Security-Policy", resp->csp);
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
 	return ret;

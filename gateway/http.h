@@ -38,6 +38,8 @@ struct http_response {
 	struct buf body;                /* owned; freed after sending */
 	char location[160];             /* "Location" when non-empty */
 	char digest[80];                /* "Digest-SHA256" when non-empty */
+	char cookie[2][200];            /* "Set-Cookie" values when non-empty (web page) */
+	const char *csp;                /* "Content-Security-Policy" when set (web page) */
 };
 
 /* The TLS priority string: TLS 1.2 and 1.3, AEAD suites only, server preference. */

@@ -433,11 +433,15 @@ relay_request_cert(const char *fingerprint)
 	snprintf(request_cert, sizeof(request_cert), "%s", fingerprint ? fingerprint : "");
 }
 
+/* The staff user behind the current request (web page), "" when none. */
+static __thread char request_user[65];
+
 static void
 audit_fill(struct audit_event *e, const char *action, const char *actor, const char *id,
     const char *cref, const char *outcome, const char *rule, const char *detail)
 {
 	memset(e, 0, sizeof(*e));
+	e->user = request_user[0] != '\0' ? request_user : NULL;
 	e->action = action;
 	e->actor = actor;
 	e->message_id = id;
@@ -2860,5 +2864,354 @@ out:
 	medcom_free(mm);
 	policy_free(pol);
 	pki_free(pki);
+	return rc;
+}
+
+/*
+ * Web page support: the staff page (gateway/web.c) logs users in, previews
+ * what each recipient will get, lists a party's recent messages and shows
+ * one message to a staff user, every step audited with the user's name.
+ */
+
+void
+relay_request_user(const char *name)
+{
+	snprintf(request_user, sizeof(request_user), "%s", name ? name : "");
+}
+
+int
+relay_user_login(struct relay *r, const char *username, const char *password, const char *ip,
+    char party[65], char role[17], struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_user u;
+	struct audit_event ae;
+	struct why w = { 0 };
+	char reason[64] = "", detail[200];
+	int64_t now = util_now_ms();
+	int rc, login;
+
+	party[0] = role[0] = '\0';
+	memset(&u, 0, sizeof(u));
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		return rc;
+	login = user_login(tx, username, password, now, &u, reason, &w);
+	if (login != 0 && login != HEGN_ERR_UNAUTH) {
+		store_rollback(tx);
+		rc = why_set(why, login, "%s", w.text);
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "%s from %s", login == 0 ? "logged in" : reason,
+	    ip ? ip : "an unknown address");
+	/* A name nobody has is not written to the log: it may be a password typed in the wrong field. */
+	relay_request_user(login == 0 || strcmp(reason, "unknown user") != 0 ? username : "");
+	audit_fill(&ae, "user.login", login == 0 ? u.party : "web", NULL, NULL,
+	    login == 0 ? "ok" : "fail", NULL, detail);
+	if (login != 0 && strcmp(reason, "unknown user") != 0) {
+		struct store_user known;
+
+		/* The party of a known user who failed, so the log shows whose account it was. */
+		if (store_user_get(tx, username, &known, NULL) == 0)
+			snprintf(u.party, sizeof(u.party), "%s", known.party);
+		sodium_memzero(&known, sizeof(known));
+		if (u.party[0] != '\0')
+			ae.actor = u.party;
+	}
+	if ((rc = audit_append(tx, &ae, now, why)) != 0) {
+		store_rollback(tx);
+		goto out;
+	}
+	/* The failure count must persist, so a failed login commits too. */
+	if ((rc = store_commit(tx, why)) != 0)
+		goto out;
+	if (login != 0) {
+		rc = why_set(why, HEGN_ERR_UNAUTH, "wrong user name or password");
+		goto out;
+	}
+	snprintf(party, 65, "%s", u.party);
+	snprintf(role, 17, "%s", u.role);
+	rc = 0;
+out:
+	relay_request_user(NULL);
+	sodium_memzero(&u, sizeof(u));
+	return rc;
+}
+
+int
+relay_party_hosted(struct relay *r, const char *party)
+{
+	return r->signer != NULL && signer_has(r->signer, party);
+}
+
+/* A class bit set as a JSON list of names. */
+static json_t *
+class_array(unsigned mask)
+{
+	json_t *a = json_array();
+	int c;
+
+	for (c = 0; c < CLASS_COUNT; c++)
+		if (mask & (1u << c))
+			json_array_append_new(a, json_string(message_class_name((enum message_class)c)));
+	return a;
+}
+
+int
+relay_preview(struct relay *r, const struct party *sender, const char *json, size_t len,
+    json_t **out, struct why *why)
+{
+	struct policy *pol = policy_get(r);
+	struct message *m = NULL, *min = NULL;
+	struct store_tx *tx = NULL;
+	struct policy_ctx ctx;
+	struct policy_decision dec;
+	const struct party *to;
+	struct why w = { 0 };
+	char cref[65], services[257];
+	unsigned keep, removed = 0;
+	json_t *rcp;
+	int rc;
+
+	*out = NULL;
+	if ((rc = message_parse((const uint8_t *)json, len, &r->limits, &m, why)) != 0)
+		goto out;
+	if ((to = party_find(r->parties, message_to(m))) == NULL) {
+		rc = why_set(why, HEGN_ERR_INVALID, "to: no party called %s", message_to(m));
+		goto out;
+	}
+	if (to == sender) {
+		rc = why_set(why, HEGN_ERR_INVALID, "to: a party cannot send to itself");
+		goto out;
+	}
+	citizen_ref(r, message_cpr(m), cref);
+	message_services(m, services);
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	rc = decide_send(r, pol, tx, sender, to, m, cref, services, &ctx, &dec, why);
+	store_rollback(tx);
+	if (rc != 0)
+		goto out;
+	rcp = json_pack("{s:s, s:s, s:b, s:s, s:s}", "party", to->name, "organisation",
+	    to->conf->organisation ? to->conf->organisation : to->name, "allow", dec.allow,
+	    "rule", dec.rule_id, "reason", dec.reason);
+	if (dec.allow) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.actor_role = sender->role;
+		ctx.peer_role = to->role;
+		ctx.kind = message_kind(m);
+		ctx.direction = policy_direction_to(to->role);
+		ctx.approvals = to->conf->services;
+		ctx.services = services;
+		keep = policy_classes_for(pol, &ctx, NULL);
+		if (message_minimise(m, keep, &min, &removed, &w) != 0) {
+			/* A class the kind requires would go: the message cannot be sent as it is. */
+			json_object_set_new(rcp, "allow", json_false());
+			json_object_set_new(rcp, "rule", json_string("minimisation"));
+			json_object_set_new(rcp, "reason", json_string(w.text));
+		} else {
+			json_object_set_new(rcp, "classes",
+			    class_array(message_classes(m) & keep));
+			json_object_set_new(rcp, "removed", class_array(removed));
+			json_object_set_new(rcp, "content", json_deep_copy(message_json(min)));
+		}
+	}
+	*out = json_pack("{s:s, s:[o]}", "kind", message_kind_name(message_kind(m)),
+	    "recipients", rcp);
+	rc = 0;
+out:
+	message_free(min);
+	message_free(m);
+	policy_free(pol);
+	return rc;
+}
+
+struct party_copies {
+	const char *party;
+	struct store_outcome *o;
+	size_t n, cap;
+};
+
+static int
+collect_copy(const struct store_outcome *o, void *arg)
+{
+	struct party_copies *pc = arg;
+
+	if (strcmp(o->sender, pc->party) != 0 && strcmp(o->recipient, pc->party) != 0)
+		return 0;
+	if (pc->n == pc->cap) {
+		pc->cap = pc->cap ? pc->cap * 2 : 64;
+		pc->o = xrealloc(pc->o, pc->cap * sizeof(*pc->o));
+	}
+	pc->o[pc->n++] = *o;
+	return 0;
+}
+
+int
+relay_party_messages(struct relay *r, const char *party, int64_t since_ms, json_t **out,
+    struct why *why)
+{
+	struct party_copies pc = { party, NULL, 0, 0 };
+	struct store_tx *tx = NULL;
+	struct store_schedule s;
+	char when[40];
+	json_t *list = NULL, *o;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		return rc;
+	if ((rc = store_outcomes(tx, since_ms, 0, collect_copy, &pc, why)) != 0)
+		goto out;
+	list = json_array();
+	/* Newest first: the outcomes come in submission order. */
+	for (i = pc.n; i-- > 0;) {
+		const struct store_outcome *c = &pc.o[i];
+
+		util_time_ms_rfc3339(c->created_ms, when);
+		o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", c->message_id,
+		    "kind", c->kind, "from", c->sender, "to", c->recipient, "state", c->state,
+		    "channel", c->channel, "submitted", when, "submitted_ms",
+		    (json_int_t)c->created_ms);
+		if (c->acked_ms > 0) {
+			util_time_ms_rfc3339(c->acked_ms, when);
+			json_object_set_new(o, "acknowledged", json_string(when));
+		}
+		if (store_schedule_get(tx, c->message_id, c->recipient, &s, NULL) == 0 &&
+		    s.deadline_ms > 0) {
+			util_time_ms_rfc3339(s.deadline_ms, when);
+			json_object_set_new(o, "deadline", json_string(when));
+			json_object_set_new(o, "deadline_ms", json_integer(s.deadline_ms));
+		}
+		json_array_append_new(list, o);
+	}
+	*out = json_pack("{s:o}", "messages", list);
+	list = NULL;
+	rc = 0;
+out:
+	json_decref(list);
+	free(pc.o);
+	store_rollback(tx);
+	return rc;
+}
+
+int
+relay_message_view(struct relay *r, const struct party *party, const char *user_role,
+    const char *id, json_t **out, struct why *why)
+{
+	struct pki *pki = pki_get(r);
+	struct policy *pol = policy_get(r);
+	struct delivery_ctx dc;
+	struct store_tx *tx = NULL;
+	struct store_message m;
+	struct store_delivery d;
+	struct policy_ctx ctx;
+	struct policy_decision dec;
+	struct audit_event ae;
+	struct buf content = { 0 };
+	enum policy_user_role ur = POLICY_USER_NONE;
+	enum assign_state as = ASSIGN_NONE;
+	enum message_kind kind;
+	char detail[200];
+	json_t *j;
+	int rc, mine;
+
+	*out = NULL;
+	memset(&m, 0, sizeof(m));
+	memset(&d, 0, sizeof(d));
+	if (!util_valid_id(id)) {
+		rc = not_found(why, "");
+		goto out;
+	}
+	if (user_role != NULL && policy_user_role_from_name(user_role, &ur) != 0)
+		ur = POLICY_USER_NONE;
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	if ((rc = store_message_get(tx, id, 0, &m, why)) != 0) {
+		store_rollback(tx);
+		tx = NULL;
+		audit_refusal(r, "message.view", party->name, id, NULL, "addressing",
+		    "no such message");
+		rc = not_found(why, id);
+		goto out;
+	}
+	mine = strcmp(m.sender, party->name) == 0 ||
+	    store_delivery_get(tx, id, party->name, 0, &d, NULL) == 0;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.action = POLICY_VIEW;
+	ctx.actor_role = party->role;
+	ctx.user_role = ur;
+	if (message_kind_from_name(m.kind, &kind) == 0)
+		ctx.kind = kind;
+	if (party->role == ROLE_PROVIDER &&
+	    (rc = assign_state_of(tx, m.citizen_ref, party->name, NULL, &as, NULL, why)) != 0)
+		goto out;
+	ctx.assignment = policy_assignment_of(as);
+	policy_decide(pol, &ctx, &dec);
+	store_rollback(tx);
+	tx = NULL;
+	if (!mine || !dec.allow) {
+		audit_refusal(r, "message.view", party->name, id, m.citizen_ref,
+		    mine ? dec.rule_id : "addressing",
+		    mine ? dec.reason : "not the sender or a recipient");
+		rc = mine ? why_set(why, HEGN_ERR_DENIED, "%s (rule %s)", dec.reason, dec.rule_id) :
+		    not_found(why, id);
+		goto out;
+	}
+	memset(&dc, 0, sizeof(dc));
+	dc.conf = r->conf;
+	dc.parties = r->parties;
+	dc.pki = pki;
+	dc.policy = pol;
+	dc.store = r->store;
+	if ((rc = delivery_content(&dc, party, id, &content, why)) != 0)
+		goto out;
+	if ((j = json_loadb((const char *)content.data, content.len, 0, NULL)) == NULL) {
+		rc = why_set(why, HEGN_ERR_INTERNAL, "the stored content is not JSON");
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "%s viewed in the web page", m.kind);
+	audit_fill(&ae, "message.view", party->name, id, m.citizen_ref, "allow", dec.rule_id,
+	    detail);
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0 ||
+	    (rc = audit_append(tx, &ae, util_now_ms(), why)) != 0) {
+		json_decref(j);
+		goto out;
+	}
+	rc = store_commit(tx, why);
+	tx = NULL;
+	if (rc != 0) {
+		json_decref(j);
+		goto out;
+	}
+	*out = json_pack("{s:s, s:s, s:s, s:o}", "id", m.id, "kind", m.kind, "from", m.sender,
+	    "content", j);
+	rc = 0;
+out:
+	store_rollback(tx);
+	buf_free(&content, 1);
+	store_delivery_clear(&d);
+	store_message_clear(&m);
+	policy_free(pol);
+	pki_free(pki);
+	return rc;
+}
+
+int
+relay_audit_verify(struct relay *r, FILE *report, struct why *why)
+{
+	struct buf b = { 0 };
+	char *pub = NULL;
+	int rc;
+
+	if ((rc = util_read_file(r->conf->audit_pubkey, 4096, &b, why)) != 0)
+		return rc;
+	pub = xmalloc(b.len + 1);
+	memcpy(pub, b.data, b.len);
+	pub[b.len] = '\0';
+	pub[strcspn(pub, "\r\n")] = '\0';
+	rc = audit_verify_store(r->store, pub, report, why);
+	free(pub);
+	buf_free(&b, 0);
 	return rc;
 }

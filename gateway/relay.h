@@ -186,4 +186,55 @@ int relay_audit_query(struct relay *r, const struct party *caller, const char *a
  */
 #define RELAY_MEDCOM_ACK "medcom_acknowledgement"
 
+
+/*
+ * Web page support (gateway/web.c).
+ */
+
+/* The staff user behind the current request (this thread only; NULL: none), named in audit entries. */
+void relay_request_user(const char *name);
+
+/*
+ * Log a staff user in (user_login: Argon2id, lockout) and record the
+ * attempt as "user.login" with outcome ok or fail and the real reason.
+ * 0 with the user's party and role, or HEGN_ERR_UNAUTH ("wrong user name
+ * or password") for every kind of failure.
+ */
+int relay_user_login(struct relay *r, const char *username, const char *password, const char *ip,
+    char party[65], char role[17], struct why *why);
+
+/* True when hegn holds the party's key (it may send JSON for it). */
+int relay_party_hosted(struct relay *r, const char *party);
+
+/*
+ * What each recipient would get if sender submitted the JSON message now:
+ * {"kind", "recipients": [{"party", "organisation", "allow", "rule",
+ * "reason", "classes", "removed", "content"}]}; content is the minimised
+ * message.  Nothing is stored.  HEGN_ERR_INVALID for a message that does
+ * not parse (why names the field).
+ */
+int relay_preview(struct relay *r, const struct party *sender, const char *json, size_t len,
+    json_t **out, struct why *why);
+
+/*
+ * The copies party sent or received since since_ms, newest first:
+ * {"messages": [{"id", "kind", "from", "to", "state", "channel", "submitted",
+ * "acknowledged", "deadline"}]}; no citizen data.
+ */
+int relay_party_messages(struct relay *r, const char *party, int64_t since_ms, json_t **out,
+    struct why *why);
+
+/*
+ * Show message id to a staff user of party (user_role: "dispatcher", ...):
+ * the sender's signed content, minimised for party, as {"id", "kind",
+ * "from", "content"}.  The view is decided by policy (action view) and
+ * audited as "message.view" (with the user set by relay_request_user).
+ * HEGN_ERR_NOT_FOUND for a message that is not the party's.
+ */
+int relay_message_view(struct relay *r, const struct party *party, const char *user_role,
+    const char *id, json_t **out, struct why *why);
+
+/* Verify the audit log with the configured public key; the report goes to report. */
+int relay_audit_verify(struct relay *r, FILE *report, struct why *why);
+
 #endif

@@ -39,4 +39,12 @@ int report_edag2_csv(const struct report *r, FILE *f);
 int report_metrics(struct store *s, const struct party_table *parties, struct buf *out,
     struct why *why);
 
+/*
+ * Web page support: copies submitted (and outside communication registered)
+ * in [from_ms, to_ms) by ISO week: {"weeks": [{"week": "2026-W48",
+ * "electronic", "fallback", "failed", "pending", "total"}]}, oldest first.
+ */
+int report_weeks(struct store *s, const struct party_table *parties, int64_t from_ms,
+    int64_t to_ms, json_t **out, struct why *why);
+
 #endif

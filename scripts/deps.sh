@@ -11,7 +11,14 @@ PACKAGES=(
 	libjansson-dev libinih-dev libcurl4-openssl-dev check libhpdf-dev libcsv-dev
 	# the other party's software in tests, and tools the tests use
 	openssl curl gpgsm sqlite3 ca-certificates python3 python3-aiosmtpd poppler-utils
+	# the web page's browser test (tests/e2e): Debian's Chromium
+	chromium
 )
+# ... and node with npm for playwright-core, unless a node (such as NodeSource's,
+# which bundles npm and conflicts with Debian's npm package) is there already.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
