@@ -44,5 +44,7 @@ echo "== hovmand-care fetches, decrypts, verifies and sends a signed receipt"
 echo "== what hovmand-care received ($DEMO/inbox/hovmand-care/$id.json)"
 python3 -m json.tool --no-ensure-ascii "$DEMO/inbox/hovmand-care/$id.json" 2>/dev/null || cat "$DEMO/inbox/hovmand-care/$id.json"
 
+echo "== the staff web page: https://127.0.0.1:$PORT/web/ (users in $DEMO/demo-users.txt;"
+echo "   the browser must trust the demo CA $DEMO/pki/ca.pem or accept the warning)"
 echo "== the receipt and the delivery log"
 "$BIN"/hegn -c "$DEMO/hegn.conf" status "$id"
