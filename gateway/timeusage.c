@@ -203,8 +203,10 @@ timeusage_parse(const uint8_t *csv, size_t len, const char *to, struct buf **out
 	if (csv_init(&cp, CSV_STRICT | CSV_APPEND_NULL) != 0)
 		return why_set(why, HEGN_ERR_NOMEM, "cannot start the CSV parser");
 	/* Danish spreadsheets export with ';'; the header line tells which it is. */
-	nl = strcspn((const char *)csv, "\n");
-	if (memchr(csv, ';', nl < len ? nl : len) != NULL)
+	/* The input need not end in NUL: measure the header line within len. */
+	nl = memchr(csv, '\n', len) != NULL ? (size_t)((const uint8_t *)memchr(csv, '\n', len) -
+	    csv) : len;
+	if (memchr(csv, ';', nl) != NULL)
 		csv_set_delim(&cp, ';');
 	if (csv_parse(&cp, csv, len, on_field, on_row, &p) != len && !p.failed) {
 		why_set(why, HEGN_ERR_INVALID, "line %d: %s", p.line, csv_strerror(csv_error(&cp)));
