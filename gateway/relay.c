@@ -41,6 +41,20 @@ struct relay {
 
 #define GATEWAY_NAME "gateway"
 
+/* The staff user behind the current request (web page), "" when none, and its role. */
+static __thread char request_user[65];
+static __thread enum policy_user_role request_user_role;
+
+void
+relay_request_user_role(const char *role)
+{
+	enum policy_user_role u;
+
+	request_user_role = role != NULL && policy_user_role_from_name(role, &u) == 0 ? u :
+	    POLICY_USER_NONE;
+}
+
+
 static int
 load_citizen_key(const char *path, uint8_t key[crypto_generichash_KEYBYTES], struct why *why)
 {
@@ -403,7 +417,8 @@ decide_send(struct relay *r, struct policy *pol, struct store_tx *tx, const stru
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->action = POLICY_SEND;
 	ctx->actor_role = sender->role;
-	ctx->user_role = POLICY_USER_NONE;
+	/* Staff at the web page act under their role; a party's own system under none. */
+	ctx->user_role = request_user_role;
 	ctx->peer_role = to->role;
 	ctx->kind = message_kind(m);
 	ctx->direction = policy_direction_to(to->role);
@@ -433,8 +448,6 @@ relay_request_cert(const char *fingerprint)
 	snprintf(request_cert, sizeof(request_cert), "%s", fingerprint ? fingerprint : "");
 }
 
-/* The staff user behind the current request (web page), "" when none. */
-static __thread char request_user[65];
 
 static void
 audit_fill(struct audit_event *e, const char *action, const char *actor, const char *id,

@@ -138,6 +138,9 @@ int relay_fallback(struct relay *r, const char *actor, const char *id, const cha
 int relay_external(struct relay *r, const char *actor, const json_t *req, json_t **out,
     struct why *why);
 
+/* The staff user role ("caseworker", ...; NULL: none) of the current request (this thread only). */
+void relay_request_user_role(const char *role);
+
 /* The certificate fingerprint the current request authenticated with (this thread only). */
 void relay_request_cert(const char *fingerprint);
 

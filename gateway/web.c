@@ -2094,6 +2094,7 @@ web_handle(struct relay *r, const struct http_request *req, struct http_response
 			p.logged_in = 0;
 	}
 	relay_request_user(p.logged_in ? p.s.user : NULL);
+	relay_request_user_role(p.logged_in ? p.s.role : NULL);
 	buf_free(&resp->body, 0);
 	if ((p.f = open_memstream(&p.html, &p.html_len)) == NULL) {
 		log_error("web: cannot build a page (out of memory)");
@@ -2109,6 +2110,7 @@ web_handle(struct relay *r, const struct http_request *req, struct http_response
 		resp->content_type = "text/html; charset=utf-8";
 out:
 	relay_request_user(NULL);
+	relay_request_user_role(NULL);
 	for (i = 0; i < p.nstrs; i++)
 		freezero(p.strs[i], strlen(p.strs[i]));
 	free(p.strs);
