@@ -38,12 +38,18 @@ struct http_response {
 	struct buf body;                /* owned; freed after sending */
 	char location[160];             /* "Location" when non-empty */
 	char digest[80];                /* "Digest-SHA256" when non-empty */
+	unsigned int retry_after;       /* "Retry-After" seconds when non-zero (429) */
 };
 
-/* The TLS priority string: TLS 1.2 and 1.3, AEAD suites only, server preference. */
+/*
+ * The TLS priority string: TLS 1.2 and 1.3, AEAD suites only (no CBC),
+ * forward-secret key exchange only (no static RSA), server preference.
+ * tests/integration/test_tls.sh holds it to testssl.sh.
+ */
 #define HTTP_TLS_PRIORITIES \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
-	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:" \
+	"%SERVER_PRECEDENCE"
 
 struct http_server;
 
