@@ -138,7 +138,8 @@ static const struct keyword keywords[] = {
 	{ "limits", "max_attachment_bytes", KW_INT, C(max_attachment_bytes), 0, 1073741824,
 	    "20971520", 0, "decoded size of one attachment" },
 	{ "limits", "requests_per_minute", KW_INT, C(requests_per_minute), 0, 1000000, "600", 0,
-	    "requests a minute per party; more get 429 with Retry-After (0: no limit)" },
+	    "requests a minute per party (per address without a client certificate); more get "
+	    "429 with Retry-After (0: no limit)" },
 	{ "limits", "request_burst", KW_INT, C(request_burst), 0, 1000000, "0", 0,
 	    "requests a party may make at once before the per-minute rate applies "
 	    "(0: requests_per_minute)" },

@@ -133,17 +133,37 @@ send_response(struct MHD_Connection *conn, struct http_response *resp)
 
 /*
  * A party over its requests per minute gets 429 and when to come back.
- * Unauthenticated requests have no party to count against: the per-address
- * connection limit bounds them.
+ * A request without a party's certificate (a sealed submission may stand
+ * on its signature alone, and verifying it is the costly part) counts
+ * against its client address instead.
  */
 static int
-rate_limited(struct http_server *s, const struct http_request *req, struct http_response *resp)
+rate_limited(struct http_server *s, struct MHD_Connection *conn, const struct http_request *req,
+    struct http_response *resp)
 {
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
 	struct why w = { 0 };
+	char key[96], addr[INET6_ADDRSTRLEN];
 	unsigned int retry_after = 0;
 
-	if (req->party == NULL ||
-	    ratelimit_take(s->rl, req->party->name, util_now_ms(), &retry_after, &w) == 0)
+	if (req->party != NULL) {
+		snprintf(key, sizeof(key), "party %s", req->party->name);
+	} else {
+		snprintf(addr, sizeof(addr), "unknown");
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci != NULL && (sa = ci->client_addr) != NULL) {
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				    addr, sizeof(addr));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6,
+				    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				    addr, sizeof(addr));
+		}
+		snprintf(key, sizeof(key), "address %s", addr);
+	}
+	if (ratelimit_take(s->rl, key, util_now_ms(), &retry_after, &w) == 0)
 		return 0;
 	log_debug("http: %s", w.text);
 	api_error(resp, HEGN_ERR_RATE, w.text);
@@ -200,7 +220,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	} else {
 		relay_request_cert(NULL);
 		authenticate(s, conn, &pd->req);
-		if (!rate_limited(s, &pd->req, &resp))
+		if (!rate_limited(s, conn, &pd->req, &resp))
 			api_handle(s->relay, &pd->req, &resp);
 	}
 	ret = send_response(conn, &resp);

@@ -125,7 +125,7 @@ ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms,
 	if (*retry_after == 0)
 		*retry_after = 1;
 	r = why_set(why, HEGN_ERR_RATE,
-	    "more than %lld requests a minute (bursts of %lld) from party %s: retry after %u s",
+	    "more than %lld requests a minute (bursts of %lld) from %s: retry after %u s",
 	    (long long)rl->per_minute, (long long)(rl->capacity / UNITS_PER_TOKEN), key,
 	    *retry_after);
 out:

@@ -1,6 +1,6 @@
 /*
- * ratelimit: a token bucket per key (a party's name), for requests per
- * party per minute.
+ * ratelimit: a token bucket per key ("party NAME", "address IP"), for
+ * requests per party per minute.
  *
  * Each bucket holds up to burst tokens and gains per_minute tokens a
  * minute, evenly; a request takes one.  A request that finds the bucket
@@ -9,9 +9,9 @@
  * nothing, so a client that honours Retry-After gets through.
  *
  * Thread-safe: libmicrohttpd serves each connection in its own thread.
- * Keys are names of authenticated parties, so there are few; the table is
- * still bounded (RATELIMIT_MAX_KEYS) and forgets the longest idle bucket
- * when full.
+ * Keys are parties and the addresses of clients without a certificate; the
+ * table is bounded (RATELIMIT_MAX_KEYS) and forgets the longest idle bucket
+ * when full.  The key appears in the reason, so it must not be personal data.
  */
 #ifndef HEGN_RATELIMIT_H
 #define HEGN_RATELIMIT_H

@@ -107,6 +107,16 @@ for _ in $(seq 20); do
 done
 check "once those connections close, the address is served again" test -n "$ok_after"
 
+# Requests without a client certificate count against their address: the
+# two above and a third fit the burst of 4; soon after, 429.
+for i in 1 2 3 4 5; do
+	code=$(anon -D "$T/headers" "$URL/v1/inbox")
+	[ "$code" = 401 ] || break
+done
+check "requests without a certificate are limited per address (429)" test "$code" = 429
+check "that 429 names the address and carries Retry-After" sh -c \
+	"grep -q 'from address 127.0.0.1' '$T/body' && grep -qi '^Retry-After: [1-9]' '$T/headers'"
+
 check "no sanitizer reports from hegnd" no_sanitizer_reports
 stop_hegnd
 
