@@ -94,11 +94,19 @@ code=$(as ringsted-homecare "$URL/v1/inbox")
 check "another party is not limited by hovmand-care's requests" test "$code" = 200
 
 # Connections per client address: connections_per_ip = 3.
-exec 5<>"/dev/tcp/127.0.0.1/$PORT" 6<>"/dev/tcp/127.0.0.1/$PORT" 7<>"/dev/tcp/127.0.0.1/$PORT"
-sleep 0.3
-code=$(anon "$URL/v1/inbox" 2>/dev/null || true)
-check "a fourth connection from one address is refused" test "$code" = 000
-exec 5>&- 6>&- 7>&-
+# hegnd must have accepted the three before the fourth arrives: on a loaded
+# machine give it up to three tries, and say what each got.
+codes=
+for _ in 1 2 3; do
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT" 6<>"/dev/tcp/127.0.0.1/$PORT" 7<>"/dev/tcp/127.0.0.1/$PORT"
+	sleep 1
+	code=$(anon "$URL/v1/inbox" 2>"$T/curl.err" || true)
+	codes="$codes $code($(tr -d '\n' <"$T/curl.err" | cut -c1-80))"
+	exec 5>&- 6>&- 7>&-
+	[ "$code" = 000 ] && break
+	sleep 1
+done
+check "a fourth connection from one address is refused (got:$codes)" test "$code" = 000
 ok_after=
 for _ in $(seq 20); do
 	code=$(anon "$URL/v1/inbox" 2>/dev/null || true)
