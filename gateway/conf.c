@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -138,6 +139,18 @@ static const struct keyword keywords[] = {
 	    "attachments per message" },
 	{ "limits", "max_attachment_bytes", KW_INT, C(max_attachment_bytes), 0, 1073741824,
 	    "20971520", 0, "decoded size of one attachment" },
+	{ "limits", "requests_per_minute", KW_INT, C(requests_per_minute), 0, 1000000, "600", 0,
+	    "requests a minute per party (per address without a client certificate); more get "
+	    "429 with Retry-After (0: no limit)" },
+	{ "limits", "request_burst", KW_INT, C(request_burst), 0, 1000000, "0", 0,
+	    "requests a party may make at once before the per-minute rate applies "
+	    "(0: requests_per_minute)" },
+	{ "limits", "connections_per_ip", KW_INT, C(connections_per_ip), 0, 100000, "32", 0,
+	    "concurrent connections from one client address; more are closed at once (0: no limit)" },
+	{ "limits", "max_header_bytes", KW_INT, C(max_header_bytes), 8192, 16777216, "131072", 0,
+	    "memory for one connection's request line and headers; larger requests get 431" },
+	{ "limits", "connection_timeout", KW_INT, C(connection_timeout), 1, 3600, "60", 0,
+	    "seconds a connection may stay idle before it is closed" },
 	{ "party", "role", KW_ROLE, P(role), 0, 0, NULL, 1,
 	    "visitation, provider, hospital or auditor" },
 	{ "party", "cert", KW_PATH, P(cert), 0, 0, NULL, 1,
@@ -535,6 +548,11 @@ conf_check_file(const char *path, int is_secret, struct why *why)
 		return why_set(why, HEGN_ERR_CONFIG, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return why_set(why, HEGN_ERR_CONFIG, "%s: not a regular file", path);
+	/* As sshd's StrictModes: another user who owns the file can change it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return why_set(why, HEGN_ERR_CONFIG,
+		    "%s: owned by uid %u, neither root nor the user hegn runs as (uid %u)",
+		    path, (unsigned)st.st_uid, (unsigned)geteuid());
 	if (is_secret && (st.st_mode & 077) != 0)
 		return why_set(why, HEGN_ERR_CONFIG,
 		    "%s: key file is accessible by group or others (mode %04o): chmod 600 it",

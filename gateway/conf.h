@@ -76,6 +76,12 @@ struct conf {
 	/* [limits] */
 	int64_t max_attachments;
 	int64_t max_attachment_bytes;
+	/* [limits], hardening (issue 8) */
+	int requests_per_minute;  /* per party; 0: no limit */
+	int request_burst;        /* 0: requests_per_minute */
+	int connections_per_ip;   /* 0: no limit */
+	int max_header_bytes;     /* request line and headers, per connection */
+	int connection_timeout;   /* seconds a connection may idle */
 	/* [party NAME] sections, in file order */
 	struct conf_party *parties;
 	size_t nparties;

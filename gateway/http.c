@@ -15,12 +15,14 @@
 #include "api.h"
 #include "http.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "xmalloc.h"
 
 struct http_server {
 	struct MHD_Daemon *mhd;
 	struct relay *relay;
 	size_t max_body;
+	struct ratelimit *rl;           /* requests per party per minute */
 	struct buf cert_pem, key_pem, trust_pem;
 };
 
@@ -124,9 +126,55 @@ send_response(struct MHD_Connection *conn, struct http_response *resp)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, resp->cookie[1]);
 	if (resp->csp != NULL)
 		MHD_add_response_header(r, "Content-Security-Policy", resp->csp);
+	if (resp->retry_after != 0) {
+		char ra[16];
+
+		snprintf(ra, sizeof(ra), "%u", resp->retry_after);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/*
+ * A party over its requests per minute gets 429 and when to come back.
+ * A request without a party's certificate (a sealed submission may stand
+ * on its signature alone, and verifying it is the costly part) counts
+ * against its client address instead.
+ */
+static int
+rate_limited(struct http_server *s, struct MHD_Connection *conn, const struct http_request *req,
+    struct http_response *resp)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	struct why w = { 0 };
+	char key[96], addr[INET6_ADDRSTRLEN];
+	unsigned int retry_after = 0;
+
+	if (req->party != NULL) {
+		snprintf(key, sizeof(key), "party %s", req->party->name);
+	} else {
+		snprintf(addr, sizeof(addr), "unknown");
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci != NULL && (sa = ci->client_addr) != NULL) {
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				    addr, sizeof(addr));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6,
+				    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				    addr, sizeof(addr));
+		}
+		snprintf(key, sizeof(key), "address %s", addr);
+	}
+	if (ratelimit_take(s->rl, key, util_now_ms(), &retry_after, &w) == 0)
+		return 0;
+	log_debug("http: %s", w.text);
+	api_error(resp, HEGN_ERR_RATE, w.text);
+	resp->retry_after = retry_after;
+	return 1;
 }
 
 static enum MHD_Result
@@ -178,7 +226,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	} else {
 		relay_request_cert(NULL);
 		authenticate(s, conn, &pd->req);
-		api_handle(s->relay, &pd->req, &resp);
+		if (!rate_limited(s, conn, &pd->req, &resp))
+			api_handle(s->relay, &pd->req, &resp);
 	}
 	ret = send_response(conn, &resp);
 	return ret;
@@ -229,6 +278,7 @@ http_start(struct relay *r, struct http_server **out, struct why *why)
 	s = xcalloc(1, sizeof(*s));
 	s->relay = r;
 	s->max_body = (size_t)c->max_body;
+	s->rl = ratelimit_new((unsigned int)c->requests_per_minute, (unsigned int)c->request_burst);
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, c->listen, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
@@ -263,8 +313,9 @@ http_start(struct relay *r, struct http_server **out, struct why *why)
 	    MHD_OPTION_HTTPS_PRIORITIES, HTTP_TLS_PRIORITIES,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->connection_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->max_header_bytes,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)c->connections_per_ip,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
 	    MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -292,5 +343,6 @@ http_stop(struct http_server *s)
 	buf_free(&s->cert_pem, 0);
 	buf_free(&s->key_pem, 1);
 	buf_free(&s->trust_pem, 0);
+	ratelimit_free(s->rl);
 	free(s);
 }

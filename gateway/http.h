@@ -40,12 +40,18 @@ struct http_response {
 	char digest[80];                /* "Digest-SHA256" when non-empty */
 	char cookie[2][200];            /* "Set-Cookie" values when non-empty (web page) */
 	const char *csp;                /* "Content-Security-Policy" when set (web page) */
+	unsigned int retry_after;       /* "Retry-After" seconds when non-zero (429) */
 };
 
-/* The TLS priority string: TLS 1.2 and 1.3, AEAD suites only, server preference. */
+/*
+ * The TLS priority string: TLS 1.2 and 1.3, AEAD suites only (no CBC),
+ * forward-secret key exchange only (no static RSA), server preference.
+ * tests/integration/test_tls.sh holds it to testssl.sh.
+ */
 #define HTTP_TLS_PRIORITIES \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
-	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:" \
+	"%SERVER_PRECEDENCE"
 
 struct http_server;
 

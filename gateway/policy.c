@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conf.h"
 #include "err.h"
@@ -976,6 +977,22 @@ policy_load_dir(const char *dir, struct policy **out, struct why *why)
 		r = why_set(why, HEGN_ERR_CONFIG, "policy directory %s: %s", dir,
 		    strerror(errno));
 		goto out;
+	}
+	/* Whoever may add a file to the folder may add a rule that grants them anything. */
+	{
+		struct stat st;
+
+		if (fstat(dirfd(d), &st) == -1) {
+			r = why_set(why, HEGN_ERR_CONFIG, "policy directory %s: %s", dir,
+			    strerror(errno));
+			goto out;
+		}
+		if ((st.st_mode & 022) != 0) {
+			r = why_set(why, HEGN_ERR_CONFIG,
+			    "policy directory %s: writable by group or others (mode %04o): chmod go-w it",
+			    dir, (unsigned)(st.st_mode & 07777));
+			goto out;
+		}
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (!is_policy_name(de->d_name))

@@ -13,6 +13,8 @@ PACKAGES=(
 	openssl curl gpgsm sqlite3 ca-certificates python3 python3-aiosmtpd poppler-utils
 	# the web page's browser test (tests/e2e): Debian's Chromium
 	chromium
+	# hardening (issue 8): tests/integration/test_tls.sh holds hegnd's TLS to testssl.sh
+	testssl.sh
 )
 # ... and node with npm for playwright-core, unless a node (such as NodeSource's,
 # which bundles npm and conflicts with Debian's npm package) is there already.
