@@ -42,6 +42,8 @@ check "the network process has no supplementary groups but $ACCOUNT's" \
 check "the network process cannot gain privileges (NoNewPrivs)" \
 	grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$NET/status"
 check "the key process runs as root" test "$(uids "$KEYS")" = "0 0 0 0"
+check "the network process is not dumpable (its /proc entries stay root's)" \
+	test "$(stat -c %u "/proc/$NET/fd")" = 0
 check "hegnd logged that privilege separation is on" grep -q "serving as $ACCOUNT" "$T/hegnd.log"
 
 # Every private key is out of the network process's reach: EACCES, not a missing file.
@@ -158,9 +160,14 @@ while read -r mid; do
 done <"$T/acked"
 check "every acknowledged submission is present after the restart ($n checked)" test "$missing" = 0
 check "PRAGMA integrity_check is ok" test "$(sqlite3 "$D/state/hegn.db" 'PRAGMA integrity_check')" = ok
+# Without its key process the network process stops (so a supervisor restarts both).
 NET=$(cat "$D/run/hegnd.pid")
-kill -TERM "$NET"
+KEYS=$(child_of "$NET")
+kill -KILL "$KEYS"
 for _ in $(seq 100); do [ -d "/proc/$NET" ] || break; sleep 0.1; done
+check "the network process stops when the key process dies" test ! -d "/proc/$NET"
+check "... and says why" grep -q 'the key process was killed by signal 9' "$T/hegnd.log"
+rm -f "$D/run/hegnd.pid"
 "$HEGN" -c "$CONF" audit verify >"$T/verify2.txt" 2>&1 && r=0 || r=$?
 check "hegn audit verify passes after the kill and restart" test "$r" = 0
 check "no sanitizer reports" no_sanitizer_reports
