@@ -241,6 +241,29 @@ out:
 	return r;
 }
 
+/*
+ * A database that does not exist yet is created empty (SQLite takes an empty
+ * file for a new database) and owned by the account, so that it is the
+ * account's from the start: nothing here may open the file once SQLite has
+ * (closing any descriptor of a file drops the process's POSIX locks on it).
+ * SQLite, run as root, gives the journals it creates the database's owner.
+ */
+static int
+privsep_create_db(const char *path, const struct privsep *ps, struct why *why)
+{
+	int fd, r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno == EEXIST ? 0 : why_set(why, HEGN_ERR_CONFIG, "%s: %s", path,
+		    strerror(errno));
+	if (fchown(fd, ps->uid, ps->gid) == -1)
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: chown: %s", path, strerror(errno));
+	close(fd);
+	return r;
+}
+
+/* Before the store is opened: see privsep_create_db. */
 static int
 privsep_prepare_files(const struct conf *c, const struct privsep *ps, struct why *why)
 {
@@ -250,14 +273,16 @@ privsep_prepare_files(const struct conf *c, const struct privsep *ps, struct why
 	size_t i;
 	int r;
 
-	if ((r = privsep_dir(db, ps, why)) != 0)
+	if ((r = privsep_dir(db, ps, why)) != 0 || (r = privsep_create_db(db, ps, why)) != 0)
 		return r;
 	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
 		if ((r = privsep_chown_file(path, ps, why)) != 0)
 			return r;
 	}
-	if (c->pid_file != NULL && (r = privsep_dir(c->pid_file, ps, why)) != 0)
+	/* A pid file left by an earlier start must stay writable too. */
+	if (c->pid_file != NULL && ((r = privsep_dir(c->pid_file, ps, why)) != 0 ||
+	    (r = privsep_chown_file(c->pid_file, ps, why)) != 0))
 		return r;
 	return 0;
 }
@@ -388,6 +413,7 @@ main(int argc, char **argv)
 		log_error("hegnd: cannot start (%s)", why.text);
 		goto out;
 	}
+
 	log_set_level((enum log_level)relay_conf(relay)->log_level);
 
 	memset(&sa, 0, sizeof(sa));

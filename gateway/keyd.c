@@ -666,6 +666,12 @@ roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out
 
 	if ((rc = keyd_request_encode(req, &msg, why)) != 0)
 		goto out;
+	/* The key process would take an oversized request as a broken peer and hang up. */
+	if (msg.len - KEYD_HDR_LEN > c->max) {
+		rc = why_set(why, HEGN_ERR_TOO_LARGE, "%zu bytes is more than the key process takes "
+		    "(%zu)", msg.len - KEYD_HDR_LEN, c->max);
+		goto out;
+	}
 	pthread_mutex_lock(&c->lock);
 	locked = 1;
 	if (c->broken) {
@@ -673,9 +679,9 @@ roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out
 		goto out;
 	}
 	if ((rc = keyd_send(c->fd, msg.data, msg.len, why)) != 0 ||
-	    (rc = keyd_recv(c->fd, c->max, &in, why)) != 0 ||
+	    (rc = keyd_recv(c->fd, c->max + KEYD_SLACK, &in, why)) != 0 ||
 	    (in.len == 0 && (rc = why_set(why, HEGN_ERR_IO, "keyd: closed")) != 0) ||
-	    (rc = keyd_reply_decode(in.data, in.len, c->max, &rep, why)) != 0) {
+	    (rc = keyd_reply_decode(in.data, in.len, c->max + KEYD_SLACK, &rep, why)) != 0) {
 		c->broken = 1;
 		log_error("keyd: the key process is unreachable (%s)", why != NULL ? why->text : "");
 		rc = why_set(why, HEGN_ERR_INTERNAL, "the key process is unreachable");

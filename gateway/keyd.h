@@ -124,7 +124,11 @@ int keyd_spawn(int (*init)(void *arg, int fd), void *arg, int *fd, pid_t *pid,
 /* The network process's side: one connection shared by every thread. */
 struct keyd_client;
 
-/* A client on fd (taken: keyd_client_free closes it) with replies up to max bytes. */
+/*
+ * A client on fd (taken: keyd_client_free closes it) for request bodies up to
+ * max bytes (larger ones fail with HEGN_ERR_TOO_LARGE without being sent) and
+ * replies up to max + KEYD_SLACK.
+ */
 struct keyd_client *keyd_client_new(int fd, size_t max);
 
 /* Ask for a SignedData of content by party; like signer_sign. */

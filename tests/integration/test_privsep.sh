@@ -170,6 +170,22 @@ check "... and says why" grep -q 'the key process was killed by signal 9' "$T/he
 rm -f "$D/run/hegnd.pid"
 "$HEGN" -c "$CONF" audit verify >"$T/verify2.txt" 2>&1 && r=0 || r=$?
 check "hegn audit verify passes after the kill and restart" test "$r" = 0
+# A first start without a database: hegnd creates it for the account, and
+# root's own tools read it beside the running daemon without disturbing it.
+rm -f "$D"/state/hegn.db "$D"/state/hegn.db-*
+"$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
+check "hegnd starts without a database" test -s "$D/run/hegnd.pid"
+check "... and the new database is the account's" test "$(stat -c %u "$D/state/hegn.db")" = "$AUID"
+for round in 1 2; do
+	code=$(as ringsted-visitation -H 'Content-Type: application/json' \
+		--data-binary @"$D/examples/referral.json" "$URL/v1/messages")
+	check "submission $round to the new database: 201" test "$code" = 201
+	id=$(json_field id)
+	"$HEGN" -c "$CONF" status "$id" >"$T/status.txt" 2>&1 || true
+	check "... root's hegn status sees it" grep -q 'state: submitted' "$T/status.txt"
+done
+kill -TERM "$(cat "$D/run/hegnd.pid")"
+for _ in $(seq 100); do [ -f "$D/run/hegnd.pid" ] || break; sleep 0.1; done
 check "no sanitizer reports" no_sanitizer_reports
 
 finish

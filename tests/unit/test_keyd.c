@@ -590,6 +590,19 @@ START_TEST(test_served)
 	ck_assert_int_eq(keyd_client_sign(kc, "", (const uint8_t *)msg, 1, NULL, &der, &why),
 	    HEGN_ERR_INVALID);
 
+	/* Too large for the key process: refused here, and the connection stays usable. */
+	{
+		uint8_t *huge = xcalloc(1, MAX + 1);
+
+		ck_assert_int_eq(signer_sign(s, "gateway", huge, MAX + 1, NULL, &der, &why),
+		    HEGN_ERR_TOO_LARGE);
+		ck_assert_ptr_null(der.data);
+		free(huge);
+		ck_assert_int_eq(signer_sign(s, "gateway", (const uint8_t *)msg, strlen(msg), NULL,
+		    &der, &why), 0);
+		buf_free(&der, 0);
+	}
+
 	/* Checkpoints: signed by the key process, and never for a smaller tree. */
 	memset(root, 0xab, sizeof(root));
 	ck_assert_msg(keyd_client_checkpoint(kc, 5, root, &note, &why) == 0, "%s", why.text);
