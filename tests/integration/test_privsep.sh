@@ -103,6 +103,11 @@ code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/obs.bad
 check "a damaged sealed submission gets 4xx ($code)" sh -c "[ $code -ge 400 ] && [ $code -lt 500 ]"
 check "... and the key process is still there" test -d "/proc/$KEYS"
 
+# SIGHUP rereads anchors, CRLs and policies as the account.
+kill -HUP "$NET"
+for _ in $(seq 50); do grep -q 'reloaded trust anchors' "$T/hegnd.log" && break; sleep 0.1; done
+check "SIGHUP reloads as the account" grep -q 'reloaded trust anchors' "$T/hegnd.log"
+
 # A clean stop: the checkpoint is signed by the key process, which then exits.
 kill -TERM "$NET"
 for _ in $(seq 100); do [ -d "/proc/$NET" ] || break; sleep 0.1; done
