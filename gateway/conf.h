@@ -55,6 +55,7 @@ struct conf {
 	int64_t max_connections;
 	char *pid_file;
 	char *user;               /* privilege separation: the network process's account */
+	int seccomp;              /* ... and its system-call filter */
 	int log_level;            /* enum log_level */
 	/* [store] */
 	char *store;

@@ -24,6 +24,9 @@
 
 #include <openssl/crypto.h>
 #include <sodium.h>
+#ifdef HAVE_SECCOMP
+#include <seccomp.h>
+#endif
 
 #include "conf.h"
 #include "http.h"
@@ -129,6 +132,7 @@ struct privsep {
 	gid_t gid;
 	int keyd_fd;
 	pid_t keyd_pid;
+	int seccomp;            /* [server] seccomp */
 };
 
 static int
@@ -287,11 +291,99 @@ privsep_prepare_files(const struct conf *c, const struct privsep *ps, struct why
 	return 0;
 }
 
+#ifdef HAVE_SECCOMP
+/*
+ * What the network process may ask of the kernel: files, memory, threads,
+ * sockets, time, signals, and starting the delivery commands (which inherit
+ * the filter).  Missing on purpose: ptrace and process_vm_*, mount and
+ * namespaces, modules, kexec, bpf, perf_event_open, keyrings, io_uring,
+ * userfaultfd, every set*id and capset, personality, clock setting.  Other
+ * calls fail with ENOSYS rather than kill: libraries treat that as "not
+ * implemented" and fall back, so a rarely used path degrades instead of
+ * taking the daemon down, while the calls above stay out of reach.
+ */
+static const char *const seccomp_allowed[] = {
+	/* files */
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
+	"close", "close_range", "open", "openat", "creat", "stat", "fstat", "lstat", "newfstatat",
+	"statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2", "readlink",
+	"readlinkat", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir",
+	"unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+	"symlinkat", "chmod", "fchmod", "fchmodat", "utimensat", "truncate", "ftruncate", "fsync",
+	"fdatasync", "sync_file_range", "fallocate", "fadvise64", "flock", "fcntl", "dup", "dup2",
+	"dup3", "pipe", "pipe2", "ioctl", "copy_file_range", "sendfile", "splice", "umask",
+	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	/* memory */
+	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "munlock", "msync",
+	"mincore", "membarrier",
+	/* threads and processes */
+	"clone", "clone3", "fork", "vfork", "execve", "execveat", "wait4", "waitid", "exit",
+	"exit_group", "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address",
+	"gettid", "getpid", "getppid", "sched_yield", "sched_getaffinity", "getpriority",
+	"arch_prctl", "prctl", "prlimit64", "getrlimit", "getrusage", "setpgid", "getpgid",
+	"getpgrp", "setsid", "getsid",
+	"getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid", "getresgid",
+	"uname", "sysinfo", "getrandom", "capget",
+	/* signals */
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "rt_sigsuspend",
+	"sigaltstack", "kill", "tgkill", "tkill", "restart_syscall",
+	/* time */
+	"clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+	"timerfd_create", "timerfd_settime", "timerfd_gettime",
+	/* waiting */
+	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2",
+	/* sockets: HTTP, push and mail delivery, DNS */
+	"socket", "socketpair", "connect", "accept", "accept4", "bind", "listen", "getsockname",
+	"getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
+	"sendmmsg", "recvmmsg", "shutdown",
+};
+
+static int
+privsep_seccomp(struct why *why)
+{
+	scmp_filter_ctx ctx;
+	size_t i;
+	int nr, e, r;
+
+	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS))) == NULL)
+		return why_set(why, HEGN_ERR_INTERNAL, "seccomp_init failed");
+	for (i = 0; i < sizeof(seccomp_allowed) / sizeof(seccomp_allowed[0]); i++) {
+		/* A name this architecture does not have is simply not there to allow. */
+		if ((nr = seccomp_syscall_resolve_name(seccomp_allowed[i])) == __NR_SCMP_ERROR ||
+		    nr < 0)
+			continue;
+		if ((e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) != 0) {
+			r = why_set(why, HEGN_ERR_INTERNAL, "seccomp: cannot allow %s (%s)",
+			    seccomp_allowed[i], strerror(-e));
+			goto out;
+		}
+	}
+	if ((e = seccomp_load(ctx)) != 0) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "seccomp: cannot load the filter (%s)",
+		    strerror(-e));
+		goto out;
+	}
+	r = 0;
+out:
+	seccomp_release(ctx);
+	return r;
+}
+#else
+static int
+privsep_seccomp(struct why *why)
+{
+	return why_set(why, HEGN_ERR_CONFIG, "[server] seccomp: hegnd was built without "
+	    "libseccomp (install libseccomp-dev and rebuild, or set seccomp = no)");
+}
+#endif
+
 /* Called by http_start_dropping once the socket is bound and the TLS files read. */
 static int
 privsep_drop(void *arg, struct why *why)
 {
 	struct privsep *ps = arg;
+	int r;
 
 	if (setgroups(1, &ps->gid) == -1 || setresgid(ps->gid, ps->gid, ps->gid) == -1 ||
 	    setresuid(ps->uid, ps->uid, ps->uid) == -1)
@@ -305,8 +397,11 @@ privsep_drop(void *arg, struct why *why)
 	/* Nor can a delivery command (fax, print) gain privileges through a set-id program. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		return why_set(why, HEGN_ERR_INTERNAL, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
-	log_info("hegnd: privilege separation: serving as %s (uid %lu), keys in process %ld",
-	    ps->user, (unsigned long)ps->uid, (long)ps->keyd_pid);
+	if (ps->seccomp && (r = privsep_seccomp(why)) != 0)
+		return r;
+	log_info("hegnd: privilege separation: serving as %s (uid %lu), keys in process %ld%s",
+	    ps->user, (unsigned long)ps->uid, (long)ps->keyd_pid,
+	    ps->seccomp ? ", system calls filtered (seccomp)" : "");
 	return 0;
 }
 
@@ -320,6 +415,12 @@ privsep_start(const char *conf_path, struct privsep *ps, struct why *why)
 	ps->conf_path = conf_path;
 	if ((r = conf_load(conf_path, &c, why)) != 0 || (r = privsep_user(c, ps, why)) != 0)
 		goto out;
+	ps->seccomp = c->seccomp;
+#ifndef HAVE_SECCOMP
+	/* Refuse before forking anything rather than after binding the port. */
+	if (ps->seccomp && (r = privsep_seccomp(why)) != 0)
+		goto out;
+#endif
 	if ((r = keyd_spawn(keyd_init, ps, &ps->keyd_fd, &ps->keyd_pid, why)) != 0)
 		goto out;
 	r = privsep_prepare_files(c, ps, why);
@@ -413,6 +514,9 @@ main(int argc, char **argv)
 		log_error("hegnd: cannot start (%s)", why.text);
 		goto out;
 	}
+	if (ps.keyd_pid <= 0 && relay_conf(relay)->seccomp)
+		log_warn("hegnd: [server] seccomp applies to the network process of privilege "
+		    "separation only: not filtering");
 
 	log_set_level((enum log_level)relay_conf(relay)->log_level);
 

@@ -11,6 +11,8 @@ PACKAGES=(
 	libjansson-dev libinih-dev libcurl4-openssl-dev check libhpdf-dev libcsv-dev
 	# the other party's software in tests, and tools the tests use
 	openssl curl gpgsm sqlite3 ca-certificates python3 python3-aiosmtpd poppler-utils
+	# privilege separation: hegnd's optional seccomp filter (docs/PRIVSEP.md)
+	libseccomp-dev
 )
 
 missing=()

@@ -117,11 +117,26 @@ check "a checkpoint was written through the key process" test "$(rows checkpoint
 "$HEGN" -c "$CONF" audit verify >"$T/verify.txt" 2>&1 && r=0 || r=$?
 check "hegn audit verify passes" test "$r" = 0
 
+# From here on with the seccomp filter, when hegnd was built with libseccomp.
+SECCOMP=no
+if grep -q '^#define HAVE_SECCOMP 1' "$HEGN_BUILDDIR/config.h" 2>/dev/null; then
+	SECCOMP=yes
+	sed -i 's/^\[server\]$/[server]\nseccomp = yes/' "$CONF"
+else
+	echo "# hegnd built without libseccomp: the seccomp checks are skipped"
+fi
+
 # Kill -9 the network process while submissions run: every 2xx survives.
 "$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
 NET=$(cat "$D/run/hegnd.pid")
 KEYS=$(child_of "$NET")
 check "hegnd starts again as root over the same state" test -n "$KEYS"
+if [ "$SECCOMP" = yes ]; then
+	check "seccomp = yes: the network process runs under a seccomp filter" \
+		grep -q '^Seccomp:[[:space:]]*2' "/proc/$NET/status"
+	check "... the key process does not" grep -q '^Seccomp:[[:space:]]*0' "/proc/$KEYS/status"
+	check "... and hegnd says so" grep -q 'system calls filtered (seccomp)' "$T/hegnd.log"
+fi
 : >"$T/acked"
 submit_loop() { # submit_loop N: 40 submissions, one after the other
 	local i code out
