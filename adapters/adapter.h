@@ -36,6 +36,12 @@ struct adapter_msg {
 struct adapter_target {
 	const char *url;             /* push: https:// endpoint */
 	const char *cert, *key;      /* push, smime-mail: our TLS client certificate and key (PEM) */
+	/*
+	 * The same, already in memory (PEM): used instead of the files when set,
+	 * because the network process cannot read the key file once it has
+	 * dropped privileges (docs/PRIVSEP.md).
+	 */
+	const struct buf *cert_pem, *key_pem;
 	const char *ca;              /* push, smime-mail: CA file to verify the peer; NULL: system store */
 	const char *mail_to;         /* smime-mail: recipient address */
 	const char *mail_from;       /* smime-mail: sender address */

@@ -113,6 +113,8 @@ struct audit_signer {
 	char *key;
 	char *origin;
 	struct merkle_tree *tree;   /* over the entries read so far */
+	audit_sign_fn remote;       /* privilege separation: key is elsewhere */
+	void *remote_arg;
 };
 
 int
@@ -156,6 +158,30 @@ audit_signer_free(struct audit_signer *a)
 	merkle_tree_free(a->tree);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
+}
+
+struct audit_signer *
+audit_signer_remote(const char *origin, audit_sign_fn fn, void *arg)
+{
+	struct audit_signer *a;
+
+	a = xcalloc(1, sizeof(*a));
+	pthread_mutex_init(&a->lock, NULL);
+	a->origin = xstrdup(origin);
+	a->tree = merkle_tree_new();
+	a->remote = fn;
+	a->remote_arg = arg;
+	return a;
+}
+
+int
+audit_signer_sign(struct audit_signer *a, uint64_t size, const uint8_t root[32], char **note,
+    struct why *why)
+{
+	*note = NULL;
+	if (a->remote != NULL)
+		return a->remote(a->remote_arg, size, root, note, why);
+	return checkpoint_sign(a->key, a->origin, size, root, note, why);
 }
 
 /* Bring the in-memory tree up to every committed entry. */
@@ -220,7 +246,7 @@ audit_checkpoint(struct audit_signer *a, struct store *s, int force, int64_t *si
 	cp.size = *size;
 	cp.at_ms = util_now_ms();
 	merkle_tree_root(a->tree, cp.root);
-	if ((r = checkpoint_sign(a->key, a->origin, (uint64_t)cp.size, cp.root, &note, why)) != 0)
+	if ((r = audit_signer_sign(a, (uint64_t)cp.size, cp.root, &note, why)) != 0)
 		goto out;
 	if (strlen(note) >= sizeof(cp.note)) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "audit: checkpoint note too long");

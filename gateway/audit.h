@@ -46,6 +46,18 @@ int audit_signer_load(const char *key_path, const char *origin, struct audit_sig
 void audit_signer_free(struct audit_signer *a);
 
 /*
+ * Privilege separation (docs/PRIVSEP.md): a signer without the key, whose
+ * tree heads are signed by fn(arg, ...) (the key process) instead.  Never fails.
+ */
+typedef int (*audit_sign_fn)(void *arg, uint64_t size, const uint8_t root[32], char **note,
+    struct why *why);
+struct audit_signer *audit_signer_remote(const char *origin, audit_sign_fn fn, void *arg);
+
+/* Sign the tree head (size, root) as a checkpoint note (*note, free()); 0 or an error. */
+int audit_signer_sign(struct audit_signer *a, uint64_t size, const uint8_t root[32],
+    char **note, struct why *why);
+
+/*
  * Sign and store a checkpoint over every committed entry when there are new
  * ones since the last (or force is set and there is none at this size).
  * *size gets the size checkpointed (or the current one).  0 or an error.

@@ -76,6 +76,11 @@ static const struct keyword keywords[] = {
 	{ "server", "max_connections", KW_INT, C(max_connections), 1, 100000, "256", 0,
 	    "most concurrent connections" },
 	{ "server", "pid_file", KW_PATH, C(pid_file), 0, 0, NULL, 0, "file hegnd writes its pid to" },
+	{ "server", "user", KW_STRING, C(user), 0, 0, NULL, 0,
+	    "account the network process runs as when hegnd starts as root (docs/PRIVSEP.md); "
+	    "unset: hegn, else nobody" },
+	{ "server", "seccomp", KW_BOOL, C(seccomp), 0, 1, "no", 0,
+	    "confine the network process to a list of system calls (docs/PRIVSEP.md)" },
 	{ "server", "log_level", KW_LOGLEVEL, C(log_level), 0, 0, "info", 0,
 	    "error, warn, info or debug" },
 	{ "store", "location", KW_PATH, C(store), 0, 0, NULL, 1,

@@ -54,6 +54,8 @@ struct conf {
 	int64_t max_body;
 	int64_t max_connections;
 	char *pid_file;
+	char *user;               /* privilege separation: the network process's account */
+	int seccomp;              /* ... and its system-call filter */
 	int log_level;            /* enum log_level */
 	/* [store] */
 	char *store;

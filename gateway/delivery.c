@@ -98,9 +98,13 @@ delivery_initial(const struct conf *c, const struct party *to, enum message_kind
 }
 
 static void
-fill_target(const struct conf *c, const struct party *to, struct adapter_target *t)
+fill_target(const struct delivery_ctx *ctx, const struct party *to, struct adapter_target *t)
 {
+	const struct conf *c = ctx->conf;
+
 	memset(t, 0, sizeof(*t));
+	t->cert_pem = ctx->tls_cert_pem;
+	t->key_pem = ctx->tls_key_pem;
 	t->url = to->conf->push_url;
 	t->cert = c->tls_cert;
 	t->key = c->tls_key;
@@ -298,7 +302,7 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	msg.content_len = content.len;
 	msg.sender_name = sender != NULL ? sender->conf->organisation : NULL;
 	msg.recipient_name = to->conf->organisation;
-	fill_target(ctx->conf, to, &t);
+	fill_target(ctx, to, &t);
 	t.command = strcmp(s->channel, "fax") == 0 ? ctx->conf->fax_command :
 	    strcmp(s->channel, "post") == 0 ? ctx->conf->post_command : NULL;
 	resend = s->delivered_ms != 0;
@@ -431,7 +435,7 @@ poll_receipts(const struct delivery_ctx *ctx)
 		if (p->conf->folder == NULL || p->conf->delivery == NULL ||
 		    strstr(p->conf->delivery, "folder") == NULL)
 			continue;
-		fill_target(ctx->conf, p, &t);
+		fill_target(ctx, p, &t);
 		fa.ctx = ctx;
 		fa.party = p;
 		memset(&w, 0, sizeof(w));

@@ -35,6 +35,7 @@ struct delivery_ctx {
 	struct store *store;
 	delivery_receipt_fn receipt;
 	void *receipt_arg;
+	const struct buf *tls_cert_pem, *tls_key_pem;  /* our TLS client identity, read before dropping privileges */
 };
 
 /* The n-th channel (from 0) of a party's chain into out; 0, or HEGN_ERR_NOT_FOUND past the end. */

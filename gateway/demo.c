@@ -299,6 +299,13 @@ demo_init(const char *dir, int port, struct why *why)
 		if (r != 0)
 			goto out;
 	}
+	/*
+	 * The demo's fax command runs as the account hegnd serves the network
+	 * as (docs/PRIVSEP.md): it may drop files here, not list or remove them.
+	 */
+	sub = xasprintf("%s/fax-out", dir);
+	chmod(sub, 01733);
+	free(sub);
 	sub = xasprintf("%s/state", dir);
 	chmod(sub, 0700);
 	free(sub);

@@ -9,21 +9,31 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <sodium.h>
+#ifdef HAVE_SECCOMP
+#include <seccomp.h>
+#endif
 
+#include "conf.h"
 #include "http.h"
+#include "keyd.h"
 #include "log.h"
 #include "relay.h"
 #include "util.h"
@@ -139,6 +149,332 @@ detach_done(int fd, int ok)
 	}
 }
 
+/*
+ * Privilege separation (docs/PRIVSEP.md).  Started as root, hegnd forks the
+ * key process before anything reads the network, then gives up root in the
+ * process that serves HTTP.
+ */
+struct privsep {
+	const char *conf_path;
+	char user[64];
+	uid_t uid;
+	gid_t gid;
+	int keyd_fd;
+	pid_t keyd_pid;
+	int seccomp;            /* [server] seccomp */
+};
+
+static int
+keyd_init(void *arg, int fd)
+{
+	struct privsep *ps = arg;
+	struct why why = { 0 };
+
+	log_init("hegnd-keys", LOG_LVL_INFO, 0);
+	if (relay_keyd_serve(ps->conf_path, fd, &why) != 0) {
+		log_error("keyd: stopped (%s)", why.text);
+		return 1;
+	}
+	return 0;
+}
+
+/* The account of [server] user, else hegn, else nobody; never root. */
+static int
+privsep_user(const struct conf *c, struct privsep *ps, struct why *why)
+{
+	struct passwd *pw = NULL;
+
+	if (c->user != NULL) {
+		pw = getpwnam(c->user);
+		if (pw == NULL)
+			return why_set(why, HEGN_ERR_CONFIG, "[server] user: no account %s", c->user);
+	} else if ((pw = getpwnam("hegn")) == NULL) {
+		if ((pw = getpwnam("nobody")) == NULL)
+			return why_set(why, HEGN_ERR_CONFIG, "no account hegn or nobody to run as: "
+			    "create one (useradd --system hegn) or set [server] user");
+		log_warn("hegnd: no account hegn: the network process runs as nobody "
+		    "(create hegn, or set [server] user)");
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0)
+		return why_set(why, HEGN_ERR_CONFIG, "[server] user: %s is root or in group root",
+		    pw->pw_name);
+	snprintf(ps->user, sizeof(ps->user), "%s", pw->pw_name);
+	ps->uid = pw->pw_uid;
+	ps->gid = pw->pw_gid;
+	return 0;
+}
+
+/*
+ * Give the account a file it must write (the database and its journals):
+ * opened without following links and refused when hard-linked, so the
+ * account cannot point root's chown at another file.  A missing file is fine.
+ */
+static int
+privsep_chown_file(const char *path, const struct privsep *ps, struct why *why)
+{
+	struct stat st;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		return why_set(why, HEGN_ERR_CONFIG, "%s: %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: not a regular file with one link", path);
+	else if (fchown(fd, ps->uid, ps->gid) == -1)
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: chown: %s", path, strerror(errno));
+	else
+		r = 0;
+	close(fd);
+	return r;
+}
+
+/*
+ * Let the account create files in dir (the store's folder, the pid file's)
+ * while root's files there (the audit and citizen keys in the demo) stay
+ * out of its reach: group-writable for the account's group and sticky, so
+ * it can neither read, rename nor delete what it does not own.
+ */
+static int
+privsep_dir(const char *path, const struct privsep *ps, struct why *why)
+{
+	char copy[4096], *dir;
+	struct stat st;
+	mode_t mode;
+	int fd, r;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	dir = dirname(copy);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return why_set(why, HEGN_ERR_CONFIG, "%s: %s", dir, strerror(errno));
+	if (fstat(fd, &st) == -1) {
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	/* A folder the account owns already, or a shared sticky one like /tmp, stays as it is. */
+	if (st.st_uid == ps->uid || (st.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH)) {
+		r = 0;
+		goto out;
+	}
+	if (st.st_uid != 0) {
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: owned by uid %lu, neither root nor %s", dir,
+		    (unsigned long)st.st_uid, ps->user);
+		goto out;
+	}
+	mode = (st.st_mode & 07777 & ~(mode_t)S_IWOTH) | S_IRWXG | S_ISVTX;
+	if ((st.st_gid != ps->gid && fchown(fd, (uid_t)-1, ps->gid) == -1) ||
+	    ((st.st_mode & 07777) != mode && fchmod(fd, mode) == -1)) {
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+/*
+ * A database that does not exist yet is created empty (SQLite takes an empty
+ * file for a new database) and owned by the account, so that it is the
+ * account's from the start: nothing here may open the file once SQLite has
+ * (closing any descriptor of a file drops the process's POSIX locks on it).
+ * SQLite, run as root, gives the journals it creates the database's owner.
+ */
+static int
+privsep_create_db(const char *path, const struct privsep *ps, struct why *why)
+{
+	int fd, r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno == EEXIST ? 0 : why_set(why, HEGN_ERR_CONFIG, "%s: %s", path,
+		    strerror(errno));
+	if (fchown(fd, ps->uid, ps->gid) == -1)
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: chown: %s", path, strerror(errno));
+	close(fd);
+	return r;
+}
+
+/* Before the store is opened: see privsep_create_db. */
+static int
+privsep_prepare_files(const struct conf *c, const struct privsep *ps, struct why *why)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	const char *db = strncmp(c->store, "sqlite:", 7) == 0 ? c->store + 7 : c->store;
+	char path[4096];
+	size_t i;
+	int r;
+
+	if ((r = privsep_dir(db, ps, why)) != 0 || (r = privsep_create_db(db, ps, why)) != 0)
+		return r;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		if ((r = privsep_chown_file(path, ps, why)) != 0)
+			return r;
+	}
+	/* A pid file left by an earlier start must stay writable too. */
+	if (c->pid_file != NULL && ((r = privsep_dir(c->pid_file, ps, why)) != 0 ||
+	    (r = privsep_chown_file(c->pid_file, ps, why)) != 0))
+		return r;
+	return 0;
+}
+
+#ifdef HAVE_SECCOMP
+/*
+ * What the network process may ask of the kernel: files, memory, threads,
+ * sockets, time, signals, and starting the delivery commands (which inherit
+ * the filter).  Missing on purpose: ptrace and process_vm_*, mount and
+ * namespaces, modules, kexec, bpf, perf_event_open, keyrings, io_uring,
+ * userfaultfd, every set*id and capset, personality, clock setting.  Other
+ * calls fail with ENOSYS rather than kill: libraries treat that as "not
+ * implemented" and fall back, so a rarely used path degrades instead of
+ * taking the daemon down, while the calls above stay out of reach.
+ */
+static const char *const seccomp_allowed[] = {
+	/* files */
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
+	"close", "close_range", "open", "openat", "creat", "stat", "fstat", "lstat", "newfstatat",
+	"statx", "statfs", "fstatfs", "access", "faccessat", "faccessat2", "readlink",
+	"readlinkat", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir",
+	"unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+	"symlinkat", "chmod", "fchmod", "fchmodat", "utimensat", "truncate", "ftruncate", "fsync",
+	"fdatasync", "sync_file_range", "fallocate", "fadvise64", "flock", "fcntl", "dup", "dup2",
+	"dup3", "pipe", "pipe2", "ioctl", "copy_file_range", "sendfile", "splice", "umask",
+	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	/* memory */
+	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "munlock", "msync",
+	"mincore", "membarrier",
+	/* threads and processes */
+	"clone", "clone3", "fork", "vfork", "execve", "execveat", "wait4", "waitid", "exit",
+	"exit_group", "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address",
+	"gettid", "getpid", "getppid", "sched_yield", "sched_getaffinity", "getpriority",
+	"arch_prctl", "prctl", "prlimit64", "getrlimit", "getrusage", "setpgid", "getpgid",
+	"getpgrp", "setsid", "getsid",
+	"getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid", "getresgid",
+	"uname", "sysinfo", "getrandom", "capget",
+	/* signals */
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "rt_sigsuspend",
+	"sigaltstack", "kill", "tgkill", "tkill", "restart_syscall",
+	/* time */
+	"clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
+	"timerfd_create", "timerfd_settime", "timerfd_gettime",
+	/* waiting */
+	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2",
+	/* sockets: HTTP, push and mail delivery, DNS */
+	"socket", "socketpair", "connect", "accept", "accept4", "bind", "listen", "getsockname",
+	"getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
+	"sendmmsg", "recvmmsg", "shutdown",
+};
+
+static int
+privsep_seccomp(struct why *why)
+{
+	scmp_filter_ctx ctx;
+	size_t i;
+	int nr, e, r;
+
+	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS))) == NULL)
+		return why_set(why, HEGN_ERR_INTERNAL, "seccomp_init failed");
+	for (i = 0; i < sizeof(seccomp_allowed) / sizeof(seccomp_allowed[0]); i++) {
+		/* A name this architecture does not have is simply not there to allow. */
+		if ((nr = seccomp_syscall_resolve_name(seccomp_allowed[i])) == __NR_SCMP_ERROR ||
+		    nr < 0)
+			continue;
+		if ((e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) != 0) {
+			r = why_set(why, HEGN_ERR_INTERNAL, "seccomp: cannot allow %s (%s)",
+			    seccomp_allowed[i], strerror(-e));
+			goto out;
+		}
+	}
+	if ((e = seccomp_load(ctx)) != 0) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "seccomp: cannot load the filter (%s)",
+		    strerror(-e));
+		goto out;
+	}
+	r = 0;
+out:
+	seccomp_release(ctx);
+	return r;
+}
+#else
+static int
+privsep_seccomp(struct why *why)
+{
+	return why_set(why, HEGN_ERR_CONFIG, "[server] seccomp: hegnd was built without "
+	    "libseccomp (install libseccomp-dev and rebuild, or set seccomp = no)");
+}
+#endif
+
+/* Called by http_start_dropping once the socket is bound and the TLS files read. */
+static int
+privsep_drop(void *arg, struct why *why)
+{
+	struct privsep *ps = arg;
+	int r;
+
+	if (setgroups(1, &ps->gid) == -1 || setresgid(ps->gid, ps->gid, ps->gid) == -1 ||
+	    setresuid(ps->uid, ps->uid, ps->uid) == -1)
+		return why_set(why, HEGN_ERR_INTERNAL, "cannot become %s (%s)", ps->user,
+		    strerror(errno));
+	/* Paranoia as in OpenSSH's permanently_set_uid: the way back must be shut. */
+	if (setuid(0) != -1 || seteuid(0) != -1 || getuid() != ps->uid || geteuid() != ps->uid ||
+	    getegid() != ps->gid)
+		return why_set(why, HEGN_ERR_INTERNAL, "privileges could be regained after "
+		    "dropping them");
+	/* Nor can a delivery command (fax, print) gain privileges through a set-id program. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return why_set(why, HEGN_ERR_INTERNAL, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+	if (ps->seccomp && (r = privsep_seccomp(why)) != 0)
+		return r;
+	log_info("hegnd: privilege separation: serving as %s (uid %lu), keys in process %ld%s",
+	    ps->user, (unsigned long)ps->uid, (long)ps->keyd_pid,
+	    ps->seccomp ? ", system calls filtered (seccomp)" : "");
+	return 0;
+}
+
+/* Start the key process and get the files ready; 0 or an error (logged by the caller). */
+static int
+privsep_start(const char *conf_path, struct privsep *ps, struct why *why)
+{
+	struct conf *c = NULL;
+	int r;
+
+	ps->conf_path = conf_path;
+	if ((r = conf_load(conf_path, &c, why)) != 0 || (r = privsep_user(c, ps, why)) != 0)
+		goto out;
+	ps->seccomp = c->seccomp;
+#ifndef HAVE_SECCOMP
+	/* Refuse before forking anything rather than after binding the port. */
+	if (ps->seccomp && (r = privsep_seccomp(why)) != 0)
+		goto out;
+#endif
+	if ((r = keyd_spawn(keyd_init, ps, &ps->keyd_fd, &ps->keyd_pid, why)) != 0)
+		goto out;
+	r = privsep_prepare_files(c, ps, why);
+out:
+	conf_free(c);
+	return r;
+}
+
+/* True (and logs why) when the key process has ended: hegnd cannot work without it. */
+static int
+keyd_gone(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid)
+		return 0;
+	if (WIFSIGNALED(status))
+		log_error("hegnd: the key process was killed by signal %d: stopping",
+		    WTERMSIG(status));
+	else
+		log_error("hegnd: the key process exited with status %d: stopping",
+		    WEXITSTATUS(status));
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -147,7 +483,8 @@ main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct sigaction sa;
 	struct why why = { 0 };
-	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, scheduler = 0;
+	struct privsep ps = { .keyd_fd = -1, .keyd_pid = -1 };
+	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, scheduler = 0, keyd_fd;
 	pthread_t scheduler_thread;
 	char *pid_file = NULL;
 
@@ -195,10 +532,25 @@ main(int argc, char **argv)
 		log_error("hegnd: not starting: the configuration has errors (listed above)");
 		goto out;
 	}
-	if (relay_open(conf_path, RELAY_KEYS | RELAY_STORE, &relay, &why) != 0) {
+	if (geteuid() == 0) {
+		if (privsep_start(conf_path, &ps, &why) != 0) {
+			log_error("hegnd: cannot start the key process (%s)", why.text);
+			goto out;
+		}
+	} else {
+		log_info("hegnd: not started as root: privilege separation is off, this "
+		    "process holds the keys (docs/PRIVSEP.md)");
+	}
+	keyd_fd = ps.keyd_fd;
+	ps.keyd_fd = -1;
+	if (relay_open_keyd(conf_path, RELAY_KEYS | RELAY_STORE, keyd_fd, &relay, &why) != 0) {
 		log_error("hegnd: cannot start (%s)", why.text);
 		goto out;
 	}
+	if (ps.keyd_pid <= 0 && relay_conf(relay)->seccomp)
+		log_warn("hegnd: [server] seccomp applies to the network process of privilege "
+		    "separation only: not filtering");
+
 	log_set_level((enum log_level)relay_conf(relay)->log_level);
 
 	memset(&sa, 0, sizeof(sa));
@@ -210,7 +562,8 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	if (http_start(relay, &http, &why) != 0) {
+	if ((ps.keyd_pid > 0 ? http_start_dropping(relay, privsep_drop, &ps, &http, &why) :
+	    http_start(relay, &http, &why)) != 0) {
 		log_error("hegnd: cannot serve (%s)", why.text);
 		goto out;
 	}
@@ -236,6 +589,11 @@ main(int argc, char **argv)
 		struct timespec ts = { 0, 200 * 1000 * 1000 };
 
 		nanosleep(&ts, NULL);
+		if (keyd_gone(ps.keyd_pid)) {
+			ps.keyd_pid = -1;
+			rc = 1;
+			goto out;
+		}
 		if (want_reload) {
 			want_reload = 0;
 			why_clear(&why);
@@ -269,7 +627,12 @@ out:
 	/* The pid file goes last: when it is gone, the database is closed too. */
 	pid_file = relay != NULL && relay_conf(relay)->pid_file != NULL && rc == 0 ?
 	    strdup(relay_conf(relay)->pid_file) : NULL;
+	/* Closing the socket (in relay_close) is what tells the key process to end. */
 	relay_close(relay);
+	if (ps.keyd_fd != -1)
+		close(ps.keyd_fd);
+	if (ps.keyd_pid > 0)
+		waitpid(ps.keyd_pid, NULL, 0);
 	if (pid_file != NULL)
 		unlink(pid_file);
 	free(pid_file);

@@ -1,7 +1,9 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -264,6 +266,39 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 int
 http_start(struct relay *r, struct http_server **out, struct why *why)
 {
+	return http_start_dropping(r, NULL, NULL, out, why);
+}
+
+/* Privilege separation: the listening socket, bound while still root. */
+static int
+bind_listener(const struct conf *c, const struct sockaddr_storage *ss, int *fd,
+    struct why *why)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	int s, on = 1;
+
+	*fd = -1;
+	if ((s = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return why_set(why, HEGN_ERR_CONFIG, "cannot create a socket (%s)", strerror(errno));
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(s, (const struct sockaddr *)ss, len) == -1 || listen(s, 128) == -1) {
+		close(s);
+		return why_set(why, HEGN_ERR_CONFIG, "cannot listen on %s port %d (%s)", c->listen,
+		    c->port, strerror(errno));
+	}
+	*fd = s;
+	return 0;
+}
+
+int
+http_start_dropping(struct relay *r, int (*drop)(void *arg, struct why *why), void *arg,
+    struct http_server **out, struct why *why)
+{
+	struct MHD_OptionItem listen_opts[2];
+	int listen_fd = -1;
 	const struct conf *c = relay_conf(r);
 	struct http_server *s;
 	struct sockaddr_storage ss;
@@ -298,6 +333,17 @@ http_start(struct relay *r, struct http_server **out, struct why *why)
 		rc = HEGN_ERR_CONFIG;
 		goto out;
 	}
+	memset(listen_opts, 0, sizeof(listen_opts));
+	listen_opts[0].option = MHD_OPTION_SOCK_ADDR;
+	listen_opts[0].ptr_value = &ss;
+	listen_opts[1].option = MHD_OPTION_END;
+	if (drop != NULL) {
+		if ((rc = bind_listener(c, &ss, &listen_fd, why)) != 0 || (rc = drop(arg, why)) != 0)
+			goto out;
+		listen_opts[0].option = MHD_OPTION_LISTEN_SOCKET;
+		listen_opts[0].value = listen_fd;
+		listen_opts[0].ptr_value = NULL;
+	}
 	/* Our threads leave signals to the main loop. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
@@ -306,7 +352,7 @@ http_start(struct relay *r, struct http_server **out, struct why *why)
 	sigaddset(&block, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_ARRAY, listen_opts,
 	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)s->cert_pem.data,
 	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)s->key_pem.data,
 	    MHD_OPTION_HTTPS_MEM_TRUST, (const char *)s->trust_pem.data,
@@ -325,10 +371,14 @@ http_start(struct relay *r, struct http_server **out, struct why *why)
 		    c->listen, c->port);
 		goto out;
 	}
+	/* The daemon owns the listening socket now and closes it when it stops. */
+	listen_fd = -1;
 	*out = s;
 	s = NULL;
 	rc = 0;
 out:
+	if (listen_fd != -1)
+		close(listen_fd);
 	http_stop(s);
 	return rc;
 }

@@ -57,6 +57,14 @@ struct http_server;
 
 /* Listen as the configuration says and serve requests through api_handle(). */
 int http_start(struct relay *r, struct http_server **out, struct why *why);
+/*
+ * Privilege separation (docs/PRIVSEP.md): like http_start, but bind the
+ * socket and read the TLS files first, then call drop(arg, why) (which gives
+ * up root), and only then accept connections, so no network input is
+ * parsed with privileges.  A failing drop fails the start.
+ */
+int http_start_dropping(struct relay *r, int (*drop)(void *arg, struct why *why), void *arg,
+    struct http_server **out, struct why *why);
 /* Stop accepting, finish requests in flight, free. */
 void http_stop(struct http_server *s);
 

@@ -15,6 +15,7 @@
 #include "cpr.h"
 #include "delivery.h"
 #include "envelope.h"
+#include "keyd.h"
 #include "log.h"
 #include "medcom.h"
 #include "message.h"
@@ -32,8 +33,10 @@ struct relay {
 	struct pki *pki;
 	struct policy *policy;
 	struct audit_signer *audit;     /* hegnd only: signs checkpoints */
+	struct buf tls_cert_pem, tls_key_pem;  /* hegnd: push and mail present these */
 	struct party_table *parties;
 	struct signer *signer;
+	struct keyd_client *keyd;       /* privilege separation: the key process */
 	struct store *store;
 	uint8_t citizen_key[crypto_generichash_KEYBYTES];
 	struct message_limits limits;
@@ -81,6 +84,29 @@ store_path(const char *location)
 	return strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
 }
 
+/* Privilege separation: requests to the key process are bounded by the largest body. */
+static size_t
+keyd_limit(const struct conf *c)
+{
+	return (size_t)c->max_body + KEYD_SLACK;
+}
+
+static int
+keyd_checkpoint(void *arg, uint64_t size, const uint8_t root[32], char **note, struct why *why)
+{
+	return keyd_client_checkpoint(arg, size, root, note, why);
+}
+
+/* A key here, or (privilege-separated) only its certificate, the key being in the key process. */
+static int
+load_key(struct relay *r, const char *name, const char *key_path, const char *cert_path,
+    enum envelope_padding padding, struct why *why)
+{
+	if (r->keyd != NULL)
+		return signer_load_cert(r->signer, name, cert_path, why);
+	return signer_load(r->signer, name, key_path, cert_path, pki_chain(r->pki), padding, why);
+}
+
 static int
 load_pki(const struct conf *c, struct pki **out, struct why *why)
 {
@@ -89,6 +115,13 @@ load_pki(const struct conf *c, struct pki **out, struct why *why)
 
 int
 relay_open(const char *conf_path, int flags, struct relay **out, struct why *why)
+{
+	return relay_open_keyd(conf_path, flags, -1, out, why);
+}
+
+int
+relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **out,
+    struct why *why)
 {
 	struct relay *r;
 	size_t i;
@@ -110,23 +143,30 @@ relay_open(const char *conf_path, int flags, struct relay **out, struct why *why
 	if ((rc = load_citizen_key(r->conf->citizen_key, r->citizen_key, why)) != 0)
 		goto out;
 	r->signer = signer_new();
+	if (keyd_fd != -1) {
+		r->keyd = keyd_client_new(keyd_fd, keyd_limit(r->conf));
+		keyd_fd = -1;
+		signer_connect(r->signer, r->keyd);
+	}
 	if (flags & RELAY_KEYS) {
-		if ((rc = signer_load(r->signer, GATEWAY_NAME, r->conf->gateway_key,
-		    r->conf->gateway_cert, pki_chain(r->pki), ENVELOPE_PSS, why)) != 0)
+		if ((rc = load_key(r, GATEWAY_NAME, r->conf->gateway_key,
+		    r->conf->gateway_cert, ENVELOPE_PSS, why)) != 0)
 			goto out;
 		for (i = 0; i < r->conf->nparties; i++) {
 			const struct conf_party *cp = &r->conf->parties[i];
 
 			if (cp->key == NULL)
 				continue;
-			if ((rc = signer_load(r->signer, cp->name, cp->key, cp->cert, pki_chain(r->pki),
+			if ((rc = load_key(r, cp->name, cp->key, cp->cert,
 			    (enum envelope_padding)cp->padding, why)) != 0) {
 				why_prefix(why, rc, "party %s", cp->name);
 				goto out;
 			}
 		}
 	}
-	if ((flags & RELAY_KEYS) && (rc = audit_signer_load(r->conf->audit_key,
+	if ((flags & RELAY_KEYS) && r->keyd != NULL)
+		r->audit = audit_signer_remote(r->conf->audit_origin, keyd_checkpoint, r->keyd);
+	else if ((flags & RELAY_KEYS) && (rc = audit_signer_load(r->conf->audit_key,
 	    r->conf->audit_origin, &r->audit, why)) != 0)
 		goto out;
 	if ((flags & RELAY_EXISTING) && access(store_path(r->conf->store), F_OK) != 0) {
@@ -136,10 +176,24 @@ relay_open(const char *conf_path, int flags, struct relay **out, struct why *why
 	}
 	if ((flags & RELAY_STORE) && (rc = store_open(r->conf->store, &r->store, why)) != 0)
 		goto out;
+	/*
+	 * The TLS identity push and mail present, read now: after the network
+	 * process drops privileges it can no longer open the key file.  A tool
+	 * that may not read it (not root) uses the files, as before.
+	 */
+	if (flags & RELAY_STORE) {
+		if (util_read_file(r->conf->tls_cert, 1 << 20, &r->tls_cert_pem, NULL) != 0 ||
+		    util_read_file(r->conf->tls_key, 1 << 20, &r->tls_key_pem, NULL) != 0) {
+			buf_free(&r->tls_cert_pem, 0);
+			buf_free(&r->tls_key_pem, 1);
+		}
+	}
 	*out = r;
 	r = NULL;
 	rc = 0;
 out:
+	if (keyd_fd != -1)
+		close(keyd_fd);
 	relay_close(r);
 	return rc;
 }
@@ -150,9 +204,12 @@ relay_close(struct relay *r)
 	if (r == NULL)
 		return;
 	store_close(r->store);
+	buf_free(&r->tls_cert_pem, 0);
+	buf_free(&r->tls_key_pem, 1);
 	audit_signer_free(r->audit);
 	policy_free(r->policy);
 	signer_free(r->signer);
+	keyd_client_free(r->keyd);
 	party_table_free(r->parties);
 	pki_free(r->pki);
 	pthread_rwlock_destroy(&r->pki_lock);
@@ -1979,6 +2036,8 @@ relay_deliver(struct relay *r, int64_t now_ms, int *acted, struct why *why)
 	ctx.store = r->store;
 	ctx.receipt = relay_receipt_cb;
 	ctx.receipt_arg = r;
+	ctx.tls_cert_pem = &r->tls_cert_pem;
+	ctx.tls_key_pem = &r->tls_key_pem;
 	rc = delivery_run(&ctx, now_ms, acted, why);
 	policy_free(pol);
 	pki_free(pki);
@@ -3226,5 +3285,24 @@ relay_audit_verify(struct relay *r, FILE *report, struct why *why)
 	rc = audit_verify_store(r->store, pub, report, why);
 	free(pub);
 	buf_free(&b, 0);
+	return rc;
+}
+
+/*
+ * Privilege separation (docs/PRIVSEP.md): the key process's whole life.  It
+ * loads the keys as relay_open does for hegnd and answers the network
+ * process until that closes the socket.
+ */
+int
+relay_keyd_serve(const char *conf_path, int fd, struct why *why)
+{
+	struct relay *r = NULL;
+	int rc;
+
+	if ((rc = relay_open(conf_path, RELAY_KEYS, &r, why)) != 0)
+		goto out;
+	rc = keyd_serve(fd, r->signer, r->audit, keyd_limit(r->conf), why);
+out:
+	relay_close(r);
 	return rc;
 }

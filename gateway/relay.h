@@ -240,4 +240,16 @@ int relay_message_view(struct relay *r, const struct party *party, const char *u
 /* Verify the audit log with the configured public key; the report goes to report. */
 int relay_audit_verify(struct relay *r, FILE *report, struct why *why);
 
+/*
+ * Privilege separation (docs/PRIVSEP.md).  relay_open_keyd is relay_open for
+ * the network process: with RELAY_KEYS it loads only the certificates, and
+ * signing, decryption and checkpoints go to the key process on keyd_fd
+ * (taken, closed by relay_close or on failure).  relay_keyd_serve is the key
+ * process: load the keys from conf_path and answer on fd until it closes;
+ * 0 or the error that ended it.
+ */
+int relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **out,
+    struct why *why);
+int relay_keyd_serve(const char *conf_path, int fd, struct why *why);
+
 #endif

@@ -23,13 +23,14 @@
 
 #include "envelope.h"
 #include "err.h"
+#include "keyd.h"
 #include "signer.h"
 #include "util.h"
 #include "xmalloc.h"
 
 struct signer_key {
 	char *name;
-	EVP_PKEY *key;
+	EVP_PKEY *key;          /* NULL: the key is in the key process */
 	X509 *cert;
 	STACK_OF(X509) *chain;
 	enum envelope_padding padding;
@@ -39,6 +40,7 @@ struct signer {
 	pthread_mutex_t lock;
 	struct signer_key **keys;
 	size_t nkeys;
+	struct keyd_client *remote;     /* the key process, when privilege-separated */
 };
 
 struct signer *
@@ -285,6 +287,68 @@ signer_cert(const struct signer *s, const char *name)
 	return k->cert;
 }
 
+/* Privilege separation: requests to the key process. */
+void
+signer_connect(struct signer *s, struct keyd_client *c)
+{
+	s->remote = c;
+}
+
+int
+signer_load_cert(struct signer *s, const char *name, const char *cert_path,
+    struct why *why)
+{
+	struct signer_key *k = NULL;
+	X509 *cert = NULL;
+	int r;
+
+	if (name == NULL || *name == '\0') {
+		r = why_set(why, HEGN_ERR_INTERNAL, "signer_load_cert: missing name");
+		goto out;
+	}
+	if ((r = read_cert_file(cert_path, &cert, why)) != 0)
+		goto out;
+	k = xcalloc(1, sizeof(*k));
+	k->name = xstrdup(name);
+	k->cert = cert;
+	cert = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (find_locked(s, name) != NULL) {
+		pthread_mutex_unlock(&s->lock);
+		r = why_set(why, HEGN_ERR_CONFLICT, "a key for party %s is already loaded", name);
+		goto out;
+	}
+	s->keys = xrealloc(s->keys, (s->nkeys + 1) * sizeof(*s->keys));
+	s->keys[s->nkeys++] = k;
+	k = NULL;
+	pthread_mutex_unlock(&s->lock);
+	r = 0;
+out:
+	X509_free(cert);
+	signer_key_free(k);
+	return r;
+}
+
+static int
+remote_sign(struct signer *s, const char *name, const uint8_t *content, size_t len,
+    const char *content_id, struct buf *out, struct why *why)
+{
+	if (s->remote == NULL)
+		return why_set(why, HEGN_ERR_INTERNAL, "the key of party %s is in no key process",
+		    name);
+	return keyd_client_sign(s->remote, name, content, len, content_id, out, why);
+}
+
+static int
+remote_decrypt(struct signer *s, const char *name, const uint8_t *der, size_t len,
+    struct buf *out, struct why *why)
+{
+	if (s->remote == NULL)
+		return why_set(why, HEGN_ERR_INTERNAL, "the key of party %s is in no key process",
+		    name);
+	return keyd_client_decrypt(s->remote, name, der, len, out, why);
+}
+
 int
 signer_sign(struct signer *s, const char *name, const uint8_t *content,
     size_t len, const char *content_id, struct buf *out, struct why *why)
@@ -296,6 +360,8 @@ signer_sign(struct signer *s, const char *name, const uint8_t *content,
 	if ((k = find(s, name)) == NULL)
 		return why_set(why, HEGN_ERR_NOT_FOUND,
 		    "no signing key for party %s", name == NULL ? "(none)" : name);
+	if (k->key == NULL)
+		return remote_sign(s, name, content, len, content_id, out, why);
 	return envelope_sign(k->key, k->cert, k->chain, k->padding, content, len,
 	    content_id, out, why);
 }
@@ -311,5 +377,7 @@ signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
 	if ((k = find(s, name)) == NULL)
 		return why_set(why, HEGN_ERR_NOT_FOUND,
 		    "no decryption key for party %s", name == NULL ? "(none)" : name);
+	if (k->key == NULL)
+		return remote_decrypt(s, name, der, len, out, why);
 	return envelope_open(k->key, k->cert, der, len, out, why);
 }

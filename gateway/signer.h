@@ -49,6 +49,19 @@ int signer_sign(struct signer *s, const char *name, const uint8_t *content,
 int signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
     size_t len, struct buf *out, struct why *why);
 
+/*
+ * Privilege separation (docs/PRIVSEP.md): in the network process the keys
+ * live in the key process.  After signer_connect, signer_sign and
+ * signer_decrypt for a name registered with signer_load_cert are requests
+ * to c (borrowed: it must outlive s).
+ */
+struct keyd_client;
+void signer_connect(struct signer *s, struct keyd_client *c);
+
+/* Register name with its certificate only (the key is elsewhere); 0 or HEGN_ERR_CONFIG. */
+int signer_load_cert(struct signer *s, const char *name, const char *cert_path,
+    struct why *why);
+
 /* Free s, wiping its keys; accepts NULL. */
 void signer_free(struct signer *s);
 

@@ -15,6 +15,8 @@ PACKAGES=(
 	chromium
 	# hardening (issue 8): tests/integration/test_tls.sh holds hegnd's TLS to testssl.sh
 	testssl.sh
+	# privilege separation: hegnd's optional seccomp filter (docs/PRIVSEP.md)
+	libseccomp-dev
 )
 # ... and node with npm for playwright-core, unless a node (such as NodeSource's,
 # which bundles npm and conflicts with Debian's npm package) is there already.

@@ -6,6 +6,9 @@ set -euo pipefail
 HEGN="$HEGN_BUILDDIR/hegn"
 HEGND="$HEGN_BUILDDIR/hegnd"
 T=$(mktemp -d /tmp/hegn-it-XXXXXX)
+# Run as root, hegnd serves as an unprivileged account (docs/PRIVSEP.md),
+# which must be able to reach the demo's state and run folders.
+chmod 755 "$T"
 D="$T/demo"
 PORT=
 PASSES=0
