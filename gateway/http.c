@@ -11,7 +11,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <openssl/x509.h>
-#include <sodium.h>
+#include <openssl/evp.h>
 
 #include "api.h"
 #include "http.h"
@@ -60,6 +60,7 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 	const unsigned char *p;
 	uint8_t key[32];
 	char fp[65];
+	int cacheable;
 
 	req->party = NULL;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -75,17 +76,18 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 	req->cert_presented = 1;
 	/* A chain accepted within the last minute is not verified again (relay.c). */
 	{
-		crypto_hash_sha256_state st;
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
 		uint32_t l;
+		int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
 
-		crypto_hash_sha256_init(&st);
-		for (i = 0; i < n && i < 16; i++) {
+		for (i = 0; ok && i < n && i < 16; i++) {
 			l = htonl(peers[i].size);
-			crypto_hash_sha256_update(&st, (const unsigned char *)&l, sizeof(l));
-			crypto_hash_sha256_update(&st, peers[i].data, peers[i].size);
+			ok = EVP_DigestUpdate(md, &l, sizeof(l)) == 1 &&
+			    EVP_DigestUpdate(md, peers[i].data, peers[i].size) == 1;
 		}
-		crypto_hash_sha256_final(&st, key);
-		if (n <= 16 && relay_auth_cached(s->relay, key, &req->party, fp) == 0) {
+		cacheable = ok && EVP_DigestFinal_ex(md, key, NULL) == 1 && n <= 16;
+		EVP_MD_CTX_free(md);
+		if (cacheable && relay_auth_cached(s->relay, key, &req->party, fp) == 0) {
 			relay_request_cert(fp);
 			return;
 		}
@@ -104,7 +106,8 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 		else
 			sk_X509_push(chain, x);
 	}
-	if (relay_authenticate_key(s->relay, key, leaf, chain, &req->party, &req->auth) != 0) {
+	if ((cacheable ? relay_authenticate_key(s->relay, key, leaf, chain, &req->party, &req->auth) :
+	    relay_authenticate(s->relay, leaf, chain, &req->party, &req->auth)) != 0) {
 		req->party = NULL;
 	} else {
 		pki_fingerprint(leaf, fp);
