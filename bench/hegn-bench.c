@@ -567,7 +567,15 @@ run_load(void)
 		die("submit and e2e need --url, --dir and --pid");
 	if (g.providers < 1 || g.providers > MAXPROV)
 		die("--providers: 1 to %d", MAXPROV);
-	snprintf(g.tag, sizeof(g.tag), "%lx", (unsigned long)time(NULL) ^ (unsigned long)getpid());
+	{
+		unsigned char rnd[6];
+
+		/* Random, so runs against the same store never reuse an id. */
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			die("no random bytes");
+		snprintf(g.tag, sizeof(g.tag), "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		    rnd[3], rnd[4], rnd[5]);
+	}
 	if (g.attach > 0)
 		make_attachment();
 	snprintf(path, sizeof(path), "%s/pki/chain.pem", g.dir);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [--quick] [--growth N] [--keep]: the benchmark of docs/performance.md.
+# bench/run.sh [--quick] [--growth N] [--growth-only] [--keep]: the benchmark of docs/performance.md.
 #
 # Builds nothing: run `make bench` first (in the build directory, or set
 # HEGN_BUILDDIR).  Creates two demo worlds with ten extra providers (RSA 3072
@@ -10,6 +10,7 @@
 #   --quick      short runs (under two minutes in all)
 #   --growth N   also measure submission with 1,000 and then N stored messages
 #                (P-256 world, so filling the store is quick), and hegnd's RSS
+#   --growth-only  the ceiling and the growth measurement only
 #   --keep       keep the temporary folder (the worlds, databases and logs)
 set -euo pipefail
 
@@ -20,13 +21,15 @@ hegnd=$build/hegnd
 bench=$build/bench/hegn-bench
 quick=0
 growth=0
+growth_only=0
 keep=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
 	--growth) growth=$2; shift ;;
+	--growth-only) growth_only=1 ;;
 	--keep) keep=1 ;;
-	*) echo "usage: $0 [--quick] [--growth N] [--keep]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--growth N] [--growth-only] [--keep]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -91,24 +94,26 @@ csecs=$([ $quick = 1 ] && echo 2 || echo 5)
 "$bench" ceiling --key "$work/p256/pki/provider-01.key" --seconds "$csecs" --label ceiling-p256 |
     tee -a "$work/results.txt"
 
-for c in 1 8 32; do
-	run "$work/rsa" "$rport" submit --clients $c --label submit-rsa-c$c
-done
-e2e_clients="8"
-[ $quick = 1 ] || e2e_clients="1 8 32"
-for c in $e2e_clients; do
-	run "$work/rsa" "$rport" e2e --clients $c --label e2e-rsa-c$c
-done
-run "$work/rsa" "$rport" submit --clients 8 --attach 204800 --label submit-rsa-200k-c8
-run "$work/rsa" "$rport" e2e --clients 8 --attach 204800 --label e2e-rsa-200k-c8
-run "$work/p256" "$pport" submit --clients 8 --label submit-p256-c8
-run "$work/p256" "$pport" e2e --clients 8 --label e2e-p256-c8
+if [ $growth_only = 0 ]; then
+	for c in 1 8 32; do
+		run "$work/rsa" "$rport" submit --clients $c --label submit-rsa-c$c
+	done
+	e2e_clients="8"
+	[ $quick = 1 ] || e2e_clients="1 8 32"
+	for c in $e2e_clients; do
+		run "$work/rsa" "$rport" e2e --clients $c --label e2e-rsa-c$c
+	done
+	run "$work/rsa" "$rport" submit --clients 8 --attach 204800 --label submit-rsa-200k-c8
+	run "$work/rsa" "$rport" e2e --clients 8 --attach 204800 --label e2e-rsa-200k-c8
+	run "$work/p256" "$pport" submit --clients 8 --label submit-p256-c8
+	run "$work/p256" "$pport" e2e --clients 8 --label e2e-p256-c8
 
-# Latency at half the peak submission rate (open loop).
-peak=$(grep 'label=submit-rsa-c' "$work/results.txt" | sed 's/.*msgs_per_s=\([^ ]*\).*/\1/' |
-    sort -g | tail -1)
-half=$(awk -v p="$peak" 'BEGIN { printf "%.0f", p / 2 < 1 ? 1 : p / 2 }')
-run "$work/rsa" "$rport" submit --clients 8 --rate "$half" --label submit-rsa-halfpeak
+	# Latency at half the peak submission rate (open loop).
+	peak=$(grep 'label=submit-rsa-c' "$work/results.txt" | sed 's/.*msgs_per_s=\([^ ]*\).*/\1/' |
+	    sort -g | tail -1)
+	half=$(awk -v p="$peak" 'BEGIN { printf "%.0f", (p / 2 < 1 ? 1 : p / 2) }')
+	run "$work/rsa" "$rport" submit --clients 8 --rate "$half" --label submit-rsa-halfpeak
+fi
 
 if [ "$growth" -gt 0 ]; then
 	# Submission throughput with 1,000 stored messages, then with $growth, in
@@ -123,7 +128,7 @@ if [ "$growth" -gt 0 ]; then
 			left=$((n - $(stored)))
 			"$bench" submit --url "https://127.0.0.1:$gport" --dir "$work/growth" \
 			    --pid "$pid" --clients 16 --warmup 0 \
-			    --seconds "$(awk -v l=$left 'BEGIN { s = l / 600; print s < 1 ? 1 : s > 30 ? 30 : s }')" \
+			    --seconds "$(awk -v l=$left 'BEGIN { s = l / 600; print (s < 1 ? 1 : (s > 30 ? 30 : s)) }')" \
 			    --label fill >/dev/null
 		done
 		stop
@@ -136,12 +141,13 @@ if [ "$growth" -gt 0 ]; then
 	done
 fi
 
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ $growth_only = 1 ] && exit 0
 ceiling=$(grep 'label=ceiling-rsa3072' "$work/results.txt" | value signs_per_s)
 e2e=$(grep 'label=e2e-rsa-c' "$work/results.txt" | sed 's/.*msgs_per_s=\([^ ]*\).*/\1/' |
     sort -g | tail -1)
 sub=$(grep 'label=submit-rsa-c' "$work/results.txt" | sed 's/.*msgs_per_s=\([^ ]*\).*/\1/' |
     sort -g | tail -1)
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The same ratios from CPU time, which the other load on a shared machine
 # disturbs less: hegnd's CPU per message against one signature's CPU.
 sign_cpu=$(grep 'label=ceiling-rsa3072' "$work/results.txt" | value cpu_ms_per_sign)
