@@ -2046,12 +2046,13 @@ relay_external(struct relay *r, const char *actor, const json_t *req, json_t **o
  * Authentication cache (performance, docs/performance.md).
  *
  * A keep-alive client sends its certificate chain once per TLS session but
- * is authenticated on every request; verifying the chain (X509_verify_cert,
- * the CRLs, the issuers' signatures) cost about as much as the rest of a
- * request together.  A successful verification is remembered for at most
- * AUTH_TTL seconds, never past the leaf's notAfter, and only for the pki it
- * was made with: a reload (new CRLs, anchors or parties) starts afresh,
- * because the entry holds a reference to the pki and must find it current.
+ * is authenticated on every request; decoding and verifying the chain
+ * (X509_verify_cert, the CRLs, the issuers' signatures) took a quarter of
+ * hegnd's CPU in the end-to-end benchmark.  A successful verification is
+ * remembered for at most AUTH_TTL seconds, never past the leaf's notAfter,
+ * and only for the pki it was made with: a reload (new CRLs or anchors)
+ * starts afresh, because the entry holds a reference to the pki and must
+ * find it current.
  * Failures are never cached.
  */
 #define AUTH_SLOTS 256
