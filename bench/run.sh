@@ -128,7 +128,7 @@ if [ "$growth" -gt 0 ]; then
 			left=$((n - $(stored)))
 			"$bench" submit --url "https://127.0.0.1:$gport" --dir "$work/growth" \
 			    --pid "$pid" --clients 16 --warmup 0 \
-			    --seconds "$(awk -v l=$left 'BEGIN { s = l / 600; print (s < 1 ? 1 : (s > 30 ? 30 : s)) }')" \
+			    --seconds "$(awk -v l=$left 'BEGIN { s = l / 1500; print (s < 0.2 ? 0.2 : (s > 30 ? 30 : s)) }')" \
 			    --label fill >/dev/null
 		done
 		stop
