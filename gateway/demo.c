@@ -55,14 +55,28 @@ static const struct demo_party parties[] = {
 	{ "expired-provider", "provider", "Udloebet Omsorg ApS", "40445566", NULL,
 	    "5790009000051", 0, "practical_help", EXPIRED },
 };
-#define NPARTIES (sizeof(parties) / sizeof(parties[0]))
+#define NBUILTIN (sizeof(parties) / sizeof(parties[0]))
 
+/*
+ * The world of one demo: the built-in parties plus any extra providers
+ * (`--providers N`, for the benchmark), and the key type of every key.
+ */
+struct demo_world {
+	struct demo_party *p;
+	size_t n;
+	char **strings;         /* the extra providers' names and numbers */
+	size_t nstrings;
+	enum certgen_keytype keytype;
+};
+
+#define NPARTIES (w->n)
 /* Keys: root, issuing CA, gateway, then one per party. */
 #define NKEYS (3 + NPARTIES)
 
 struct keygen_job {
 	EVP_PKEY **keys;
-	size_t from, step;
+	size_t from, step, nkeys;
+	enum certgen_keytype keytype;
 	int failed;
 	struct why why;
 };
@@ -73,8 +87,8 @@ keygen_worker(void *arg)
 	struct keygen_job *job = arg;
 	size_t i;
 
-	for (i = job->from; i < NKEYS; i += job->step)
-		if (certgen_key(CERTGEN_RSA, 3072, &job->keys[i], &job->why) != 0) {
+	for (i = job->from; i < job->nkeys; i += job->step)
+		if (certgen_key(job->keytype, 3072, &job->keys[i], &job->why) != 0) {
 			job->failed = 1;
 			break;
 		}
@@ -83,7 +97,7 @@ keygen_worker(void *arg)
 
 /* RSA-3072 generation dominates: use both cores. */
 static int
-make_keys(EVP_PKEY **keys, struct why *why)
+make_keys(const struct demo_world *w, EVP_PKEY **keys, struct why *why)
 {
 	struct keygen_job jobs[2];
 	pthread_t t;
@@ -91,6 +105,8 @@ make_keys(EVP_PKEY **keys, struct why *why)
 
 	memset(jobs, 0, sizeof(jobs));
 	jobs[0].keys = jobs[1].keys = keys;
+	jobs[0].nkeys = jobs[1].nkeys = NKEYS;
+	jobs[0].keytype = jobs[1].keytype = w->keytype;
 	jobs[0].from = 0;
 	jobs[1].from = 1;
 	jobs[0].step = jobs[1].step = 2;
@@ -141,7 +157,7 @@ write_text(const char *dir, const char *name, const char *text, int mode, struct
 }
 
 static char *
-conf_text(const char *dir, int port)
+conf_text(const struct demo_world *w, const char *dir, int port)
 {
 	char *s, *t, absdir[4096];
 	size_t i;
@@ -200,7 +216,7 @@ conf_text(const char *dir, int port)
 	    "max_attachments = 20\n"
 	    "max_attachment_bytes = 20971520\n", port, absdir, absdir);
 	for (i = 0; i < NPARTIES; i++) {
-		const struct demo_party *p = &parties[i];
+		const struct demo_party *p = &w->p[i];
 
 		t = xasprintf("%s\n[party %s]\nrole = %s\norganisation = %s\ncert = pki/%s.pem\n%s%s%s"
 		    "cvr = %s\n%s%s%sgln = %s\ndelivery = %s\ncipher = aes-256-gcm\n%s%s%s",
@@ -264,16 +280,82 @@ out:
 	return r;
 }
 
+/* The GS1 check digit of the twelve digits in s. */
+static char
+gln_check_digit(const char *s)
+{
+	int sum = 0, i;
+
+	for (i = 11; i >= 0; i--)
+		sum += (s[i] - '0') * ((11 - i) % 2 == 0 ? 3 : 1);
+	return (char)('0' + (10 - sum % 10) % 10);
+}
+
+static char *
+world_string(struct demo_world *w, char *s)
+{
+	w->strings[w->nstrings++] = s;
+	return s;
+}
+
+/* The built-in parties and nextra providers named provider-01 ... */
+static void
+world_make(struct demo_world *w, int nextra, enum certgen_keytype keytype)
+{
+	size_t i;
+
+	memset(w, 0, sizeof(*w));
+	w->keytype = keytype;
+	w->n = NBUILTIN + (size_t)nextra;
+	w->p = xcalloc(w->n, sizeof(*w->p));
+	w->strings = xcalloc(4 * (size_t)nextra + 1, sizeof(*w->strings));
+	memcpy(w->p, parties, sizeof(parties));
+	for (i = NBUILTIN; i < w->n; i++) {
+		struct demo_party *p = &w->p[i];
+		int k = (int)(i - NBUILTIN) + 1;
+		char *gln;
+
+		p->name = world_string(w, xasprintf("provider-%02d", k));
+		p->role = "provider";
+		p->org = world_string(w, xasprintf("Benchmark Pleje %02d ApS", k));
+		p->cvr = world_string(w, xasprintf("4120%04d", k));
+		gln = world_string(w, xasprintf("579000910%03d0", k));
+		gln[12] = gln_check_digit(gln);
+		p->gln = gln;
+		p->services = "practical_help";
+		p->status = VALID;
+	}
+}
+
+static void
+world_free(struct demo_world *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nstrings; i++)
+		free(w->strings[i]);
+	free(w->strings);
+	free(w->p);
+}
+
 int
 demo_init(const char *dir, int port, struct why *why)
 {
-	EVP_PKEY *keys[NKEYS];
-	X509 *root = NULL, *issuing = NULL, *gw = NULL, *pcerts[NPARTIES];
+	return demo_init_opts(dir, port, 0, CERTGEN_RSA, why);
+}
+
+int
+demo_init_opts(const char *dir, int port, int nproviders, enum certgen_keytype keytype,
+    struct why *why)
+{
+	struct demo_world world, *w = &world;
+	EVP_PKEY **keys = NULL;
+	X509 *root = NULL, *issuing = NULL, *gw = NULL, **pcerts = NULL;
 	X509_CRL *root_crl = NULL, *issuing_crl = NULL;
 	struct certgen_subject subj;
 	struct store *store = NULL;
 	struct buf ex = { 0 };
-	uint64_t revoked[NPARTIES];
+	uint64_t *revoked = NULL;
 	size_t nrevoked = 0, i;
 	time_t now = time(NULL);
 	const time_t day = 86400;
@@ -282,13 +364,17 @@ demo_init(const char *dir, int port, struct why *why)
 	int r;
 	BIO *bio = NULL;
 
-	memset(keys, 0, sizeof(keys));
-	memset(pcerts, 0, sizeof(pcerts));
 	if (port < 1 || port > 65535)
 		return why_set(why, HEGN_ERR_INVALID, "--port: %d is not a TCP port", port);
+	if (nproviders < 0 || nproviders > 999)
+		return why_set(why, HEGN_ERR_INVALID, "--providers: %d is not 0 to 999", nproviders);
 	if (!dir_is_empty_or_missing(dir))
 		return why_set(why, HEGN_ERR_CONFLICT,
 		    "%s exists and is not empty: choose a new folder", dir);
+	world_make(w, nproviders, keytype);
+	keys = xcalloc(NKEYS, sizeof(*keys));
+	pcerts = xcalloc(NPARTIES, sizeof(*pcerts));
+	revoked = xcalloc(NPARTIES, sizeof(*revoked));
 	static const char *const subdirs[] = { "", "/pki", "/examples", "/state", "/run",
 		"/fax-out", "/policies" };
 	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
@@ -311,7 +397,7 @@ demo_init(const char *dir, int port, struct why *why)
 	free(sub);
 	sub = xasprintf("%s/pki", dir);
 
-	if ((r = make_keys(keys, why)) != 0)
+	if ((r = make_keys(w, keys, why)) != 0)
 		goto out;
 
 	/* The CA pair imitates "Den Danske Stat OCES rod-CA" and "udstedende-CA 1". */
@@ -337,7 +423,7 @@ demo_init(const char *dir, int port, struct why *why)
 		goto out;
 
 	for (i = 0; i < NPARTIES; i++) {
-		const struct demo_party *p = &parties[i];
+		const struct demo_party *p = &w->p[i];
 		uint64_t serial = random_serial();
 		time_t nb = now - day, na = now + 2 * 365 * day;
 
@@ -377,10 +463,10 @@ demo_init(const char *dir, int port, struct why *why)
 	for (i = 0; i < NPARTIES; i++) {
 		char name[96];
 
-		snprintf(name, sizeof(name), "%s.pem", parties[i].name);
+		snprintf(name, sizeof(name), "%s.pem", w->p[i].name);
 		if ((r = certgen_write_cert(PKI(name), pcerts[i], why)) != 0)
 			goto out;
-		snprintf(name, sizeof(name), "%s.key", parties[i].name);
+		snprintf(name, sizeof(name), "%s.key", w->p[i].name);
 		if ((r = certgen_write_key(PKI(name), keys[3 + i], why)) != 0)
 			goto out;
 	}
@@ -409,7 +495,7 @@ demo_init(const char *dir, int port, struct why *why)
 	if (r != 0)
 		goto out;
 
-	text = conf_text(dir, port);
+	text = conf_text(w, dir, port);
 	if ((r = write_text(dir, "hegn.conf", text, 0644, why)) != 0)
 		goto out;
 
@@ -466,10 +552,14 @@ out:
 	store_close(store);
 	BIO_free(bio);
 	buf_free(&ex, 0);
-	for (i = 0; i < NKEYS; i++)
+	for (i = 0; keys != NULL && i < NKEYS; i++)
 		EVP_PKEY_free(keys[i]);
-	for (i = 0; i < NPARTIES; i++)
+	for (i = 0; pcerts != NULL && i < NPARTIES; i++)
 		X509_free(pcerts[i]);
+	free(keys);
+	free(pcerts);
+	free(revoked);
+	world_free(w);
 	X509_free(root);
 	X509_free(issuing);
 	X509_free(gw);

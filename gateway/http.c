@@ -13,6 +13,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <openssl/x509.h>
+#include <openssl/evp.h>
 
 #include "api.h"
 #include "http.h"
@@ -61,6 +62,9 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 	STACK_OF(X509) *chain = NULL;
 	X509 *leaf = NULL, *x;
 	const unsigned char *p;
+	uint8_t key[32];
+	char fp[65];
+	int cacheable;
 
 	req->party = NULL;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -74,6 +78,24 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 		return;
 	}
 	req->cert_presented = 1;
+	/* A chain accepted within the last minute is not verified again (relay.c). */
+	{
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		uint32_t l;
+		int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+
+		for (i = 0; ok && i < n && i < 16; i++) {
+			l = htonl(peers[i].size);
+			ok = EVP_DigestUpdate(md, &l, sizeof(l)) == 1 &&
+			    EVP_DigestUpdate(md, peers[i].data, peers[i].size) == 1;
+		}
+		cacheable = ok && EVP_DigestFinal_ex(md, key, NULL) == 1 && n <= 16;
+		EVP_MD_CTX_free(md);
+		if (cacheable && relay_auth_cached(s->relay, key, &req->party, fp) == 0) {
+			relay_request_cert(fp);
+			return;
+		}
+	}
 	chain = sk_X509_new_null();
 	for (i = 0; i < n && i < 16; i++) {
 		p = peers[i].data;
@@ -88,11 +110,10 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 		else
 			sk_X509_push(chain, x);
 	}
-	if (relay_authenticate(s->relay, leaf, chain, &req->party, &req->auth) != 0) {
+	if ((cacheable ? relay_authenticate_key(s->relay, key, leaf, chain, &req->party, &req->auth) :
+	    relay_authenticate(s->relay, leaf, chain, &req->party, &req->auth)) != 0) {
 		req->party = NULL;
 	} else {
-		char fp[65];
-
 		pki_fingerprint(leaf, fp);
 		relay_request_cert(fp);
 	}

@@ -40,9 +40,14 @@ struct relay {
 	struct store *store;
 	uint8_t citizen_key[crypto_generichash_KEYBYTES];
 	struct message_limits limits;
+	struct auth_cache *auth_cache;  /* see "Authentication cache" at the end */
 };
 
 #define GATEWAY_NAME "gateway"
+
+static void auth_cache_free(struct auth_cache *);
+static int recipient_cert(struct relay *, struct pki *, const struct party *, X509 **,
+    struct why *);
 
 /* The staff user behind the current request (web page), "" when none, and its role. */
 static __thread char request_user[65];
@@ -212,6 +217,7 @@ relay_close(struct relay *r)
 	keyd_client_free(r->keyd);
 	party_table_free(r->parties);
 	pki_free(r->pki);
+	auth_cache_free(r->auth_cache);
 	pthread_rwlock_destroy(&r->pki_lock);
 	conf_free(r->conf);
 	sodium_memzero(r->citizen_key, sizeof(r->citizen_key));
@@ -831,7 +837,7 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		} else {
 			cp->signed_der = signed_der;
 		}
-		if ((rc = party_encryption_cert(cp->to, pki, &rcert, why)) != 0) {
+		if ((rc = recipient_cert(r, pki, cp->to, &rcert, why)) != 0) {
 			/* The recipient's certificate is our configuration's problem. */
 			why_prefix(why, rc, "to: %s cannot receive", cp->to->name);
 			rc = HEGN_ERR_UNPROCESSABLE;
@@ -3305,4 +3311,176 @@ relay_keyd_serve(const char *conf_path, int fd, struct why *why)
 out:
 	relay_close(r);
 	return rc;
+}
+
+/*
+ * Authentication cache (performance, docs/performance.md).
+ *
+ * A keep-alive client sends its certificate chain once per TLS session but
+ * is authenticated on every request; decoding and verifying the chain
+ * (X509_verify_cert, the CRLs, the issuers' signatures) took a quarter of
+ * hegnd's CPU in the end-to-end benchmark.  A successful verification is
+ * remembered for at most AUTH_TTL seconds, never past the leaf's notAfter,
+ * and only for the pki it was made with: a reload (new CRLs or anchors)
+ * starts afresh, because the entry holds a reference to the pki and must
+ * find it current.
+ * Failures are never cached.
+ */
+#define AUTH_SLOTS 256
+#define AUTH_TTL 60
+
+struct auth_entry {
+	uint8_t key[32];
+	struct pki *pki;                /* a reference: the pki the chain was verified with */
+	const struct party *party;
+	char fingerprint[65];
+	int64_t until_ms;
+};
+
+/* A recipient's certificate for encryption, as party_encryption_cert chose it. */
+struct enc_entry {
+	const struct party *party;
+	struct pki *pki;                /* a reference, as in auth_entry */
+	X509 *cert;                     /* borrowed from the party table */
+	int64_t until_ms;
+};
+
+struct auth_cache {
+	pthread_mutex_t lock;
+	struct auth_entry slot[AUTH_SLOTS];
+	struct enc_entry enc[AUTH_SLOTS];
+};
+
+static pthread_mutex_t auth_cache_create = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+auth_cache_free(struct auth_cache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < AUTH_SLOTS; i++) {
+		pki_free(c->slot[i].pki);
+		pki_free(c->enc[i].pki);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static struct auth_cache *
+auth_cache_get(struct relay *r)
+{
+	struct auth_cache *c;
+
+	pthread_mutex_lock(&auth_cache_create);
+	if ((c = r->auth_cache) == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		pthread_mutex_init(&c->lock, NULL);
+		r->auth_cache = c;
+	}
+	pthread_mutex_unlock(&auth_cache_create);
+	return c;
+}
+
+int
+relay_auth_cached(struct relay *r, const uint8_t key[32], const struct party **party,
+    char fingerprint[65])
+{
+	struct auth_cache *c = auth_cache_get(r);
+	struct auth_entry *e = &c->slot[key[0]];
+	int rc = HEGN_ERR_NOT_FOUND;
+
+	*party = NULL;
+	fingerprint[0] = '\0';
+	pthread_rwlock_rdlock(&r->pki_lock);
+	pthread_mutex_lock(&c->lock);
+	if (e->pki != NULL && e->pki == r->pki && sodium_memcmp(e->key, key, 32) == 0 &&
+	    util_now_ms() < e->until_ms) {
+		*party = e->party;
+		memcpy(fingerprint, e->fingerprint, 65);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_unlock(&r->pki_lock);
+	return rc;
+}
+
+int
+relay_authenticate_key(struct relay *r, const uint8_t key[32], X509 *leaf,
+    STACK_OF(X509) *chain, const struct party **party, struct why *why)
+{
+	struct auth_cache *c = auth_cache_get(r);
+	struct auth_entry *e = &c->slot[key[0]];
+	struct pki *before = pki_get(r), *old = NULL;
+	int64_t ttl = AUTH_TTL;
+	int days = 0, secs = 0, rc;
+
+	if ((rc = relay_authenticate(r, leaf, chain, party, why)) != 0)
+		goto out;
+	if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(leaf)))
+		goto out;
+	if ((int64_t)days * 86400 + secs < ttl)
+		ttl = (int64_t)days * 86400 + secs;
+	if (ttl <= 0)
+		goto out;
+	/* Only when the pki verified with is still the current one (no reload in between). */
+	pthread_rwlock_rdlock(&r->pki_lock);
+	pthread_mutex_lock(&c->lock);
+	if (r->pki == before) {
+		old = e->pki;
+		memcpy(e->key, key, 32);
+		e->pki = before;
+		before = NULL;
+		e->party = *party;
+		pki_fingerprint(leaf, e->fingerprint);
+		e->until_ms = util_now_ms() + ttl * 1000;
+	}
+	pthread_mutex_unlock(&c->lock);
+	pthread_rwlock_unlock(&r->pki_lock);
+out:
+	pki_free(old);
+	pki_free(before);
+	return rc;
+}
+
+/*
+ * The recipient's encryption certificate, verified (chain, CRL, key usage)
+ * at most AUTH_TTL seconds ago with the same pki, never past its notAfter.
+ * Every submission needs it; the verification cost as much as the sealing.
+ */
+static int
+recipient_cert(struct relay *r, struct pki *pki, const struct party *to, X509 **out,
+    struct why *why)
+{
+	struct auth_cache *c = auth_cache_get(r);
+	struct enc_entry *e = &c->enc[((uintptr_t)to / sizeof(void *)) % AUTH_SLOTS];
+	struct pki *old = NULL;
+	int64_t ttl = AUTH_TTL;
+	int days = 0, secs = 0, rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	if (e->party == to && e->pki == pki && util_now_ms() < e->until_ms)
+		*out = e->cert;
+	pthread_mutex_unlock(&c->lock);
+	if (*out != NULL)
+		return 0;
+	if ((rc = party_encryption_cert(to, pki, out, why)) != 0)
+		return rc;
+	if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(*out)))
+		return 0;
+	if ((int64_t)days * 86400 + secs < ttl)
+		ttl = (int64_t)days * 86400 + secs;
+	if (ttl <= 0)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	old = e->pki;
+	e->party = to;
+	e->pki = pki_ref(pki);
+	e->cert = *out;
+	e->until_ms = util_now_ms() + ttl * 1000;
+	pthread_mutex_unlock(&c->lock);
+	pki_free(old);
+	return 0;
 }

