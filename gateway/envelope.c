@@ -152,7 +152,12 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 		    CONTENT_ID_MAX);
 		goto out;
 	}
-	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+	/*
+	 * CMS_sign ignores a failure to attach the content (an allocation):
+	 * ask again, or the result would be a detached signature.
+	 */
+	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL ||
+	    CMS_set_detached(cms, 0) != 1)
 		goto crypto;
 	/*
 	 * No SMIMECapabilities: the signed attributes are exactly those
@@ -243,7 +248,9 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 		    (int)cipher);
 		goto out;
 	}
-	if ((cms = CMS_encrypt(NULL, NULL, evp, flags)) == NULL)
+	/* As CMS_sign, CMS_encrypt ignores a failure to attach the content. */
+	if ((cms = CMS_encrypt(NULL, NULL, evp, flags)) == NULL ||
+	    CMS_set_detached(cms, 0) != 1)
 		goto crypto;
 	/*
 	 * RSA: OAEP with SHA-256 and MGF1-SHA-256, never PKCS#1 v1.5
@@ -707,8 +714,11 @@ envelope_signed_free(struct envelope_signed *s)
 {
 	if (s == NULL)
 		return;
-	if (s->content != NULL)
-		OPENSSL_clear_free(s->content, s->len + 1);
+	/* bio_to_buf allocated it with malloc: OPENSSL_free would not match. */
+	if (s->content != NULL) {
+		OPENSSL_cleanse(s->content, s->len + 1);
+		free(s->content);
+	}
 	X509_free(s->signer);
 	free(s->content_id);
 	free(s);
