@@ -131,6 +131,7 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	EVP_PKEY_CTX *pctx;
+	X509 *copy = NULL;
 	BIO *in = NULL, *bout = NULL;
 	int r, i, flags = CMS_PARTIAL | CMS_BINARY;
 
@@ -164,7 +165,10 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	 * listed in docs/formats.md.  CMS_KEY_PARAM leaves the signing
 	 * context open so the RSA padding can be chosen.
 	 */
-	if ((si = CMS_add1_signer(cms, cert, key, EVP_sha256(),
+	/* A copy of the certificate, as in envelope_seal: its cached key can break. */
+	if ((copy = X509_dup(cert)) == NULL)
+		goto crypto;
+	if ((si = CMS_add1_signer(cms, copy, key, EVP_sha256(),
 	    CMS_KEY_PARAM | CMS_NOSMIMECAP)) == NULL)
 		goto crypto;
 	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && padding == ENVELOPE_PSS) {
@@ -193,6 +197,7 @@ crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot create CMS signature");
 	why_openssl(why);
 out:
+	X509_free(copy);
 	BIO_free(in);
 	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
@@ -209,6 +214,7 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 	EVP_PKEY_CTX *pctx;
 	EVP_PKEY *pub;
 	const EVP_CIPHER *evp;
+	X509 *copy = NULL;
 	BIO *in = NULL, *bout = NULL;
 	int r, flags = CMS_PARTIAL | CMS_BINARY, rsa;
 
@@ -257,7 +263,16 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 	 * (Bleichenbacher).  EC: ephemeral-static ECDH (kari) with the
 	 * X9.63 KDF over SHA-256 rather than OpenSSL's default SHA-1.
 	 */
-	if ((ri = CMS_add1_recipient_cert(cms, recipient, CMS_KEY_PARAM)) == NULL ||
+	/*
+	 * A copy of the certificate, so its public key object lives for this
+	 * message only: OpenSSL 3.0 can leave the key it caches in the
+	 * certificate broken after an allocation failure, and every later
+	 * message to that recipient would then be sealed to garbage
+	 * (tests/unit/test_faults.c).
+	 */
+	if ((copy = X509_dup(recipient)) == NULL)
+		goto crypto;
+	if ((ri = CMS_add1_recipient_cert(cms, copy, CMS_KEY_PARAM)) == NULL ||
 	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL)
 		goto crypto;
 	if (rsa) {
@@ -284,6 +299,7 @@ crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot encrypt CMS message");
 	why_openssl(why);
 out:
+	X509_free(copy);
 	BIO_free(in);
 	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
