@@ -5,7 +5,7 @@
 # that nothing acknowledged to a client was lost, changed or delivered
 # twice and that the database and the audit log are sound.
 #
-#   HEGN_CRASH_RUNS     kills (default 60; docs/reliability.md has the 200-kill run)
+#   HEGN_CRASH_RUNS     kills (default 60 for CI; docs/reliability.md has the 200-kill run)
 #   HEGN_CRASH_SENDERS  parallel submitting connections (default 2)
 #   HEGN_CRASH_MAX_MS   the kill comes 0 .. this many ms after the restart (default 1000)
 . "$(dirname "$0")/lib.sh"
