@@ -893,14 +893,14 @@ parse_child(long k, int persistent)
 	rc = message_parse((const uint8_t *)msg, strlen(msg), NULL, &m, &why);
 	disarm();
 	if (rc > 0 || (rc < 0 && (m != NULL || why.text[0] == '\0')))
-		bad = 1;
+		bad = 0x04;
 	if (rc == 0 && (m == NULL || message_canonical(m, &c, &why) != 0 ||
 	    c.len != w.canon.len || memcmp(c.data, w.canon.data, c.len) != 0))
-		bad = 1;
+		bad = 0x04;
 	buf_free(&c, 0);
 	message_free(m);
 	if (F.live[LIB_JANSSON] != before)
-		bad |= 2;
+		bad |= 0x08;
 	return bad | (F.hits == 0 ? 0x10 : 0) | (rc < 0 ? 0x20 : 0);
 }
 
@@ -923,28 +923,32 @@ parse_loop(int persistent)
 		}
 		ck_assert_int_gt(pid, 0);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		if (WIFSIGNALED(status)) {
+		code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		if (code >= 0 && (code & ~0x30) == 0) {
+			if (code & 0x20)
+				errors++;
+			if (code & 0x10)
+				break;
+		} else {
 			text[0] = '\0';
 			if ((fd = open(errpath, O_RDONLY)) != -1) {
 				n = read(fd, text, sizeof(text) - 1);
 				text[n > 0 ? n : 0] = '\0';
 				close(fd);
 			}
-			ck_assert_msg(strstr(text, FAULT_IN_LOADER) != NULL,
-			    "message_parse k=%ld%s: killed by signal %d: %s", k,
-			    persistent ? " persistent" : "", WTERMSIG(status), text);
+			ck_assert_msg(code < 0 || (code & 0x0c) == 0, "message_parse k=%ld%s: %s", k,
+			    persistent ? " persistent" : "", (code & 0x0c) == 0x08 ?
+			    "jansson blocks leaked" : "a wrong result for the error, or 0 with a "
+			    "wrong message");
+			/*
+			 * A crash, or a sanitizer's report (exit status 1), after a
+			 * fault inside jansson's parser; a leak report is never excused.
+			 */
+			ck_assert_msg(strstr(text, FAULT_IN_LOADER) != NULL &&
+			    strstr(text, "LeakSanitizer") == NULL,
+			    "message_parse k=%ld%s: %s %d: %.3000s", k, persistent ? " persistent" : "",
+			    code < 0 ? "signal" : "exit", code < 0 ? WTERMSIG(status) : code, text);
 			aborts++;
-		} else {
-			ck_assert_msg(WIFEXITED(status), "message_parse k=%ld: no exit status", k);
-			code = WEXITSTATUS(status);
-			ck_assert_msg((code & 0x0f) == 0, "message_parse k=%ld%s: %s", k,
-			    persistent ? " persistent" : "", (code & 0x0f) == 2 ?
-			    "jansson blocks leaked" : code > 0x3f ? "exit status from the sanitizer" :
-			    "a wrong result for the error, or 0 with a wrong message");
-			if (code & 0x20)
-				errors++;
-			if (code & 0x10)
-				break;
 		}
 		k += k < DENSE ? 1 : k / 16;
 	}
@@ -1477,6 +1481,72 @@ START_TEST(t_relay_submit)
 }
 END_TEST
 
+/* A crash report from a child that crashes in fn (it installs the handler first). */
+static void
+crash_report(void (*fn)(void), char *text, size_t size)
+{
+	int status, fd;
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(err_path, sizeof(err_path), "%s/%ld-blame.err", w.dir, (long)getpid());
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		if ((fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1)
+			dup2(fd, STDERR_FILENO);
+		signal(SIGSEGV, crash_handler);
+		fn();
+		exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0),
+	    "the child did not crash");
+	text[0] = '\0';
+	if ((fd = open(err_path, O_RDONLY)) != -1) {
+		n = read(fd, text, size - 1);
+		text[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+}
+
+static void
+crash_in_openssl(void)
+{
+	/* memset through a NULL pointer, inside libcrypto. */
+	OPENSSL_cleanse(NULL, 64);
+}
+
+static void __attribute__((noinline))
+crash_here(void)
+{
+	volatile int *p = NULL;
+
+	*p = 1;
+}
+
+/* The blame for a crash: the library where it happened, not the code calling it. */
+START_TEST(t_crash_blame)
+{
+	char text[16384];
+	const char *lib;
+
+	crash_report(crash_in_openssl, text, sizeof(text));
+	lib = crash_library(text);
+	ck_assert_msg(lib != NULL && strcmp(lib, "OpenSSL") == 0, "blamed %s for: %s",
+	    lib != NULL ? lib : "hegn", text);
+	crash_report(crash_here, text, sizeof(text));
+	ck_assert_msg(crash_library(text) == NULL, "blamed %s for: %s", crash_library(text), text);
+	/* The allocators' frames are stepped over, as in a double free found in free(). */
+	ck_assert_str_eq(crash_library("    #0 in raise (/lib/x86_64-linux-gnu/libc.so.6)\n"
+	    "    #1 in fault_now (tests/unit/test_faults)\n"
+	    "    #2 in CRYPTO_free (/lib/x86_64-linux-gnu/libcrypto.so.3)\n"), "OpenSSL");
+	ck_assert_ptr_null(crash_library("    #0 0x7f in __interceptor_free asan_malloc_linux.cpp:52\n"
+	    "    #1 0x55 in hdr_free tests/unit/test_faults.c:130\n"
+	    "    #2 0x55 in envelope_signed_free gateway/envelope.c:720\n"
+	    "    #3 0x7f in CMS_verify (/lib/x86_64-linux-gnu/libcrypto.so.3+0x1f00)\n"));
+}
+END_TEST
+
 /* The shim itself: a fault it claims to inject reaches SQLite's caller. */
 START_TEST(t_shim_works)
 {
@@ -1518,6 +1588,7 @@ faults_suite(void)
 	Suite *s = suite_create("faults");
 
 	add_case(s, "shim", t_shim_works);
+	add_case(s, "crash_blame", t_crash_blame);
 	add_case(s, "message_parse", t_message_parse);
 	add_case(s, "envelope_sign", t_envelope_sign);
 	add_case(s, "envelope_verify", t_envelope_verify);
