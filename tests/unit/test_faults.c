@@ -790,15 +790,18 @@ run_forked(const struct op *op, long k, int persistent, const char **blamed)
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	if (code >= 0 && (code & ~0x30) == 0)
 		return code;
-	/* A failed check in the child: libcheck has its message already. */
-	if (code == 1)
-		exit(1);
 	text[0] = '\0';
 	if ((fd = open(err_path, O_RDONLY)) != -1) {
 		n = read(fd, text, sizeof(text) - 1);
 		text[n > 0 ? n : 0] = '\0';
 		close(fd);
 	}
+	/*
+	 * Exit status 1 is a failed check in the child (libcheck has its
+	 * message already), or a sanitizer's report.
+	 */
+	if (code == 1 && strstr(text, "Sanitizer") == NULL)
+		exit(1);
 	if (strstr(text, "LeakSanitizer") != NULL)
 		ck_abort_msg("%s k=%ld%s: leak: %.3000s", op->name, k,
 		    persistent ? " persistent" : "", text);
