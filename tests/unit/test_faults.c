@@ -1223,7 +1223,6 @@ START_TEST(t_store_write)
 	all_modes(&op_write);
 	fault_loop(&op_write, 0, IO_WRITE);
 	fault_loop(&op_write, 0, IO_SYNC);
-	fault_loop(&op_write, 0, IO_READ);
 	fault_loop(&op_write, 1, IO_WRITE);
 }
 END_TEST
@@ -1267,6 +1266,7 @@ START_TEST(t_store_open)
 	all_modes(&op_store_open);
 	fault_loop(&op_store_open, 0, IO_WRITE);
 	fault_loop(&op_store_open, 0, IO_SYNC);
+	fault_loop(&op_store_open, 0, IO_READ);
 }
 END_TEST
 
