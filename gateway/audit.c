@@ -21,6 +21,30 @@
 /* Entries read per batch when walking the whole log. */
 #define AUDIT_BATCH 5000
 
+/*
+ * Canonical JSON in a malloc'd string, or NULL.  Not json_dumps: jansson
+ * (2.14) ignores a failure to grow its buffer while writing an object key
+ * and returns the JSON with that key missing, which would enter the log
+ * for good (tests/unit/test_faults.c found it).  json_dumpb into a buffer
+ * of the right size does not allocate while writing.
+ */
+static char *
+dump_canonical(json_t *j)
+{
+	size_t need, len;
+	char *s;
+
+	if ((need = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS)) == 0 ||
+	    (s = malloc(need + 1)) == NULL)
+		return NULL;
+	if ((len = json_dumpb(j, s, need, JSON_COMPACT | JSON_SORT_KEYS)) != need) {
+		free(s);
+		return NULL;
+	}
+	s[len] = '\0';
+	return s;
+}
+
 static char *
 entry_text(int64_t seq, int64_t at_ms, const struct audit_event *e, const char *prev_hex)
 {
@@ -32,7 +56,7 @@ entry_text(int64_t seq, int64_t at_ms, const struct audit_event *e, const char *
 	    "actor", S(e->actor), "user", S(e->user), "cert", S(e->cert),
 	    "message", S(e->message_id), "citizen", S(e->citizen_ref), "outcome", S(e->outcome),
 	    "rule", S(e->rule), "detail", S(e->detail), "prev", prev_hex);
-	s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	s = j != NULL ? dump_canonical(j) : NULL;
 	json_decref(j);
 	return s;
 }
@@ -83,7 +107,8 @@ audit_append(struct store_tx *tx, const struct audit_event *e, int64_t at_ms, st
 		util_hex(last[0].leaf_hash, 32, prev);
 	}
 	if ((text = entry_text(count, at_ms, e, prev)) == NULL) {
-		r = why_set(why, HEGN_ERR_INVALID, "audit: an event field is not valid UTF-8");
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "audit: an event field is not valid UTF-8 (or out of memory)");
 		goto out;
 	}
 	row.at_ms = at_ms;

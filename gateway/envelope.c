@@ -131,6 +131,7 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	EVP_PKEY_CTX *pctx;
+	X509 *copy = NULL;
 	BIO *in = NULL, *bout = NULL;
 	int r, i, flags = CMS_PARTIAL | CMS_BINARY;
 
@@ -152,14 +153,22 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 		    CONTENT_ID_MAX);
 		goto out;
 	}
-	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+	/*
+	 * CMS_sign ignores a failure to attach the content (an allocation):
+	 * ask again, or the result would be a detached signature.
+	 */
+	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL ||
+	    CMS_set_detached(cms, 0) != 1)
 		goto crypto;
 	/*
 	 * No SMIMECapabilities: the signed attributes are exactly those
 	 * listed in docs/formats.md.  CMS_KEY_PARAM leaves the signing
 	 * context open so the RSA padding can be chosen.
 	 */
-	if ((si = CMS_add1_signer(cms, cert, key, EVP_sha256(),
+	/* A copy of the certificate, as in envelope_seal: its cached key can break. */
+	if ((copy = X509_dup(cert)) == NULL)
+		goto crypto;
+	if ((si = CMS_add1_signer(cms, copy, key, EVP_sha256(),
 	    CMS_KEY_PARAM | CMS_NOSMIMECAP)) == NULL)
 		goto crypto;
 	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && padding == ENVELOPE_PSS) {
@@ -188,6 +197,7 @@ crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot create CMS signature");
 	why_openssl(why);
 out:
+	X509_free(copy);
 	BIO_free(in);
 	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
@@ -204,6 +214,7 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 	EVP_PKEY_CTX *pctx;
 	EVP_PKEY *pub;
 	const EVP_CIPHER *evp;
+	X509 *copy = NULL;
 	BIO *in = NULL, *bout = NULL;
 	int r, flags = CMS_PARTIAL | CMS_BINARY, rsa;
 
@@ -243,14 +254,25 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 		    (int)cipher);
 		goto out;
 	}
-	if ((cms = CMS_encrypt(NULL, NULL, evp, flags)) == NULL)
+	/* As CMS_sign, CMS_encrypt ignores a failure to attach the content. */
+	if ((cms = CMS_encrypt(NULL, NULL, evp, flags)) == NULL ||
+	    CMS_set_detached(cms, 0) != 1)
 		goto crypto;
 	/*
 	 * RSA: OAEP with SHA-256 and MGF1-SHA-256, never PKCS#1 v1.5
 	 * (Bleichenbacher).  EC: ephemeral-static ECDH (kari) with the
 	 * X9.63 KDF over SHA-256 rather than OpenSSL's default SHA-1.
 	 */
-	if ((ri = CMS_add1_recipient_cert(cms, recipient, CMS_KEY_PARAM)) == NULL ||
+	/*
+	 * A copy of the certificate, so its public key object lives for this
+	 * message only: OpenSSL 3.0 can leave the key it caches in the
+	 * certificate broken after an allocation failure, and every later
+	 * message to that recipient would then be sealed to garbage
+	 * (tests/unit/test_faults.c).
+	 */
+	if ((copy = X509_dup(recipient)) == NULL)
+		goto crypto;
+	if ((ri = CMS_add1_recipient_cert(cms, copy, CMS_KEY_PARAM)) == NULL ||
 	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL)
 		goto crypto;
 	if (rsa) {
@@ -277,6 +299,7 @@ crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot encrypt CMS message");
 	why_openssl(why);
 out:
+	X509_free(copy);
 	BIO_free(in);
 	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
@@ -707,8 +730,11 @@ envelope_signed_free(struct envelope_signed *s)
 {
 	if (s == NULL)
 		return;
-	if (s->content != NULL)
-		OPENSSL_clear_free(s->content, s->len + 1);
+	/* bio_to_buf allocated it with malloc: OPENSSL_free would not match. */
+	if (s->content != NULL) {
+		OPENSSL_cleanse(s->content, s->len + 1);
+		free(s->content);
+	}
 	X509_free(s->signer);
 	free(s->content_id);
 	free(s);

@@ -884,19 +884,21 @@ message_id(const struct message *m)
 	return get_string(m->root, "id");
 }
 
-static void
+/* 0, or HEGN_ERR_NOMEM when jansson could not allocate (the old value may stay). */
+static int
 set_or_remove(json_t *root, const char *key, const char *value)
 {
-	if (value == NULL)
+	if (value == NULL) {
 		json_object_del(root, key);
-	else
-		json_object_set_new(root, key, json_string(value));
+		return 0;
+	}
+	return json_object_set_new(root, key, json_string(value)) == 0 ? 0 : HEGN_ERR_NOMEM;
 }
 
-void
+int
 message_set_id(struct message *m, const char *id)
 {
-	set_or_remove(m->root, "id", id);
+	return set_or_remove(m->root, "id", id);
 }
 
 const char *
@@ -905,10 +907,10 @@ message_from(const struct message *m)
 	return get_string(m->root, "from");
 }
 
-void
+int
 message_set_from(struct message *m, const char *from)
 {
-	set_or_remove(m->root, "from", from);
+	return set_or_remove(m->root, "from", from);
 }
 
 enum message_kind
@@ -987,7 +989,24 @@ dump(json_t *j, size_t flags, int newline, struct buf *out, struct why *why)
 int
 message_canonical(const struct message *m, struct buf *out, struct why *why)
 {
-	return dump(m->root, JSON_COMPACT | JSON_SORT_KEYS, 0, out, why);
+	json_t *back;
+	int r;
+
+	if ((r = dump(m->root, JSON_COMPACT | JSON_SORT_KEYS, 0, out, why)) != 0)
+		return r;
+	/*
+	 * jansson can leave a member out of a dump when memory runs short and
+	 * still report success (found by tests/unit/test_faults.c).  These bytes
+	 * get signed, so read them back and make sure they say the same.
+	 */
+	back = json_loadb((const char *)out->data, out->len, 0, NULL);
+	if (back == NULL || !json_equal(back, m->root)) {
+		json_decref(back);
+		buf_free(out, 1);
+		return why_set(why, HEGN_ERR_NOMEM, "message: could not serialise (out of memory)");
+	}
+	json_decref(back);
+	return 0;
 }
 
 unsigned
@@ -1054,7 +1073,7 @@ message_minimise(const struct message *m, unsigned keep, struct message **out,
 	return 0;
 }
 
-void
+int
 message_set_minimised(struct message *m, const char *original_sha256, unsigned removed,
     const char *signed_by)
 {
@@ -1062,10 +1081,15 @@ message_set_minimised(struct message *m, const char *original_sha256, unsigned r
 	int c;
 
 	for (c = 0; c < CLASS_COUNT; c++)
-		if (removed & (1u << c))
-			json_array_append_new(list, json_string(message_class_name((enum message_class)c)));
-	json_object_set_new(m->root, "minimised", json_pack("{s:s, s:o, s:s}", "original_sha256",
-	    original_sha256, "removed", list, "signed_by", signed_by));
+		if (removed & (1u << c) && json_array_append_new(list,
+		    json_string(message_class_name((enum message_class)c))) != 0) {
+			json_decref(list);
+			return HEGN_ERR_NOMEM;
+		}
+	/* json_pack's "o" takes list even when it fails. */
+	return json_object_set_new(m->root, "minimised", json_pack("{s:s, s:o, s:s}",
+	    "original_sha256", original_sha256, "removed", list, "signed_by", signed_by)) == 0 ?
+	    0 : HEGN_ERR_NOMEM;
 }
 
 const char *

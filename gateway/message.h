@@ -72,15 +72,15 @@ void message_free(struct message *m);
 
 /* The client-chosen id, or NULL (valid until the next message_set_id). */
 const char *message_id(const struct message *m);
-/* Set (replace) the id; NULL removes it. */
-void message_set_id(struct message *m, const char *id);
+/* Set (replace) the id; NULL removes it.  0, or HEGN_ERR_NOMEM (jansson). */
+int message_set_id(struct message *m, const char *id);
 /* The sender as recorded by the gateway ("from"), or NULL. */
 const char *message_from(const struct message *m);
 /*
  * Set "from" (NULL removes it): the gateway records the authenticated sender
- * in what is signed.
+ * in what is signed.  0, or HEGN_ERR_NOMEM (jansson).
  */
-void message_set_from(struct message *m, const char *from);
+int message_set_from(struct message *m, const char *from);
 enum message_kind message_kind(const struct message *m);
 const char *message_to(const struct message *m);
 /* The citizen's CPR, normalised to ten digits. */
@@ -109,7 +109,7 @@ int message_minimise(const struct message *m, unsigned keep, struct message **ou
  * of the original's signed content, "removed": the classes dropped,
  * "signed_by": who signs the copy ("sender" or "gateway")}.
  */
-void message_set_minimised(struct message *m, const char *original_sha256, unsigned removed,
+int message_set_minimised(struct message *m, const char *original_sha256, unsigned removed,
     const char *signed_by);
 
 /* A string member of a class object ("basic", "start_date"), or NULL. */

@@ -583,11 +583,12 @@ sign_minimised(struct relay *r, const struct party *sender, const struct message
 
 	if ((rc = message_minimise(m, cp->keep, &min, &cp->removed, why)) != 0)
 		return rc;
-	message_set_id(min, id);
-	message_set_from(min, sender->name);
-	message_set_minimised(min, orig_sha, cp->removed,
-	    strcmp(signer, GATEWAY_NAME) == 0 ? "gateway" : "sender");
-	if ((rc = message_canonical(min, &canon, why)) == 0 &&
+	/* A field jansson could not add would be missing from what is signed. */
+	if (message_set_id(min, id) != 0 || message_set_from(min, sender->name) != 0 ||
+	    message_set_minimised(min, orig_sha, cp->removed,
+	    strcmp(signer, GATEWAY_NAME) == 0 ? "gateway" : "sender") != 0)
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory for the minimised copy");
+	else if ((rc = message_canonical(min, &canon, why)) == 0 &&
 	    (rc = signer_sign(r->signer, signer, canon.data, canon.len, id, &cp->signed_der,
 	    why)) == 0)
 		cp->own_signed = 1;
@@ -747,8 +748,10 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		signed_der = inner;
 		memset(&inner, 0, sizeof(inner));
 	} else {
-		message_set_id(m, id);
-		message_set_from(m, sender->name);
+		if (message_set_id(m, id) != 0 || message_set_from(m, sender->name) != 0) {
+			rc = why_set(why, HEGN_ERR_NOMEM, "out of memory for the message");
+			goto out;
+		}
 		if ((rc = message_canonical(m, &canon, why)) != 0)
 			goto out;
 		util_sha256_hex(canon.data, canon.len, csha);
