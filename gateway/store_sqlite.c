@@ -29,7 +29,6 @@
 #include <sqlite3.h>
 
 #include "err.h"
-#include "log.h"
 #include "store.h"
 #include "store_sqlite.h"
 #include "util.h"
@@ -469,28 +468,6 @@ struct sq_conn {
 	int in_use;               /* readers: lent to a transaction */
 };
 
-/*
- * Group commit (docs/performance.md).  With synchronous=FULL every COMMIT
- * synced the WAL while holding the write lock, so writers queued behind one
- * fdatasync each.  Instead the write connection runs synchronous=NORMAL (a
- * COMMIT only appends to the WAL; checkpoints still sync the WAL before and
- * the database after) and store_sqlite_commit returns only once an
- * fdatasync of the WAL that began after its COMMIT has succeeded.  The
- * first waiting committer syncs for all that committed before it started;
- * the others wait for that sync or the next.  Nothing is acknowledged
- * before it is on disk; readers may see a transaction a moment before it
- * is, which no acknowledgement depends on.
- */
-struct sq_group {
-	int fd;                   /* the WAL file; -1: no group commit (synchronous=FULL) */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint64_t committed;       /* write transactions committed so far */
-	uint64_t synced;          /* ... of which known to be on disk */
-	int syncing;              /* a committer is in fdatasync for the others */
-	int failed;               /* an fdatasync failed: refuse to acknowledge from now on */
-};
-
 struct sq_store {
 	char *path;
 	int version;
@@ -500,7 +477,6 @@ struct sq_store {
 	pthread_cond_t pcond;     /* signalled when a reader comes back */
 	struct sq_conn r[SQ_READERS];
 	int locks_made;
-	struct sq_group group;    /* group commit, see sq_durable */
 };
 
 struct sq_tx {
@@ -960,79 +936,6 @@ out:
 	return r;
 }
 
-/* Wait until write transaction number mine is on disk, syncing the WAL if no one else is. */
-static int
-sq_durable(struct sq_store *s, uint64_t mine, struct why *why)
-{
-	struct sq_group *g = &s->group;
-	uint64_t target;
-	int r = 0, rc, e;
-
-	pthread_mutex_lock(&g->lock);
-	while (g->synced < mine && !g->failed) {
-		if (g->syncing) {
-			pthread_cond_wait(&g->cond, &g->lock);
-			continue;
-		}
-		/* Every transaction committed up to now is in the WAL: one sync covers them all. */
-		g->syncing = 1;
-		target = g->committed;
-		pthread_mutex_unlock(&g->lock);
-		rc = fdatasync(g->fd);
-		e = errno;
-		pthread_mutex_lock(&g->lock);
-		g->syncing = 0;
-		if (rc == 0 && target > g->synced)
-			g->synced = target;
-		/* After a failed fsync the kernel may have dropped the pages: trust no later one. */
-		if (rc != 0) {
-			g->failed = e != 0 ? e : EIO;
-			log_error("store: cannot sync the WAL of %s (%s)", s->path, strerror(g->failed));
-		}
-		pthread_cond_broadcast(&g->cond);
-	}
-	if (g->synced < mine)
-		r = why_set(why, HEGN_ERR_IO, "store: cannot sync the WAL of %s: %s", s->path,
-		    strerror(g->failed));
-	pthread_mutex_unlock(&g->lock);
-	return r;
-}
-
-/*
- * Switch the write connection to group commit: open the WAL file for the
- * shared fdatasync, then lower the writer's synchronous level to NORMAL.
- * Without a WAL file to sync the writer keeps synchronous=FULL.
- */
-static int
-sq_group_start(struct sq_store *s, struct why *why)
-{
-	char *wal = xasprintf("%s-wal", s->path);
-	int64_t v;
-	int r;
-
-	if ((s->group.fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0) {
-		r = 0;
-		goto out;
-	}
-	if ((r = sq_exec(s->w.db, "PRAGMA synchronous = NORMAL", "setting group commit",
-	    why)) != 0 ||
-	    (r = sq_query_int(s->w.db, "PRAGMA synchronous", &v, "setting group commit",
-	    why)) != 0)
-		goto out;
-	if (v != 1) {
-		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused synchronous=NORMAL");
-		goto out;
-	}
-	r = 0;
-out:
-	if (r != 0 && s->group.fd >= 0) {
-		close(s->group.fd);
-		s->group.fd = -1;
-	}
-	free(wal);
-	return r;
-}
-
 static void
 store_sqlite_close(void *impl)
 {
@@ -1045,14 +948,10 @@ store_sqlite_close(void *impl)
 	for (i = 0; i < SQ_READERS; i++)
 		sq_conn_close(&s->r[i]);
 	sq_conn_close(&s->w);
-	if (s->group.fd >= 0)
-		close(s->group.fd);
 	if (s->locks_made) {
 		pthread_mutex_destroy(&s->wlock);
 		pthread_mutex_destroy(&s->plock);
 		pthread_cond_destroy(&s->pcond);
-		pthread_mutex_destroy(&s->group.lock);
-		pthread_cond_destroy(&s->group.cond);
 	}
 	free(s->path);
 	free(s);
@@ -1077,7 +976,6 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(location);
-	s->group.fd = -1;
 	/* Error-checking: a thread that begins a second write fails at once. */
 	if (pthread_mutexattr_init(&ma) != 0) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
@@ -1086,8 +984,6 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
 	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
 	    pthread_mutex_init(&s->plock, NULL) != 0 ||
-	    pthread_mutex_init(&s->group.lock, NULL) != 0 ||
-	    pthread_cond_init(&s->group.cond, NULL) != 0 ||
 	    pthread_condattr_init(&ca) != 0) {
 		pthread_mutexattr_destroy(&ma);
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
@@ -1124,8 +1020,6 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	for (i = 0; i < SQ_READERS; i++)
 		if ((r = sq_conn_open(&s->r[i], s->path, 0, why)) != 0)
 			goto out;
-	if ((r = sq_group_start(s, why)) != 0)
-		goto out;
 	*impl = s;
 	s = NULL;
 	r = 0;
@@ -1242,30 +1136,19 @@ store_sqlite_rollback(void *h)
 	sq_release(tx);
 }
 
-/*
- * Durable once this returns 0: COMMIT appended the transaction to the WAL
- * and sq_durable saw it synced (or, without group commit, synchronous=FULL
- * synced it inside COMMIT).
- */
+/* Durable once COMMIT returned SQLITE_DONE: synchronous=FULL synced the WAL. */
 static int
 store_sqlite_commit(void *h, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct sq_store *s = tx->s;
-	uint64_t mine = 0;
-	int r, group = tx->write && s->group.fd >= 0;
+	int r;
 
 	if ((r = sq_run(tx->c, SQ_COMMIT, "commit", why)) != 0) {
 		store_sqlite_rollback(tx);
 		return r;
 	}
-	if (group) {
-		pthread_mutex_lock(&s->group.lock);
-		mine = ++s->group.committed;
-		pthread_mutex_unlock(&s->group.lock);
-	}
 	sq_release(tx);
-	return group ? sq_durable(s, mine, why) : 0;
+	return 0;
 }
 
 static int
