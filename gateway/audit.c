@@ -658,3 +658,146 @@ audit_keygen(const char *name, const char *key_path, const char *pub_path, struc
 	free(vk);
 	return r;
 }
+
+/* The leaf hashes of the first n entries (n * 32 bytes, freed by the caller). */
+static int
+load_leaves(struct store_tx *tx, int64_t n, uint8_t (**out)[32], struct why *why)
+{
+	struct store_audit *rows = NULL;
+	uint8_t (*leaves)[32];
+	size_t got = 0, i;
+	int64_t next = 0;
+	int r;
+
+	*out = NULL;
+	leaves = xcalloc(n > 0 ? (size_t)n : 1, 32);
+	while (next < n) {
+		if ((r = store_audit_range(tx, next, AUDIT_BATCH, &rows, &got, why)) != 0) {
+			free(leaves);
+			return r;
+		}
+		for (i = 0; i < got && next < n; i++, next++)
+			memcpy(leaves[next], rows[i].leaf_hash, 32);
+		store_audit_list_free(rows, got);
+		if (got == 0)
+			break;
+	}
+	if (next < n) {
+		free(leaves);
+		return why_set(why, HEGN_ERR_SIGNATURE, "entry %lld: missing below a checkpoint",
+		    (long long)next);
+	}
+	*out = leaves;
+	return 0;
+}
+
+static json_t *
+hex_list(const uint8_t (*proof)[32], size_t n)
+{
+	json_t *a = json_array();
+	char hex[65];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		util_hex(proof[i], 32, hex);
+		json_array_append_new(a, json_string(hex));
+	}
+	return a;
+}
+
+static int
+print_json(FILE *f, json_t *j)
+{
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	json_decref(j);
+	if (text == NULL)
+		return HEGN_ERR_NOMEM;
+	fprintf(f, "%s\n", text);
+	free(text);
+	return 0;
+}
+
+int
+audit_prove_inclusion(struct store *s, int64_t seq, FILE *out, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_checkpoint *cps = NULL, *cp;
+	uint8_t (*leaves)[32] = NULL, proof[MERKLE_MAX_PROOF][32];
+	size_t ncp = 0, plen = 0;
+	char hex[65], root[65];
+	int r;
+
+	if ((r = store_begin(s, 0, &tx, why)) != 0)
+		return r;
+	if ((r = store_checkpoint_list(tx, &cps, &ncp, why)) != 0)
+		goto out;
+	if (ncp > 0)
+		qsort(cps, ncp, sizeof(*cps), cp_cmp);
+	if (ncp == 0 || seq < 0 || seq >= cps[ncp - 1].size) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "entry %lld: not covered by a checkpoint yet", (long long)seq);
+		goto out;
+	}
+	cp = &cps[ncp - 1];
+	if ((r = load_leaves(tx, cp->size, &leaves, why)) != 0 ||
+	    (r = merkle_inclusion_proof((const uint8_t (*)[32])leaves, (size_t)cp->size,
+	    (size_t)seq, proof, MERKLE_MAX_PROOF, &plen, why)) != 0)
+		goto out;
+	/* A proof that does not hold against the signed root is a finding, not an answer. */
+	if ((r = merkle_verify_inclusion((uint64_t)seq, (uint64_t)cp->size, leaves[seq],
+	    (const uint8_t (*)[32])proof, plen, cp->root, why)) != 0)
+		goto out;
+	util_hex(leaves[seq], 32, hex);
+	util_hex(cp->root, 32, root);
+	r = print_json(out, json_pack("{s:I, s:s, s:I, s:s, s:o, s:s}", "seq", (json_int_t)seq,
+	    "leaf_hash", hex, "tree_size", (json_int_t)cp->size, "root", root, "proof",
+	    hex_list((const uint8_t (*)[32])proof, plen), "checkpoint", cp->note));
+out:
+	free(leaves);
+	free(cps);
+	store_rollback(tx);
+	return r;
+}
+
+int
+audit_prove_consistency(struct store *s, int64_t old_size, FILE *out, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_checkpoint *cps = NULL, *old = NULL, *cur;
+	uint8_t (*leaves)[32] = NULL, proof[MERKLE_MAX_PROOF][32];
+	size_t ncp = 0, plen = 0, i;
+	int r;
+
+	if ((r = store_begin(s, 0, &tx, why)) != 0)
+		return r;
+	if ((r = store_checkpoint_list(tx, &cps, &ncp, why)) != 0)
+		goto out;
+	if (ncp > 0)
+		qsort(cps, ncp, sizeof(*cps), cp_cmp);
+	for (i = 0; i < ncp; i++)
+		if (cps[i].size == old_size)
+			old = &cps[i];
+	if (old == NULL || old_size <= 0) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "no checkpoint at size %lld",
+		    (long long)old_size);
+		goto out;
+	}
+	cur = &cps[ncp - 1];
+	if ((r = load_leaves(tx, cur->size, &leaves, why)) != 0 ||
+	    (r = merkle_consistency_proof((const uint8_t (*)[32])leaves, (size_t)cur->size,
+	    (size_t)old_size, proof, MERKLE_MAX_PROOF, &plen, why)) != 0)
+		goto out;
+	if ((r = merkle_verify_consistency((uint64_t)old_size, (uint64_t)cur->size, old->root,
+	    cur->root, (const uint8_t (*)[32])proof, plen, why)) != 0)
+		goto out;
+	r = print_json(out, json_pack("{s:I, s:I, s:o, s:s, s:s}", "old_size",
+	    (json_int_t)old_size, "new_size", (json_int_t)cur->size, "proof",
+	    hex_list((const uint8_t (*)[32])proof, plen), "old_checkpoint", old->note,
+	    "new_checkpoint", cur->note));
+out:
+	free(leaves);
+	free(cps);
+	store_rollback(tx);
+	return r;
+}

@@ -74,6 +74,17 @@ int audit_checkpoint(struct audit_signer *a, struct store *s, int force, int64_t
  */
 int audit_verify_store(struct store *s, const char *verifier, FILE *out, struct why *why);
 
+/*
+ * Proofs an auditor can check with only a signed checkpoint (RFC 9162):
+ * that entry seq is in the tree of the latest checkpoint, and that the tree
+ * of the checkpoint at old_size is a prefix of the latest one.  Each prints
+ * a JSON object with the proof (hex hashes) and the checkpoint note(s), after
+ * checking the proof itself.  0, HEGN_ERR_NOT_FOUND (no such entry or
+ * checkpoint), or HEGN_ERR_SIGNATURE when the proof does not verify.
+ */
+int audit_prove_inclusion(struct store *s, int64_t seq, FILE *out, struct why *why);
+int audit_prove_consistency(struct store *s, int64_t old_size, FILE *out, struct why *why);
+
 /* Write the log and its checkpoints as JSON lines to f. */
 int audit_export(struct store *s, FILE *f, struct why *why);
 

@@ -130,6 +130,8 @@ usage(void)
 	    "  user list | user disable NAME | user enable NAME\n"
 	    "  audit verify [--export FILE --pubkey FILE]\n"
 	    "  audit export [--out FILE]\n"
+	    "  audit prove --seq N | --old-size N   an inclusion proof of entry N, or a consistency\n"
+	    "                                    proof from the checkpoint at size N, to the latest\n"
 	    "  audit query --cpr CPR [--from TIME] [--to TIME]\n"
 	    "  fallback ID --channel fax|phone|post --reason TEXT [--recipient P]\n"
 	    "  fallback register --channel C --party P [--kind K] [--direction D] --reason TEXT [--at TIME]\n"
@@ -957,7 +959,8 @@ read_first_line(const char *path, char **out, struct why *why)
 static int
 cmd_audit(const char *conf_path, int argc, char **argv)
 {
-	static const char *const names[] = { "export", "pubkey", "out", "cpr", "from", "to", NULL };
+	static const char *const names[] = { "export", "pubkey", "out", "cpr", "from", "to", "seq",
+		"old-size", NULL };
 	struct opts o;
 	struct relay *r = NULL;
 	struct why why = { 0 };
@@ -1001,6 +1004,18 @@ cmd_audit(const char *conf_path, int argc, char **argv)
 			rc = why_set(&why, HEGN_ERR_IO, "cannot write %s", opt(&o, "out"));
 		if (rc != 0) {
 			rc = fail("audit export", &why);
+			goto out;
+		}
+	} else if (strcmp(argv[0], "prove") == 0) {
+		if (opt(&o, "seq") != NULL)
+			rc = audit_prove_inclusion(relay_store(r), atoll(opt(&o, "seq")), stdout, &why);
+		else if (opt(&o, "old-size") != NULL)
+			rc = audit_prove_consistency(relay_store(r), atoll(opt(&o, "old-size")), stdout,
+			    &why);
+		else
+			usage();
+		if (rc != 0) {
+			rc = fail("audit prove", &why);
 			goto out;
 		}
 	} else if (strcmp(argv[0], "query") == 0) {
