@@ -542,6 +542,23 @@ route_match(const struct route *rt, const char *path, char id[ID_MAX + 1])
 	return 1;
 }
 
+int
+api_route(const char *method, const char *path, char id[ID_MAX + 1], int *path_known)
+{
+	size_t i;
+
+	*path_known = 0;
+	id[0] = '\0';
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!route_match(&routes[i], path, id))
+			continue;
+		*path_known = 1;
+		if (strcmp(routes[i].method, method) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 void
 api_handle(struct relay *r, const struct http_request *req, struct http_response *resp)
 {
@@ -554,12 +571,7 @@ api_handle(struct relay *r, const struct http_request *req, struct http_response
 		web_handle(r, req, resp);
 		return;
 	}
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!route_match(&routes[i], req->path, id))
-			continue;
-		path_known = 1;
-		if (strcmp(routes[i].method, req->method) != 0)
-			continue;
+	if ((i = (size_t)api_route(req->method, req->path, id, &path_known)) != (size_t)-1) {
 		if (routes[i].auth == AUTH_PARTY && req->party == NULL) {
 			api_error(resp, HEGN_ERR_UNAUTH, req->auth.text);
 			return;

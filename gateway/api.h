@@ -11,6 +11,13 @@
 /* Answer req into resp; never fails (errors become error responses). */
 void api_handle(struct relay *r, const struct http_request *req, struct http_response *resp);
 
+/*
+ * Route method and path: the index of the route and its id (one path
+ * segment, at most 64 characters, into id), or -1 (with *path_known set when
+ * the path exists for another method).  Pure, for tests and fuzzing.
+ */
+int api_route(const char *method, const char *path, char id[65], int *path_known);
+
 /* Fill resp with the JSON error body for code and reason. */
 void api_error(struct http_response *resp, int code, const char *message);
 
