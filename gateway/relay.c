@@ -440,6 +440,7 @@ struct copy {
 	int own_signed;                  /* signed_der is ours to free (a minimised copy) */
 	struct buf sealed;
 	char sealed_sha[65];
+	const char *form;                /* what the copy carries, for the delivery log; NULL: hegn's JSON */
 };
 
 /* A provider's assignment for the citizen, as the policy language sees it. */
@@ -634,6 +635,69 @@ static int relay_receipt_medcom(struct relay *r, const struct party *signer, con
     const uint8_t *content, size_t clen, const uint8_t *body, size_t len, json_t **out,
     struct why *why);
 
+/*
+ * Store each copy of a submission with its schedule, and record in the
+ * delivery log and the audit log what it carries: the classes kept, those
+ * removed (and who signed the minimised copy), and the envelope.
+ */
+static int
+store_copies(struct relay *r, struct store_tx *tx, const char *id, const char *sender,
+    const char *cref, enum message_kind kind, unsigned present, int64_t deadline_ms,
+    const struct copy *copies, size_t n, const char *minimised_by,
+    int64_t now, struct why *why)
+{
+	struct store_delivery sd;
+	struct store_schedule sched;
+	struct store_event ev;
+	struct audit_event ae;
+	char detail[256], classes[32], removed[32];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		const struct copy *cp = &copies[i];
+
+		memset(&sd, 0, sizeof(sd));
+		snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
+		snprintf(sd.recipient, sizeof(sd.recipient), "%s", cp->to->name);
+		snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
+		snprintf(sd.channel, sizeof(sd.channel), "pull");
+		sd.updated_ms = now;
+		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
+		sd.sealed = cp->sealed;
+		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
+			return rc;
+		memset(&sched, 0, sizeof(sched));
+		memcpy(sched.message_id, sd.message_id, sizeof(sched.message_id));
+		memcpy(sched.recipient, sd.recipient, sizeof(sched.recipient));
+		memcpy(sched.state, sd.state, sizeof(sched.state));
+		delivery_initial(r->conf, cp->to, kind, deadline_ms, now, &sched);
+		if ((rc = store_schedule_update(tx, &sched, why)) != 0)
+			return rc;
+		class_list(cp->keep & present, classes);
+		class_list(cp->removed, removed);
+		if (cp->removed != 0) {
+			snprintf(detail, sizeof(detail), "removed %s%s%s", removed,
+			    minimised_by ? "; signed by " : "", minimised_by ? minimised_by : "");
+			event_fill(&ev, id, cp->to->name, "minimised", GATEWAY_NAME, detail, now);
+			if ((rc = store_event_add(tx, &ev, why)) != 0)
+				return rc;
+		}
+		snprintf(detail, sizeof(detail), "%s%s%s; classes %s", cp->form ? cp->form : "",
+		    cp->form ? "; " : "", cp->to->conf->cipher == ENVELOPE_AES256_CBC ?
+		    "EnvelopedData AES-256-CBC" : "AuthEnvelopedData AES-256-GCM", classes);
+		event_fill(&ev, id, cp->to->name, "sealed", GATEWAY_NAME, detail, now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			return rc;
+		snprintf(detail, sizeof(detail), "copy for %s: classes %s, removed %s", cp->to->name,
+		    classes, removed);
+		audit_fill(&ae, "message.seal", sender, id, cref, "allow", cp->send.rule_id, detail);
+		if ((rc = audit_append(tx, &ae, now, why)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int
 relay_submit(struct relay *r, const struct party *caller, const char *content_type,
     const uint8_t *body, size_t len, json_t **response, int *created, struct why *why)
@@ -652,13 +716,12 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	struct copy *copies = NULL;
-	struct store_schedule sched;
 	size_t ncopies = 0, i, nprov = 0;
 	char (*providers)[65] = NULL;
 	const uint8_t *content;
 	size_t content_len;
 	const char *cid = NULL;
-	char id[65], csha[65], cref[65] = "", services[257], detail[256], classes[32], removed[32];
+	char id[65], csha[65], cref[65] = "", services[257], detail[256];
 	char signer_fp[65];
 	X509 *rcert = NULL;
 	json_t *list;
@@ -896,49 +959,10 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	}
 	if ((rc = audit_append(tx, &ae, now, why)) != 0)
 		goto out;
-	for (i = 0; i < ncopies; i++) {
-		struct copy *cp = &copies[i];
-
-		memset(&sd, 0, sizeof(sd));
-		snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
-		snprintf(sd.recipient, sizeof(sd.recipient), "%s", cp->to->name);
-		snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
-		snprintf(sd.channel, sizeof(sd.channel), "pull");
-		sd.updated_ms = now;
-		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
-		sd.sealed = cp->sealed;
-		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
-			goto out;
-		memset(&sched, 0, sizeof(sched));
-		memcpy(sched.message_id, sd.message_id, sizeof(sched.message_id));
-		memcpy(sched.recipient, sd.recipient, sizeof(sched.recipient));
-		memcpy(sched.state, sd.state, sizeof(sched.state));
-		delivery_initial(r->conf, cp->to, message_kind(m), sm.deadline_ms, now, &sched);
-		snprintf(sd.channel, sizeof(sd.channel), "%s", sched.channel);
-		if ((rc = store_schedule_update(tx, &sched, why)) != 0)
-			goto out;
-		class_list(cp->keep & message_classes(m), classes);
-		class_list(cp->removed, removed);
-		if (cp->removed != 0) {
-			snprintf(detail, sizeof(detail), "removed %s; signed by %s", removed,
-			    signer_has(r->signer, sender->name) ? "the sender" : "the gateway");
-			event_fill(&ev, id, cp->to->name, "minimised", GATEWAY_NAME, detail, now);
-			if ((rc = store_event_add(tx, &ev, why)) != 0)
-				goto out;
-		}
-		snprintf(detail, sizeof(detail), "%s; classes %s",
-		    cp->to->conf->cipher == ENVELOPE_AES256_CBC ? "EnvelopedData AES-256-CBC" :
-		    "AuthEnvelopedData AES-256-GCM", classes);
-		event_fill(&ev, id, cp->to->name, "sealed", GATEWAY_NAME, detail, now);
-		if ((rc = store_event_add(tx, &ev, why)) != 0)
-			goto out;
-		snprintf(detail, sizeof(detail), "copy for %s: classes %s, removed %s", cp->to->name,
-		    classes, removed);
-		audit_fill(&ae, "message.seal", sender->name, id, cref, "allow", cp->send.rule_id,
-		    detail);
-		if ((rc = audit_append(tx, &ae, now, why)) != 0)
-			goto out;
-	}
+	if ((rc = store_copies(r, tx, id, sender->name, cref, message_kind(m), message_classes(m),
+	    sm.deadline_ms, copies, ncopies, signer_has(r->signer, sender->name) ?
+	    "the sender" : "the gateway", now, why)) != 0)
+		goto out;
 	if ((rc = apply_assignments(tx, m, cref, to, services, id, now, why)) != 0)
 		goto out;
 	rc = store_commit(tx, why);
@@ -2599,9 +2623,7 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	struct store_tx *tx = NULL;
 	struct store_medcom by_bundle, by_header, row;
 	struct store_message sm;
-	struct store_delivery sd;
 	struct store_event ev;
-	struct store_schedule sched;
 	struct audit_event ae;
 	struct policy_ctx ctx;
 	struct policy_decision dec;
@@ -2609,7 +2631,7 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	size_t ncopies = 0, i, nprov = 0;
 	char (*providers)[65] = NULL;
 	const char *kind = NULL, *our_sor, *our_gln, *format;
-	char id[65], csha[65], cref[65] = "", services[257], detail[256], classes[32], removed[32];
+	char id[65], csha[65], cref[65] = "", services[257], detail[256];
 	enum medcom_dup dup;
 	X509 *rcert = NULL;
 	int64_t now;
@@ -2861,48 +2883,11 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	}
 	if ((rc = audit_append(tx, &ae, now, why)) != 0)
 		goto out;
-	for (i = 0; i < ncopies; i++) {
-		struct copy *cp = &copies[i];
-
-		memset(&sd, 0, sizeof(sd));
-		snprintf(sd.message_id, sizeof(sd.message_id), "%s", id);
-		snprintf(sd.recipient, sizeof(sd.recipient), "%s", cp->to->name);
-		snprintf(sd.state, sizeof(sd.state), "%s", STORE_STATE_SUBMITTED);
-		snprintf(sd.channel, sizeof(sd.channel), "pull");
-		sd.updated_ms = now;
-		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
-		sd.sealed = cp->sealed;
-		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
-			goto out;
-		memset(&sched, 0, sizeof(sched));
-		memcpy(sched.message_id, sd.message_id, sizeof(sched.message_id));
-		memcpy(sched.recipient, sd.recipient, sizeof(sched.recipient));
-		memcpy(sched.state, sd.state, sizeof(sched.state));
-		delivery_initial(r->conf, cp->to, message_kind(hm), 0, now, &sched);
-		if ((rc = store_schedule_update(tx, &sched, why)) != 0)
-			goto out;
-		class_list(cp->keep & message_classes(hm), classes);
-		class_list(cp->removed, removed);
-		snprintf(detail, sizeof(detail), "%s; %s; classes %s",
-		    cp->own_signed ? "hegn's format" : "the original MedCom FHIR",
-		    cp->to->conf->cipher == ENVELOPE_AES256_CBC ? "EnvelopedData AES-256-CBC" :
-		    "AuthEnvelopedData AES-256-GCM", classes);
-		event_fill(&ev, id, cp->to->name, "sealed", GATEWAY_NAME, detail, now);
-		if ((rc = store_event_add(tx, &ev, why)) != 0)
-			goto out;
-		if (cp->removed != 0) {
-			snprintf(detail, sizeof(detail), "removed %s", removed);
-			event_fill(&ev, id, cp->to->name, "minimised", GATEWAY_NAME, detail, now);
-			if ((rc = store_event_add(tx, &ev, why)) != 0)
-				goto out;
-		}
-		snprintf(detail, sizeof(detail), "copy for %s: classes %s, removed %s", cp->to->name,
-		    classes, removed);
-		audit_fill(&ae, "message.seal", sender->name, id, cref, "allow", cp->send.rule_id,
-		    detail);
-		if ((rc = audit_append(tx, &ae, now, why)) != 0)
-			goto out;
-	}
+	for (i = 0; i < ncopies; i++)
+		copies[i].form = copies[i].own_signed ? "hegn's format" : "the original MedCom FHIR";
+	if ((rc = store_copies(r, tx, id, sender->name, cref, message_kind(hm),
+	    message_classes(hm), 0, copies, ncopies, NULL, now, why)) != 0)
+		goto out;
 	/* A death (Patient.deceased) ends the assignments, as hegn's death_notice does. */
 	if ((rc = apply_assignments(tx, hm, cref, to, services, id, now, why)) != 0)
 		goto out;

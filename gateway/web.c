@@ -626,6 +626,18 @@ get_lang(struct page *p)
 
 /* ---- shared renderers ---- */
 
+/* The Danish or English label of key in a table of {key, da, en}; key itself when unknown. */
+static const char *
+label(const struct page *p, const char *const (*names)[3], size_t n, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(key, names[i][0]) == 0)
+			return p->en ? names[i][2] : names[i][1];
+	return key;
+}
+
 static const char *
 class_label(const struct page *p, const char *c)
 {
@@ -654,12 +666,7 @@ kind_label(const struct page *p, const char *k)
 		{ "time_usage", "Tidsforbrug", "Time usage" },
 		{ "other", "Andet", "Other" },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(k, names[i][0]) == 0)
-			return p->en ? names[i][2] : names[i][1];
-	return k;
+	return label(p, names, sizeof(names) / sizeof(names[0]), k);
 }
 
 static const char *
@@ -672,12 +679,7 @@ service_label(const struct page *p, const char *s)
 		{ "nursing", "Sygepleje", "Nursing" },
 		{ "rehabilitation", "Genoptræning", "Rehabilitation" },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(s, names[i][0]) == 0)
-			return p->en ? names[i][2] : names[i][1];
-	return s;
+	return label(p, names, sizeof(names) / sizeof(names[0]), s);
 }
 
 static const char *
@@ -691,12 +693,7 @@ state_label(const struct page *p, const char *s)
 		{ "fallback", "Sendt uden om (fax/post/telefon)", "Fallback (fax/post/phone)" },
 		{ "failed", "Mislykket", "Failed" },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(s, names[i][0]) == 0)
-			return p->en ? names[i][2] : names[i][1];
-	return s;
+	return label(p, names, sizeof(names) / sizeof(names[0]), s);
 }
 
 static const char *
@@ -737,12 +734,7 @@ field_label(const struct page *p, const char *k)
 		{ "expected_return", "Forventet hjemkomst", "Expected return" },
 		{ "visits", "Besøg", "Visits" },
 	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(k, names[i][0]) == 0)
-			return p->en ? names[i][2] : names[i][1];
-	return k;
+	return label(p, names, sizeof(names) / sizeof(names[0]), k);
 }
 
 static void
