@@ -72,3 +72,9 @@ rows() { sqlite3 "$D/state/hegn.db" "SELECT count(*) FROM $1"; }
 no_sanitizer_reports() {
 	! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/hegnd.log"
 }
+# Flip every bit of the byte at offset OFF of FILE (so it always changes).
+flip_byte() {
+	local b
+	b=$(dd if="$1" bs=1 skip="$2" count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}

@@ -108,7 +108,7 @@ openssl cms -encrypt -binary -inform DER -outform DER -aes-256-gcm -in "$T/obs.s
 before=$(rows messages)
 cp "$T/obs.sealed" "$T/obs.bad"
 size=$(stat -c %s "$T/obs.bad")
-printf '\x55' | dd of="$T/obs.bad" bs=1 seek=$((size - 40)) conv=notrunc 2>/dev/null
+flip_byte "$T/obs.bad" $((size - 40))
 code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/obs.bad" "$URL/v1/messages")
 check "a sealed submission with one byte changed gets 4xx ($code)" sh -c "[ $code -ge 400 ] && [ $code -lt 500 ]"
 check "... and leaves nothing stored" test "$(rows messages)" = "$before"

@@ -98,7 +98,7 @@ code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/obs.sea
 check "a sealed submission is opened by the key process: 201" test "$code" = 201
 cp "$T/obs.sealed" "$T/obs.bad"
 size=$(stat -c %s "$T/obs.bad")
-printf '\x55' | dd of="$T/obs.bad" bs=1 seek=$((size - 40)) conv=notrunc 2>/dev/null
+flip_byte "$T/obs.bad" $((size - 40))
 code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/obs.bad" "$URL/v1/messages")
 check "a damaged sealed submission gets 4xx ($code)" sh -c "[ $code -ge 400 ] && [ $code -lt 500 ]"
 check "... and the key process is still there" test -d "/proc/$KEYS"
