@@ -509,18 +509,18 @@ report_metrics(struct store *s, const struct party_table *parties, struct buf *o
 	store_rollback(tx);
 	if (rc != 0)
 		goto out;
-	bprintf(out, "# HELP hegn_deliveries_total Copies of messages (and communication "
-	    "registered as outside hegn) by outcome and channel.\n"
-	    "# TYPE hegn_deliveries_total gauge\n");
+	bprintf(out, "# HELP hegn_deliveries Copies of messages (and communication "
+	    "registered as outside hegn) by their current outcome and channel.\n"
+	    "# TYPE hegn_deliveries gauge\n");
 	for (o = 0; o < OUT_COUNT; o++)
 		for (c = 0; c < NCHANNELS; c++)
 			if (r->all.matrix[o][c] > 0)
-				bprintf(out, "hegn_deliveries_total{outcome=\"%s\",channel=\"%s\"} %lld\n",
+				bprintf(out, "hegn_deliveries{outcome=\"%s\",channel=\"%s\"} %lld\n",
 				    outcome_names[o], channel_names[c], (long long)r->all.matrix[o][c]);
-	bprintf(out, "# HELP hegn_channel_total Copies by the channel they ended on (fallbacks "
-	    "included).\n# TYPE hegn_channel_total gauge\n");
+	bprintf(out, "# HELP hegn_channel_copies Copies by the channel they ended on (fallbacks "
+	    "included).\n# TYPE hegn_channel_copies gauge\n");
 	for (c = 0; c < NCHANNELS; c++)
-		bprintf(out, "hegn_channel_total{channel=\"%s\"} %lld\n", channel_names[c],
+		bprintf(out, "hegn_channel_copies{channel=\"%s\"} %lld\n", channel_names[c],
 		    (long long)r->all.channel[c]);
 	bprintf(out, "# HELP hegn_delivery_latency_seconds Submission to signed receipt.\n"
 	    "# TYPE hegn_delivery_latency_seconds histogram\n");

@@ -500,10 +500,10 @@ check "GET /v1/reports/delivery: a provider gets 403 ($code)" test "$code" = 403
 code=$(as ringsted-audit "$URL/metrics")
 check "GET /metrics answers 200 to the auditor ($code)" test "$code" = 200
 cp "$T/body" "$T/metrics.txt"
-check "metrics: hegn_deliveries_total by outcome and channel" \
-	grep -q '^hegn_deliveries_total{outcome="acknowledged",channel="push"} 1$' "$T/metrics.txt"
+check "metrics: hegn_deliveries by outcome and channel" \
+	grep -q '^hegn_deliveries{outcome="acknowledged",channel="push"} 1$' "$T/metrics.txt"
 check "metrics: fallbacks by channel" \
-	grep -q '^hegn_deliveries_total{outcome="fallback",channel="fax"} ' "$T/metrics.txt"
+	grep -q '^hegn_deliveries{outcome="fallback",channel="fax"} ' "$T/metrics.txt"
 check "metrics: the latency histogram" \
 	sh -c "grep -q '^# TYPE hegn_delivery_latency_seconds histogram' '$T/metrics.txt' &&
 	grep -q '^hegn_delivery_latency_seconds_bucket{le=\"+Inf\"} 2$' '$T/metrics.txt' &&
