@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -122,4 +123,27 @@ out:
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();
 	return type;
+}
+
+void
+adapter_curl_client_cert(CURL *curl, const struct adapter_target *t)
+{
+	struct curl_blob cert, key;
+
+	if (t->cert_pem != NULL && t->key_pem != NULL && t->cert_pem->data != NULL &&
+	    t->key_pem->data != NULL) {
+		cert.data = t->cert_pem->data;
+		cert.len = t->cert_pem->len;
+		cert.flags = CURL_BLOB_COPY;
+		key.data = t->key_pem->data;
+		key.len = t->key_pem->len;
+		key.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+		curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
+		return;
+	}
+	curl_easy_setopt(curl, CURLOPT_SSLCERT, t->cert);
+	curl_easy_setopt(curl, CURLOPT_SSLKEY, t->key);
 }

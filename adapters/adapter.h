@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
 #include "err.h"
 #include "util.h"
 
@@ -120,6 +122,13 @@ int adapter_check_msg(const struct adapter_msg *msg, int need_sealed, struct why
  * else, which no channel sends: a channel never carries clear content.
  */
 const char *adapter_smime_type(const uint8_t *der, size_t len);
+
+/*
+ * Our client certificate for a channel's TLS: from memory when the target
+ * carries the PEM (the privilege-separated daemon has no key file to read),
+ * else from the files.
+ */
+void adapter_curl_client_cert(CURL *curl, const struct adapter_target *t);
 
 /* Largest receipt a channel accepts (bytes). */
 #define ADAPTER_MAX_RECEIPT (1024u * 1024)

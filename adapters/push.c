@@ -26,30 +26,6 @@ struct sink {
 	int overflow;
 };
 
-/* Our client certificate for TLS: from memory when given, else from the files. */
-static void
-set_client_cert(CURL *curl, const struct adapter_target *t)
-{
-	struct curl_blob cert, key;
-
-	if (t->cert_pem != NULL && t->key_pem != NULL && t->cert_pem->data != NULL &&
-	    t->key_pem->data != NULL) {
-		cert.data = t->cert_pem->data;
-		cert.len = t->cert_pem->len;
-		cert.flags = CURL_BLOB_COPY;
-		key.data = t->key_pem->data;
-		key.len = t->key_pem->len;
-		key.flags = CURL_BLOB_COPY;
-		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
-		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
-		curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
-		return;
-	}
-	curl_easy_setopt(curl, CURLOPT_SSLCERT, t->cert);
-	curl_easy_setopt(curl, CURLOPT_SSLKEY, t->key);
-}
-
 static size_t
 push_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -183,7 +159,7 @@ push_deliver(const struct adapter_msg *msg, const struct adapter_target *t,
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (t->ca != NULL)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, t->ca);
-	set_client_cert(curl, t);
+	adapter_curl_client_cert(curl, t);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)timeout);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
 	    (long)(timeout < PUSH_CONNECT_TIMEOUT_S ? timeout : PUSH_CONNECT_TIMEOUT_S));

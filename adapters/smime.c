@@ -28,30 +28,6 @@ struct source {
 	size_t len, off;
 };
 
-/* Our client certificate for TLS: from memory when given, else from the files. */
-static void
-set_client_cert(CURL *curl, const struct adapter_target *t)
-{
-	struct curl_blob cert, key;
-
-	if (t->cert_pem != NULL && t->key_pem != NULL && t->cert_pem->data != NULL &&
-	    t->key_pem->data != NULL) {
-		cert.data = t->cert_pem->data;
-		cert.len = t->cert_pem->len;
-		cert.flags = CURL_BLOB_COPY;
-		key.data = t->key_pem->data;
-		key.len = t->key_pem->len;
-		key.flags = CURL_BLOB_COPY;
-		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
-		curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
-		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
-		curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
-		return;
-	}
-	curl_easy_setopt(curl, CURLOPT_SSLCERT, t->cert);
-	curl_easy_setopt(curl, CURLOPT_SSLKEY, t->key);
-}
-
 static size_t
 smime_read(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -228,7 +204,7 @@ smime_deliver(const struct adapter_msg *msg, const struct adapter_target *t,
 	if (t->ca != NULL)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, t->ca);
 	if ((t->cert != NULL && t->key != NULL) || (t->cert_pem != NULL && t->key_pem != NULL)) {
-		set_client_cert(curl, t);
+		adapter_curl_client_cert(curl, t);
 	}
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)timeout);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
