@@ -145,24 +145,33 @@ tally(struct report *r, enum outcome o, const char *channel, int64_t at_ms, cons
 	count(group_of(&r->rows, row), o, channel);
 }
 
+/*
+ * A copy's outcome in the reports: its state, except that an electronic
+ * copy handed over without a receipt yet counts apart from one still waiting.
+ */
+static enum outcome
+outcome_of(const struct store_outcome *o)
+{
+	if (strcmp(o->state, STORE_STATE_ACKNOWLEDGED) == 0)
+		return OUT_ACKED;
+	if (strcmp(o->state, STORE_STATE_REJECTED) == 0)
+		return OUT_REJECTED;
+	if (strcmp(o->state, STORE_STATE_FALLBACK) == 0)
+		return OUT_FALLBACK;
+	if (strcmp(o->state, STORE_STATE_FAILED) == 0)
+		return OUT_FAILED;
+	if (o->delivered_ms != 0 && delivery_is_electronic(o->channel))
+		return OUT_NO_RECEIPT;
+	return OUT_PENDING;
+}
+
 static int
 on_outcome(const struct store_outcome *o, void *arg)
 {
 	struct report *r = arg;
 	enum outcome out;
 
-	if (strcmp(o->state, STORE_STATE_ACKNOWLEDGED) == 0)
-		out = OUT_ACKED;
-	else if (strcmp(o->state, STORE_STATE_REJECTED) == 0)
-		out = OUT_REJECTED;
-	else if (strcmp(o->state, STORE_STATE_FALLBACK) == 0)
-		out = OUT_FALLBACK;
-	else if (strcmp(o->state, STORE_STATE_FAILED) == 0)
-		out = OUT_FAILED;
-	else if (o->delivered_ms != 0 && delivery_is_electronic(o->channel))
-		out = OUT_NO_RECEIPT;
-	else
-		out = OUT_PENDING;
+	out = outcome_of(o);
 	tally(r, out, o->channel, o->created_ms, counterpart(r, o->sender, o->recipient), o->kind);
 	if ((out == OUT_FALLBACK || out == OUT_FAILED) && o->fallback_reason[0] != '\0')
 		add_reason(r, o->fallback_reason);
@@ -585,18 +594,7 @@ on_week_outcome(const struct store_outcome *o, void *arg)
 	enum outcome out;
 	char wk[9];
 
-	if (strcmp(o->state, STORE_STATE_ACKNOWLEDGED) == 0)
-		out = OUT_ACKED;
-	else if (strcmp(o->state, STORE_STATE_REJECTED) == 0)
-		out = OUT_REJECTED;
-	else if (strcmp(o->state, STORE_STATE_FALLBACK) == 0)
-		out = OUT_FALLBACK;
-	else if (strcmp(o->state, STORE_STATE_FAILED) == 0)
-		out = OUT_FAILED;
-	else if (o->delivered_ms != 0 && delivery_is_electronic(o->channel))
-		out = OUT_NO_RECEIPT;
-	else
-		out = OUT_PENDING;
+	out = outcome_of(o);
 	week_of(o->created_ms, wk);
 	count(group_of(&w->g, wk), out, o->channel);
 	return 0;
