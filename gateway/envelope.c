@@ -553,6 +553,140 @@ get_signing_time(CMS_SignerInfo *si, time_t *out, struct why *why)
 	return 0;
 }
 
+/*
+ * The one attribute of type nid in the signed attributes, with exactly one
+ * value; *out NULL when it is absent and not required.
+ */
+static int
+one_attr(CMS_SignerInfo *si, int nid, const char *name, int required,
+    ASN1_TYPE **out, struct why *why)
+{
+	X509_ATTRIBUTE *attr;
+	int loc, n;
+
+	*out = NULL;
+	if ((loc = CMS_signed_get_attr_by_NID(si, nid, -1)) < 0) {
+		if (required)
+			return why_set(why, HEGN_ERR_INVALID,
+			    "signed attribute %s is missing", name);
+		return 0;
+	}
+	if (CMS_signed_get_attr_by_NID(si, nid, loc) >= 0)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "SignedData has more than one %s attribute", name);
+	attr = CMS_signed_get_attr(si, loc);
+	if ((n = X509_ATTRIBUTE_count(attr)) != 1)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "%s attribute has %d values, not one", name, n);
+	if ((*out = X509_ATTRIBUTE_get0_type(attr, 0)) == NULL)
+		return why_set(why, HEGN_ERR_INVALID, "%s attribute is malformed", name);
+	return 0;
+}
+
+/* The messageDigest attribute against the content as received. */
+static int
+check_message_digest(CMS_ContentInfo *cms, CMS_SignerInfo *si, const ASN1_TYPE *t,
+    const uint8_t *content, size_t content_len, struct why *why)
+{
+	ASN1_OCTET_STRING **pos;
+	X509_ALGOR *dig = NULL;
+	const EVP_MD *md;
+	unsigned char mval[EVP_MAX_MD_SIZE];
+	unsigned int mlen = 0;
+	int vlen, r;
+
+	if (t->type != V_ASN1_OCTET_STRING)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "messageDigest attribute is not an OCTET STRING");
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
+	/* check_algs() has admitted only digests OpenSSL knows. */
+	if (dig == NULL || (md = EVP_get_digestbyobj(dig->algorithm)) == NULL)
+		return why_set(why, HEGN_ERR_UNSUPPORTED, "signature digest is not supported");
+	vlen = ASN1_STRING_length(t->value.octet_string);
+	if (vlen != EVP_MD_get_size(md))
+		return why_set(why, HEGN_ERR_INVALID,
+		    "messageDigest attribute holds %d bytes, a %s digest has %d",
+		    vlen, EVP_MD_get0_name(md), EVP_MD_get_size(md));
+	if (content == NULL) {
+		if ((pos = CMS_get0_content(cms)) == NULL || *pos == NULL)
+			return why_set(why, HEGN_ERR_INVALID, "SignedData has no content");
+		content = ASN1_STRING_get0_data(*pos);
+		content_len = (size_t)ASN1_STRING_length(*pos);
+	}
+	if (EVP_Digest(content_len == 0 ? (const void *)"" : content, content_len,
+	    mval, &mlen, md, NULL) != 1) {
+		r = why_set(why, HEGN_ERR_CRYPTO, "cannot digest the signed content");
+		why_openssl(why);
+		return r;
+	}
+	if (mlen != (unsigned int)vlen ||
+	    CRYPTO_memcmp(mval, ASN1_STRING_get0_data(t->value.octet_string), mlen) != 0)
+		return why_set(why, HEGN_ERR_SIGNATURE, "signature does not verify: the "
+		    "content does not match the signed messageDigest (content altered)");
+	return 0;
+}
+
+/*
+ * The signed attributes RFC 5652 section 11 rules on, before the signature:
+ * exactly one contentType naming the eContentType, exactly one
+ * messageDigest matching the content, at most one signingTime holding one
+ * UTCTime or GeneralizedTime.  OpenSSL 3.0 counts contentType and
+ * messageDigest and their values, but does not compare contentType with the
+ * content's type nor look at signingTime's type; and when it refuses, it
+ * says only that verification failed.  Checking here names the fault.
+ */
+static int
+check_signed_attrs(CMS_ContentInfo *cms, CMS_SignerInfo *si,
+    const uint8_t *content, size_t content_len, struct why *why)
+{
+	X509_ATTRIBUTE *attr;
+	ASN1_TYPE *ct, *md, *st;
+	const ASN1_OBJECT *etype;
+	char got[80], want[80];
+	int i, n, r;
+
+	/* No signed attributes: the signature covers the content itself. */
+	if ((n = CMS_signed_get_attr_count(si)) < 0)
+		return 0;
+	if (n == 0)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "SignedData has an empty set of signed attributes");
+	for (i = 0; i < n; i++) {
+		attr = CMS_signed_get_attr(si, i);
+		if (X509_ATTRIBUTE_count(attr) < 1) {
+			OBJ_obj2txt(got, sizeof(got), X509_ATTRIBUTE_get0_object(attr), 0);
+			return why_set(why, HEGN_ERR_INVALID,
+			    "signed attribute %s has no value", got);
+		}
+	}
+	if ((r = one_attr(si, NID_pkcs9_contentType, "contentType", 1, &ct, why)) != 0 ||
+	    (r = one_attr(si, NID_pkcs9_messageDigest, "messageDigest", 1, &md, why)) != 0 ||
+	    (r = one_attr(si, NID_pkcs9_signingTime, "signingTime", 0, &st, why)) != 0)
+		return r;
+	if (ct->type != V_ASN1_OBJECT)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "contentType attribute is not an OBJECT IDENTIFIER");
+	etype = CMS_get0_eContentType(cms);
+	if (etype == NULL || OBJ_cmp(ct->value.object, etype) != 0) {
+		OBJ_obj2txt(got, sizeof(got), ct->value.object, 0);
+		if (etype == NULL)
+			snprintf(want, sizeof(want), "(none)");
+		else
+			OBJ_obj2txt(want, sizeof(want), etype, 0);
+		return why_set(why, HEGN_ERR_INVALID,
+		    "contentType attribute %s differs from the content's type %s",
+		    got, want);
+	}
+	if (st != NULL && ((st->type != V_ASN1_UTCTIME &&
+	    st->type != V_ASN1_GENERALIZEDTIME) ||
+	    !ASN1_TIME_check((const ASN1_TIME *)st->value.asn1_string))) {
+		ERR_clear_error();
+		return why_set(why, HEGN_ERR_INVALID,
+		    "signingTime attribute is not a valid UTCTime or GeneralizedTime");
+	}
+	return check_message_digest(cms, si, md, content, content_len, why);
+}
+
 int
 envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
     const uint8_t *content, size_t content_len, time_t at, int flags,
@@ -608,8 +742,20 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 		    sis == NULL ? 0 : sk_CMS_SignerInfo_num(sis));
 		goto out;
 	}
+	if ((certs = CMS_get1_certs(cms)) == NULL &&
+	    (certs = sk_X509_new_null()) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (sk_X509_num(certs) > ENVELOPE_MAX_CERTS) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData carries %d certificates, more than the %d accepted",
+		    sk_X509_num(certs), ENVELOPE_MAX_CERTS);
+		goto out;
+	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
-	if ((r = check_algs(si, flags, why)) != 0)
+	if ((r = check_algs(si, flags, why)) != 0 ||
+	    (r = check_signed_attrs(cms, si, content, content_len, why)) != 0)
 		goto out;
 
 	if (content != NULL && (dcont = BIO_new_mem_buf(content_len == 0 ? "" :
@@ -638,11 +784,6 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	if (signer == NULL) {
 		r = why_set(why, HEGN_ERR_CERT,
 		    "the signer's certificate is not included in the SignedData");
-		goto out;
-	}
-	if ((certs = CMS_get1_certs(cms)) == NULL &&
-	    (certs = sk_X509_new_null()) == NULL) {
-		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = pki_verify(p, signer, certs, PKI_PURPOSE_SIGN, at, why)) != 0) {
