@@ -219,7 +219,8 @@ cmd_certs(X509 *cert, EVP_PKEY *key, const struct buf *content)
 	    "digitalSignature", 0)) == NULL || (chain = sk_X509_new_null()) == NULL)
 		die("forged anchor");
 	sk_X509_push(chain, fake);
-	signed_by("forged-anchor", lk, leaf, chain, content, "Hostile Test Root");
+	signed_by("forged-anchor", lk, leaf, chain, content,
+	    "certificate Forged Anchor Leaf has a bad signature");
 	sk_X509_free(chain);
 	X509_free(leaf);
 
