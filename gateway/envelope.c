@@ -78,6 +78,98 @@ out:
 	return r;
 }
 
+/* Nesting followed by the certificate count below; OpenSSL's own limit is 30. */
+#define DER_MAX_DEPTH 32
+
+/* Skip one BER element at *pp, of definite or indefinite length; 0 or -1. */
+static int
+der_skip(const unsigned char **pp, const unsigned char *end, int depth)
+{
+	const unsigned char *p = *pp;
+	long len;
+	int tag, xclass, ret;
+
+	if (depth > DER_MAX_DEPTH || p >= end)
+		return -1;
+	ret = ASN1_get_object(&p, &len, &tag, &xclass, (long)(end - p));
+	if (ret & 0x80)
+		return -1;
+	if (ret == (V_ASN1_CONSTRUCTED | 1)) {
+		/* Indefinite: elements up to the end-of-contents octets. */
+		while (!(end - p >= 2 && p[0] == 0 && p[1] == 0))
+			if (der_skip(&p, end, depth + 1) != 0)
+				return -1;
+		p += 2;
+	} else
+		p += len;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * Enter the constructed element at *pp if it has the tag and class: *pp at
+ * its first child, *inner_end where its contents end (end itself for an
+ * indefinite length, whose end-of-contents the caller does not need).
+ */
+static int
+der_enter(const unsigned char **pp, const unsigned char *end, int want_tag,
+    int want_class, const unsigned char **inner_end)
+{
+	const unsigned char *p = *pp;
+	long len;
+	int tag, xclass, ret;
+
+	if (p >= end)
+		return -1;
+	ret = ASN1_get_object(&p, &len, &tag, &xclass, (long)(end - p));
+	if ((ret & 0x80) || !(ret & V_ASN1_CONSTRUCTED) || tag != want_tag ||
+	    xclass != want_class)
+		return -1;
+	*inner_end = ret == (V_ASN1_CONSTRUCTED | 1) ? end : p + len;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * The number of certificates in a SignedData, read from the BER headers
+ * alone: d2i decodes every certificate and caches its extensions (about
+ * 0.1 ms each), so a body full of certificates is refused before that.
+ * -1 when the layout is not a SignedData's (d2i then decides).
+ */
+static int
+count_certs(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der, *end = der + len, *e, *q;
+	long clen;
+	int tag, xclass, ret, i, n = 0;
+
+	if (der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &end) != 0 ||
+	    der_skip(&p, end, 1) != 0 ||                 /* contentType */
+	    der_enter(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &end) != 0 ||
+	    der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &end) != 0)
+		goto bad;
+	for (i = 0; i < 3; i++)                          /* version, digests, content */
+		if (der_skip(&p, end, 3) != 0)
+			goto bad;
+	q = p;
+	ret = p < end ? ASN1_get_object(&q, &clen, &tag, &xclass, (long)(end - p)) : 0x80;
+	if ((ret & 0x80) || tag != 0 || xclass != V_ASN1_CONTEXT_SPECIFIC)
+		goto none;
+	if (der_enter(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &e) != 0)
+		goto bad;
+	while (p < e && !(e - p >= 2 && p[0] == 0 && p[1] == 0)) {
+		if (der_skip(&p, e, 4) != 0)
+			goto bad;
+		n++;
+	}
+none:
+	ERR_clear_error();
+	return n;
+bad:
+	ERR_clear_error();
+	return -1;
+}
+
 /* Copy what a memory BIO holds into a fresh malloc'd buffer. */
 static int
 bio_to_buf(BIO *bio, struct buf *out, struct why *why)
@@ -700,11 +792,17 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	struct buf b = { 0 };
 	BIO *dcont = NULL, *bout = NULL;
 	X509 *signer = NULL;
-	int r, nid, detached;
+	int r, nid, detached, ncerts;
 
 	*out = NULL;
 	if (p == NULL) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_verify: no trust configuration");
+		goto out;
+	}
+	if (len <= ENVELOPE_MAX_DER && (ncerts = count_certs(der, len)) > ENVELOPE_MAX_CERTS) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData carries %d certificates, more than the %d accepted",
+		    ncerts, ENVELOPE_MAX_CERTS);
 		goto out;
 	}
 	if ((r = parse_cms(der, len, &cms, why)) != 0)

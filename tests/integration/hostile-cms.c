@@ -230,7 +230,13 @@ cmd_certs(X509 *cert, EVP_PKEY *key, const struct buf *content)
 	    "Deep Leaf", 8, "digitalSignature", 0)) == NULL)
 		die("deep chain");
 	signed_by("chain-200", lk, leaf, deep, content, "201 certificates");
-	tls_chain("tls-chain-200", leaf, lk, deep);
+	/* A TLS client sends its chain upwards from the leaf. */
+	if ((chain = sk_X509_new_null()) == NULL)
+		die("deep chain");
+	for (k = CHAIN_DEPTH - 1; k >= 0; k--)
+		sk_X509_push(chain, sk_X509_value(deep, k));
+	tls_chain("tls-chain-200", leaf, lk, chain);
+	sk_X509_free(chain);
 	X509_free(leaf);
 
 	/* A valid signature by the party, and 3000 certificates beside it. */

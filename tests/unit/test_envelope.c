@@ -1406,6 +1406,112 @@ START_TEST(test_hostile_certs)
 }
 END_TEST
 
+/* Append a TLV with a definite length (or, with len -1, an indefinite header). */
+static void
+tlv(struct buf *b, uint8_t tag, const uint8_t *v, long len)
+{
+	uint8_t h[6];
+	size_t n = 0;
+
+	h[n++] = tag;
+	if (len < 0)
+		h[n++] = 0x80;
+	else if (len < 0x80)
+		h[n++] = (uint8_t)len;
+	else {
+		h[n++] = 0x83;
+		h[n++] = (uint8_t)(len >> 16);
+		h[n++] = (uint8_t)(len >> 8);
+		h[n++] = (uint8_t)len;
+	}
+	b->data = realloc(b->data, b->len + n + (len > 0 ? (size_t)len : 0));
+	ck_assert_ptr_nonnull(b->data);
+	memcpy(b->data + b->len, h, n);
+	b->len += n;
+	if (len > 0) {
+		memcpy(b->data + b->len, v, (size_t)len);
+		b->len += (size_t)len;
+	}
+}
+
+/*
+ * A SignedData skeleton whose certificates are n empty SEQUENCEs: no
+ * certificate decoder accepts it, so only a count taken before decoding can
+ * name the number.  indefinite: the outer three levels in BER indefinite form.
+ */
+static void
+skeleton(int n, int indefinite, struct buf *out)
+{
+	static const uint8_t signed_oid[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02 };
+	static const uint8_t data_oid[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01 };
+	struct buf certs = { 0 }, sd = { 0 }, eci = { 0 }, ci = { 0 }, e0 = { 0 };
+	int i;
+
+	for (i = 0; i < n; i++)
+		tlv(&certs, 0x30, NULL, 0);
+	tlv(&eci, 0x06, data_oid, sizeof(data_oid));
+	tlv(&sd, 0x02, (const uint8_t *)"\x01", 1);
+	tlv(&sd, 0x31, NULL, 0);
+	tlv(&sd, 0x30, eci.data, (long)eci.len);
+	tlv(&sd, 0xa0, certs.data, (long)certs.len);
+	tlv(&sd, 0x31, NULL, 0);
+	tlv(&ci, 0x06, signed_oid, sizeof(signed_oid));
+	if (indefinite) {
+		tlv(&ci, 0xa0, NULL, -1);
+		tlv(&ci, 0x30, NULL, -1);
+		ci.data = realloc(ci.data, ci.len + sd.len + 4);
+		memcpy(ci.data + ci.len, sd.data, sd.len);
+		memcpy(ci.data + ci.len + sd.len, "\0\0\0\0", 4);
+		ci.len += sd.len + 4;
+		tlv(out, 0x30, NULL, -1);
+		out->data = realloc(out->data, out->len + ci.len + 2);
+		memcpy(out->data + out->len, ci.data, ci.len);
+		memcpy(out->data + out->len + ci.len, "\0\0", 2);
+		out->len += ci.len + 2;
+	} else {
+		tlv(&e0, 0x30, sd.data, (long)sd.len);
+		tlv(&ci, 0xa0, e0.data, (long)e0.len);
+		tlv(out, 0x30, ci.data, (long)ci.len);
+	}
+	buf_free(&certs, 0);
+	buf_free(&sd, 0);
+	buf_free(&eci, 0);
+	buf_free(&ci, 0);
+	buf_free(&e0, 0);
+}
+
+/* The number of certificates is read from the headers, before any certificate is decoded. */
+START_TEST(test_hostile_cert_count)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	int ind, n;
+
+	for (ind = 0; ind < 2; ind++) {
+		for (n = 3; n <= 70000; n = n < 100 ? n + 30 : n * 10) {
+			der.data = NULL;
+			der.len = 0;
+			skeleton(n, ind, &der);
+			ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+			    HEGN_ERR_INVALID);
+			ck_assert_ptr_null(s);
+			if (n <= ENVELOPE_MAX_CERTS) {
+				ck_assert_msg(strstr(why.text, "not a DER CMS ContentInfo") != NULL,
+				    "%d, %s: %s", n, ind ? "indefinite" : "definite", why.text);
+			} else {
+				char want[64];
+
+				snprintf(want, sizeof(want), "carries %d certificates", n);
+				ck_assert_msg(strstr(why.text, want) != NULL, "%d, %s: %s", n,
+				    ind ? "indefinite" : "definite", why.text);
+			}
+			buf_free(&der, 0);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 envelope_suite(void)
 {
@@ -1441,6 +1547,7 @@ envelope_suite(void)
 	tcase_add_test(tc, test_hostile_attrs);
 	tcase_add_test(tc, test_hostile_der);
 	tcase_add_test(tc, test_hostile_certs);
+	tcase_add_test(tc, test_hostile_cert_count);
 	suite_add_tcase(s, tc);
 	return s;
 }
