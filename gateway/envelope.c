@@ -687,7 +687,7 @@ check_message_digest(CMS_ContentInfo *cms, CMS_SignerInfo *si, const ASN1_TYPE *
 	unsigned int mlen = 0;
 	int vlen, r;
 
-	if (t->type != V_ASN1_OCTET_STRING)
+	if (t->type != V_ASN1_OCTET_STRING || t->value.octet_string == NULL)
 		return why_set(why, HEGN_ERR_INVALID,
 		    "messageDigest attribute is not an OCTET STRING");
 	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
@@ -755,7 +755,7 @@ check_signed_attrs(CMS_ContentInfo *cms, CMS_SignerInfo *si,
 	    (r = one_attr(si, NID_pkcs9_messageDigest, "messageDigest", 1, &md, why)) != 0 ||
 	    (r = one_attr(si, NID_pkcs9_signingTime, "signingTime", 0, &st, why)) != 0)
 		return r;
-	if (ct->type != V_ASN1_OBJECT)
+	if (ct->type != V_ASN1_OBJECT || ct->value.object == NULL)
 		return why_set(why, HEGN_ERR_INVALID,
 		    "contentType attribute is not an OBJECT IDENTIFIER");
 	etype = CMS_get0_eContentType(cms);
@@ -770,7 +770,7 @@ check_signed_attrs(CMS_ContentInfo *cms, CMS_SignerInfo *si,
 		    got, want);
 	}
 	if (st != NULL && ((st->type != V_ASN1_UTCTIME &&
-	    st->type != V_ASN1_GENERALIZEDTIME) ||
+	    st->type != V_ASN1_GENERALIZEDTIME) || st->value.asn1_string == NULL ||
 	    !ASN1_TIME_check((const ASN1_TIME *)st->value.asn1_string))) {
 		ERR_clear_error();
 		return why_set(why, HEGN_ERR_INVALID,
