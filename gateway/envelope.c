@@ -78,6 +78,98 @@ out:
 	return r;
 }
 
+/* Nesting followed by the certificate count below; OpenSSL's own limit is 30. */
+#define DER_MAX_DEPTH 32
+
+/* Skip one BER element at *pp, of definite or indefinite length; 0 or -1. */
+static int
+der_skip(const unsigned char **pp, const unsigned char *end, int depth)
+{
+	const unsigned char *p = *pp;
+	long len;
+	int tag, xclass, ret;
+
+	if (depth > DER_MAX_DEPTH || p >= end)
+		return -1;
+	ret = ASN1_get_object(&p, &len, &tag, &xclass, (long)(end - p));
+	if (ret & 0x80)
+		return -1;
+	if (ret == (V_ASN1_CONSTRUCTED | 1)) {
+		/* Indefinite: elements up to the end-of-contents octets. */
+		while (!(end - p >= 2 && p[0] == 0 && p[1] == 0))
+			if (der_skip(&p, end, depth + 1) != 0)
+				return -1;
+		p += 2;
+	} else
+		p += len;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * Enter the constructed element at *pp if it has the tag and class: *pp at
+ * its first child, *inner_end where its contents end (end itself for an
+ * indefinite length, whose end-of-contents the caller does not need).
+ */
+static int
+der_enter(const unsigned char **pp, const unsigned char *end, int want_tag,
+    int want_class, const unsigned char **inner_end)
+{
+	const unsigned char *p = *pp;
+	long len;
+	int tag, xclass, ret;
+
+	if (p >= end)
+		return -1;
+	ret = ASN1_get_object(&p, &len, &tag, &xclass, (long)(end - p));
+	if ((ret & 0x80) || !(ret & V_ASN1_CONSTRUCTED) || tag != want_tag ||
+	    xclass != want_class)
+		return -1;
+	*inner_end = ret == (V_ASN1_CONSTRUCTED | 1) ? end : p + len;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * The number of certificates in a SignedData, read from the BER headers
+ * alone: d2i decodes every certificate and caches its extensions (about
+ * 0.1 ms each), so a body full of certificates is refused before that.
+ * -1 when the layout is not a SignedData's (d2i then decides).
+ */
+static int
+count_certs(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der, *end = der + len, *e, *q;
+	long clen;
+	int tag, xclass, ret, i, n = 0;
+
+	if (der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &end) != 0 ||
+	    der_skip(&p, end, 1) != 0 ||                 /* contentType */
+	    der_enter(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &end) != 0 ||
+	    der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &end) != 0)
+		goto bad;
+	for (i = 0; i < 3; i++)                          /* version, digests, content */
+		if (der_skip(&p, end, 3) != 0)
+			goto bad;
+	q = p;
+	ret = p < end ? ASN1_get_object(&q, &clen, &tag, &xclass, (long)(end - p)) : 0x80;
+	if ((ret & 0x80) || tag != 0 || xclass != V_ASN1_CONTEXT_SPECIFIC)
+		goto none;
+	if (der_enter(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &e) != 0)
+		goto bad;
+	while (p < e && !(e - p >= 2 && p[0] == 0 && p[1] == 0)) {
+		if (der_skip(&p, e, 4) != 0)
+			goto bad;
+		n++;
+	}
+none:
+	ERR_clear_error();
+	return n;
+bad:
+	ERR_clear_error();
+	return -1;
+}
+
 /* Copy what a memory BIO holds into a fresh malloc'd buffer. */
 static int
 bio_to_buf(BIO *bio, struct buf *out, struct why *why)
@@ -553,6 +645,140 @@ get_signing_time(CMS_SignerInfo *si, time_t *out, struct why *why)
 	return 0;
 }
 
+/*
+ * The one attribute of type nid in the signed attributes, with exactly one
+ * value; *out NULL when it is absent and not required.
+ */
+static int
+one_attr(CMS_SignerInfo *si, int nid, const char *name, int required,
+    ASN1_TYPE **out, struct why *why)
+{
+	X509_ATTRIBUTE *attr;
+	int loc, n;
+
+	*out = NULL;
+	if ((loc = CMS_signed_get_attr_by_NID(si, nid, -1)) < 0) {
+		if (required)
+			return why_set(why, HEGN_ERR_INVALID,
+			    "signed attribute %s is missing", name);
+		return 0;
+	}
+	if (CMS_signed_get_attr_by_NID(si, nid, loc) >= 0)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "SignedData has more than one %s attribute", name);
+	attr = CMS_signed_get_attr(si, loc);
+	if ((n = X509_ATTRIBUTE_count(attr)) != 1)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "%s attribute has %d values, not one", name, n);
+	if ((*out = X509_ATTRIBUTE_get0_type(attr, 0)) == NULL)
+		return why_set(why, HEGN_ERR_INVALID, "%s attribute is malformed", name);
+	return 0;
+}
+
+/* The messageDigest attribute against the content as received. */
+static int
+check_message_digest(CMS_ContentInfo *cms, CMS_SignerInfo *si, const ASN1_TYPE *t,
+    const uint8_t *content, size_t content_len, struct why *why)
+{
+	ASN1_OCTET_STRING **pos;
+	X509_ALGOR *dig = NULL;
+	const EVP_MD *md;
+	unsigned char mval[EVP_MAX_MD_SIZE];
+	unsigned int mlen = 0;
+	int vlen, r;
+
+	if (t->type != V_ASN1_OCTET_STRING || t->value.octet_string == NULL)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "messageDigest attribute is not an OCTET STRING");
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
+	/* check_algs() has admitted only digests OpenSSL knows. */
+	if (dig == NULL || (md = EVP_get_digestbyobj(dig->algorithm)) == NULL)
+		return why_set(why, HEGN_ERR_UNSUPPORTED, "signature digest is not supported");
+	vlen = ASN1_STRING_length(t->value.octet_string);
+	if (vlen != EVP_MD_get_size(md))
+		return why_set(why, HEGN_ERR_INVALID,
+		    "messageDigest attribute holds %d bytes, a %s digest has %d",
+		    vlen, EVP_MD_get0_name(md), EVP_MD_get_size(md));
+	if (content == NULL) {
+		if ((pos = CMS_get0_content(cms)) == NULL || *pos == NULL)
+			return why_set(why, HEGN_ERR_INVALID, "SignedData has no content");
+		content = ASN1_STRING_get0_data(*pos);
+		content_len = (size_t)ASN1_STRING_length(*pos);
+	}
+	if (EVP_Digest(content_len == 0 ? (const void *)"" : content, content_len,
+	    mval, &mlen, md, NULL) != 1) {
+		r = why_set(why, HEGN_ERR_CRYPTO, "cannot digest the signed content");
+		why_openssl(why);
+		return r;
+	}
+	if (mlen != (unsigned int)vlen ||
+	    CRYPTO_memcmp(mval, ASN1_STRING_get0_data(t->value.octet_string), mlen) != 0)
+		return why_set(why, HEGN_ERR_SIGNATURE, "signature does not verify: the "
+		    "content does not match the signed messageDigest (content altered)");
+	return 0;
+}
+
+/*
+ * The signed attributes RFC 5652 section 11 rules on, before the signature:
+ * exactly one contentType naming the eContentType, exactly one
+ * messageDigest matching the content, at most one signingTime holding one
+ * UTCTime or GeneralizedTime.  OpenSSL 3.0 counts contentType and
+ * messageDigest and their values, but does not compare contentType with the
+ * content's type nor look at signingTime's type; and when it refuses, it
+ * says only that verification failed.  Checking here names the fault.
+ */
+static int
+check_signed_attrs(CMS_ContentInfo *cms, CMS_SignerInfo *si,
+    const uint8_t *content, size_t content_len, struct why *why)
+{
+	X509_ATTRIBUTE *attr;
+	ASN1_TYPE *ct, *md, *st;
+	const ASN1_OBJECT *etype;
+	char got[80], want[80];
+	int i, n, r;
+
+	/* No signed attributes: the signature covers the content itself. */
+	if ((n = CMS_signed_get_attr_count(si)) < 0)
+		return 0;
+	if (n == 0)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "SignedData has an empty set of signed attributes");
+	for (i = 0; i < n; i++) {
+		attr = CMS_signed_get_attr(si, i);
+		if (X509_ATTRIBUTE_count(attr) < 1) {
+			OBJ_obj2txt(got, sizeof(got), X509_ATTRIBUTE_get0_object(attr), 0);
+			return why_set(why, HEGN_ERR_INVALID,
+			    "signed attribute %s has no value", got);
+		}
+	}
+	if ((r = one_attr(si, NID_pkcs9_contentType, "contentType", 1, &ct, why)) != 0 ||
+	    (r = one_attr(si, NID_pkcs9_messageDigest, "messageDigest", 1, &md, why)) != 0 ||
+	    (r = one_attr(si, NID_pkcs9_signingTime, "signingTime", 0, &st, why)) != 0)
+		return r;
+	if (ct->type != V_ASN1_OBJECT || ct->value.object == NULL)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "contentType attribute is not an OBJECT IDENTIFIER");
+	etype = CMS_get0_eContentType(cms);
+	if (etype == NULL || OBJ_cmp(ct->value.object, etype) != 0) {
+		OBJ_obj2txt(got, sizeof(got), ct->value.object, 0);
+		if (etype == NULL)
+			snprintf(want, sizeof(want), "(none)");
+		else
+			OBJ_obj2txt(want, sizeof(want), etype, 0);
+		return why_set(why, HEGN_ERR_INVALID,
+		    "contentType attribute %s differs from the content's type %s",
+		    got, want);
+	}
+	if (st != NULL && ((st->type != V_ASN1_UTCTIME &&
+	    st->type != V_ASN1_GENERALIZEDTIME) || st->value.asn1_string == NULL ||
+	    !ASN1_TIME_check((const ASN1_TIME *)st->value.asn1_string))) {
+		ERR_clear_error();
+		return why_set(why, HEGN_ERR_INVALID,
+		    "signingTime attribute is not a valid UTCTime or GeneralizedTime");
+	}
+	return check_message_digest(cms, si, md, content, content_len, why);
+}
+
 int
 envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
     const uint8_t *content, size_t content_len, time_t at, int flags,
@@ -566,11 +792,17 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	struct buf b = { 0 };
 	BIO *dcont = NULL, *bout = NULL;
 	X509 *signer = NULL;
-	int r, nid, detached;
+	int r, nid, detached, ncerts;
 
 	*out = NULL;
 	if (p == NULL) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_verify: no trust configuration");
+		goto out;
+	}
+	if (len <= ENVELOPE_MAX_DER && (ncerts = count_certs(der, len)) > ENVELOPE_MAX_CERTS) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData carries %d certificates, more than the %d accepted",
+		    ncerts, ENVELOPE_MAX_CERTS);
 		goto out;
 	}
 	if ((r = parse_cms(der, len, &cms, why)) != 0)
@@ -608,8 +840,20 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 		    sis == NULL ? 0 : sk_CMS_SignerInfo_num(sis));
 		goto out;
 	}
+	if ((certs = CMS_get1_certs(cms)) == NULL &&
+	    (certs = sk_X509_new_null()) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (sk_X509_num(certs) > ENVELOPE_MAX_CERTS) {
+		r = why_set(why, HEGN_ERR_INVALID,
+		    "SignedData carries %d certificates, more than the %d accepted",
+		    sk_X509_num(certs), ENVELOPE_MAX_CERTS);
+		goto out;
+	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
-	if ((r = check_algs(si, flags, why)) != 0)
+	if ((r = check_algs(si, flags, why)) != 0 ||
+	    (r = check_signed_attrs(cms, si, content, content_len, why)) != 0)
 		goto out;
 
 	if (content != NULL && (dcont = BIO_new_mem_buf(content_len == 0 ? "" :
@@ -638,11 +882,6 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	if (signer == NULL) {
 		r = why_set(why, HEGN_ERR_CERT,
 		    "the signer's certificate is not included in the SignedData");
-		goto out;
-	}
-	if ((certs = CMS_get1_certs(cms)) == NULL &&
-	    (certs = sk_X509_new_null()) == NULL) {
-		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = pki_verify(p, signer, certs, PKI_PURPOSE_SIGN, at, why)) != 0) {

@@ -32,6 +32,12 @@ enum envelope_padding {
 #define ENVELOPE_MAX_DER (64u * 1024 * 1024)
 
 /*
+ * Most certificates a SignedData may carry: a signer's chain is two or
+ * three; thousands would only make chain building work for the sender.
+ */
+#define ENVELOPE_MAX_CERTS 32
+
+/*
  * CMS SignedData with the content attached, SHA-256, signed attributes
  * content type, message digest, signing time and (when content_id is not
  * NULL) the ESS contentIdentifier attribute (RFC 2634) holding content_id.
@@ -65,11 +71,14 @@ int envelope_open(EVP_PKEY *key, X509 *cert, const uint8_t *der, size_t len,
 struct envelope_signed;
 
 /*
- * Verify a SignedData DER with exactly one signer: the signature over the
- * attached content, the signer certificate's chain to p's anchors with CRLs,
- * key usage for signing, at time at (0: now).  Returns 0 and *out;
- * HEGN_ERR_INVALID for malformed input, HEGN_ERR_SIGNATURE when the signature
- * does not verify, HEGN_ERR_CERT when the signer's certificate is not valid.
+ * Verify a SignedData DER with exactly one signer and at most
+ * ENVELOPE_MAX_CERTS certificates: the signed attributes (RFC 5652 section
+ * 11: one contentType equal to the eContentType, one messageDigest, at most
+ * one well-formed signingTime), the signature over the attached content, the
+ * signer certificate's chain to p's anchors with CRLs, key usage for signing,
+ * at time at (0: now).  Returns 0 and *out; HEGN_ERR_INVALID for malformed
+ * input, HEGN_ERR_SIGNATURE when the signature does not verify,
+ * HEGN_ERR_CERT when the signer's certificate is not valid.
  */
 int envelope_verify(const struct pki *p, const uint8_t *der, size_t len,
     time_t at, struct envelope_signed **out, struct why *why);

@@ -48,6 +48,9 @@ http_query(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Most certificates read from a TLS client's chain (leaf included). */
+#define HTTP_MAX_PEER_CERTS 16
+
 /*
  * Take the peer's chain from the GnuTLS session and verify it with OpenSSL:
  * libmicrohttpd's own client-certificate support requests a certificate but
@@ -78,18 +81,25 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 		return;
 	}
 	req->cert_presented = 1;
+	/* A real chain is two or three certificates; a long one is refused unread. */
+	if (n > HTTP_MAX_PEER_CERTS) {
+		why_set(&req->auth, HEGN_ERR_UNAUTH,
+		    "client certificate chain of %u certificates is longer than the %d accepted",
+		    n, HTTP_MAX_PEER_CERTS);
+		return;
+	}
 	/* A chain accepted within the last minute is not verified again (relay.c). */
 	{
 		EVP_MD_CTX *md = EVP_MD_CTX_new();
 		uint32_t l;
 		int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
 
-		for (i = 0; ok && i < n && i < 16; i++) {
+		for (i = 0; ok && i < n; i++) {
 			l = htonl(peers[i].size);
 			ok = EVP_DigestUpdate(md, &l, sizeof(l)) == 1 &&
 			    EVP_DigestUpdate(md, peers[i].data, peers[i].size) == 1;
 		}
-		cacheable = ok && EVP_DigestFinal_ex(md, key, NULL) == 1 && n <= 16;
+		cacheable = ok && EVP_DigestFinal_ex(md, key, NULL) == 1;
 		EVP_MD_CTX_free(md);
 		if (cacheable && relay_auth_cached(s->relay, key, &req->party, fp) == 0) {
 			relay_request_cert(fp);
@@ -97,7 +107,7 @@ authenticate(struct http_server *s, struct MHD_Connection *conn, struct http_req
 		}
 	}
 	chain = sk_X509_new_null();
-	for (i = 0; i < n && i < 16; i++) {
+	for (i = 0; i < n; i++) {
 		p = peers[i].data;
 		if ((x = d2i_X509(NULL, &p, (long)peers[i].size)) == NULL ||
 		    p != peers[i].data + peers[i].size) {

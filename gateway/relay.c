@@ -416,7 +416,7 @@ open_sealed(struct relay *r, struct pki *pki, const uint8_t *body, size_t len,
 		return why_set(why, HEGN_ERR_INVALID,
 		    "body: not a CMS EnvelopedData or AuthEnvelopedData (DER) object");
 	if ((rc = signer_decrypt(r->signer, GATEWAY_NAME, body, len, inner, why)) != 0)
-		return rc;
+		return why_prefix(why, rc, "sealed submission");
 	if ((rc = envelope_verify(pki, inner->data, inner->len, 0, signed_out, why)) != 0)
 		return why_prefix(why, rc, "sealed submission");
 	signer_cert = envelope_signed_signer(*signed_out);

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "pki.h"
 #include "testcerts.h"
+#include "testhostile.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -1163,6 +1164,354 @@ START_TEST(test_rfc4134_smime)
 }
 END_TEST
 
+/*
+ * Hostile input (issue 8 item 5).  The signed-attribute faults of OpenSSL's
+ * must-reject test objects and their neighbours, made with this test PKI and
+ * signed again after the change (tests/unit/testhostile.c): the signature is
+ * valid over the faulty attributes, so only the attribute check can refuse.
+ */
+static void
+check_attr_faults(EVP_PKEY *key, X509 *cert)
+{
+	const struct testhostile_case *c;
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	struct buf der = { 0 };
+	const uint8_t *got;
+	size_t glen;
+	int i, r, want;
+
+	for (i = 0; i < HOSTILE_NFAULTS; i++) {
+		c = &testhostile_cases[i];
+		ck_assert_msg(testhostile_attrs(key, cert, NULL, (const uint8_t *)msg,
+		    strlen(msg), c->fault, &der) == 0, "cannot make %s", c->name);
+		ck_assert_msg(testhostile_sig_valid(&der, cert) == 1,
+		    "%s: the signature over the attributes is not valid", c->name);
+		r = envelope_verify(w.pki, der.data, der.len, 0, &s, &why);
+		if (c->fault == HOSTILE_NONE) {
+			/* The control: re-signing alone breaks nothing. */
+			ck_assert_msg(r == 0, "control refused: %s", why.text);
+			got = envelope_signed_content(s, &glen);
+			ck_assert_uint_eq(glen, strlen(msg));
+			ck_assert_mem_eq(got, msg, glen);
+			envelope_signed_free(s);
+			s = NULL;
+		} else {
+			want = c->fault == HOSTILE_MD_WRONG ? HEGN_ERR_SIGNATURE :
+			    HEGN_ERR_INVALID;
+			ck_assert_msg(r == want, "%s: %d (%s)", c->name, r, why.text);
+			ck_assert_ptr_null(s);
+			ck_assert_msg(strstr(why.text, c->want) != NULL, "%s: reason \"%s\"",
+			    c->name, why.text);
+		}
+		buf_free(&der, 0);
+	}
+}
+
+START_TEST(test_hostile_attrs)
+{
+	check_attr_faults(w.leaf_key, w.leaf);
+	check_attr_faults(w.ec_key, w.ec);
+}
+END_TEST
+
+/* Every malformed variant of a signed and of a sealed object is refused as invalid. */
+START_TEST(test_hostile_der)
+{
+	struct buf der = { 0 }, env = { 0 }, bad = { 0 }, out = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const struct buf *base;
+	const char *name;
+	int i, k, r, n = 0;
+
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), "msg-1", &der, NULL), 0);
+	ck_assert_int_eq(envelope_seal(w.leaf, ENVELOPE_AES256_GCM, der.data, der.len,
+	    1, &env, NULL), 0);
+	for (k = 0; k < 2; k++) {
+		base = k == 0 ? &der : &env;
+		for (i = 0; (r = testhostile_malformed(base, i, &name, &bad)) == 0; i++) {
+			(void)envelope_is_signed(bad.data, bad.len);
+			(void)envelope_is_enveloped(bad.data, bad.len);
+			r = envelope_verify(w.pki, bad.data, bad.len, 0, &s, &why);
+			ck_assert_msg(r == HEGN_ERR_INVALID, "%s of %s: verify %d (%s)", name,
+			    k == 0 ? "SignedData" : "AuthEnvelopedData", r, why.text);
+			ck_assert_ptr_null(s);
+			r = envelope_open(w.leaf_key, w.leaf, bad.data, bad.len, &out, &why);
+			ck_assert_msg(r == HEGN_ERR_INVALID, "%s of %s: open %d (%s)", name,
+			    k == 0 ? "SignedData" : "AuthEnvelopedData", r, why.text);
+			ck_assert_ptr_null(out.data);
+			buf_free(&bad, 0);
+			n++;
+		}
+		ck_assert_int_eq(r, 1);
+	}
+	ck_assert_int_ge(n, 32);
+	buf_free(&der, 0);
+	buf_free(&env, 0);
+}
+END_TEST
+
+/* Sign msg with key/cert and chain and expect code and a reason holding want (0: accepted). */
+static void
+check_signed_by(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain, int code,
+    const char *want)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	int r;
+
+	ck_assert_int_eq(envelope_sign(key, cert, chain, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), NULL, &der, &why), 0);
+	r = envelope_verify(w.pki, der.data, der.len, 0, &s, &why);
+	ck_assert_msg(r == code, "want %d, got %d (%s)", code, r, r ? why.text : "");
+	if (code == 0) {
+		ck_assert_ptr_nonnull(s);
+		envelope_signed_free(s);
+	} else {
+		ck_assert_ptr_null(s);
+		ck_assert_msg(strstr(why.text, want) != NULL, "reason: %s", why.text);
+	}
+	buf_free(&der, 0);
+}
+
+/* Signer certificates at fault: key usage, loops, a forged anchor, far too many. */
+START_TEST(test_hostile_certs)
+{
+	static const char *const bad_ku[] = { "keyEncipherment", "dataEncipherment",
+	    "keyAgreement", "cRLSign", "keyEncipherment,dataEncipherment", NULL };
+	EVP_PKEY *lk = testcerts_ec(), *ka = testcerts_ec(), *kb = testcerts_ec();
+	EVP_PKEY *kx = testcerts_ec(), *deep_key = NULL;
+	X509 *leaf, *b0, *a_by_b, *b_by_a, *c, *fake;
+	STACK_OF(X509) *chain, *deep, *extra;
+	struct buf base = { 0 }, der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	char cn[64];
+	int i, r, total;
+
+	ck_assert(lk != NULL && ka != NULL && kb != NULL && kx != NULL);
+	/* Key usage: signing needs digitalSignature or nonRepudiation (docs/pki.md). */
+	for (i = 0; bad_ku[i] != NULL; i++) {
+		snprintf(cn, sizeof(cn), "KU %s", bad_ku[i]);
+		leaf = testhostile_cert(w.ca, w.ca_key, lk, cn, 200 + i, bad_ku[i], 0);
+		ck_assert_ptr_nonnull(leaf);
+		check_signed_by(lk, leaf, NULL, HEGN_ERR_CERT, "key usage does not allow signing");
+		check_signed_by(lk, leaf, NULL, HEGN_ERR_CERT, cn);
+		X509_free(leaf);
+	}
+	leaf = testhostile_cert(w.ca, w.ca_key, lk, "KU digitalSignature", 210,
+	    "digitalSignature", 0);
+	check_signed_by(lk, leaf, NULL, 0, NULL);
+	X509_free(leaf);
+	leaf = testhostile_cert(w.ca, w.ca_key, lk, "KU nonRepudiation", 211,
+	    "nonRepudiation", 0);
+	check_signed_by(lk, leaf, NULL, 0, NULL);
+	X509_free(leaf);
+
+	/* Two CAs certifying each other, neither trusted. */
+	b0 = testhostile_cert(NULL, NULL, kb, "Loop CA B", 2, NULL, 1);
+	a_by_b = testhostile_cert(b0, kb, ka, "Loop CA A", 3, NULL, 1);
+	b_by_a = testhostile_cert(a_by_b, ka, kb, "Loop CA B", 4, NULL, 1);
+	leaf = testhostile_cert(a_by_b, ka, lk, "Loop Leaf", 5, "digitalSignature", 0);
+	ck_assert(b0 != NULL && a_by_b != NULL && b_by_a != NULL && leaf != NULL);
+	chain = sk_X509_new_null();
+	sk_X509_push(chain, a_by_b);
+	sk_X509_push(chain, b_by_a);
+	check_signed_by(lk, leaf, chain, HEGN_ERR_CERT, "unknown CA");
+	sk_X509_free(chain);
+	X509_free(leaf);
+
+	/* A self-issued CA that is not self-signed. */
+	c = testhostile_self_issued("Self Issued CA", ka, kx);
+	leaf = testhostile_cert(c, ka, lk, "Self Issued Leaf", 6, "digitalSignature", 0);
+	ck_assert(c != NULL && leaf != NULL);
+	chain = sk_X509_new_null();
+	sk_X509_push(chain, c);
+	check_signed_by(lk, leaf, chain, HEGN_ERR_CERT, "Self Issued");
+	sk_X509_free(chain);
+	X509_free(leaf);
+
+	/* The anchor's name and key identifier on another key. */
+	fake = X509_dup(w.ca);
+	ck_assert_ptr_nonnull(fake);
+	ck_assert_int_eq(X509_set_pubkey(fake, kx), 1);
+	ck_assert_int_ne(X509_sign(fake, kx, EVP_sha256()), 0);
+	leaf = testhostile_cert(fake, kx, lk, "Forged Anchor Leaf", 7, "digitalSignature", 0);
+	ck_assert_ptr_nonnull(leaf);
+	chain = sk_X509_new_null();
+	sk_X509_push(chain, fake);
+	/*
+	 * Which certificate OpenSSL's path building blames (the forgery, a
+	 * self-signed stranger; or the leaf, for a bad signature or an unknown
+	 * issuer) depends on the extensions; refused and named it is.
+	 */
+	check_signed_by(lk, leaf, chain, HEGN_ERR_CERT, "signer certificate: certificate ");
+	check_signed_by(lk, leaf, NULL, HEGN_ERR_CERT,
+	    "signer certificate: certificate Forged Anchor Leaf ");
+	sk_X509_free(chain);
+	X509_free(leaf);
+
+	/* 200 CAs deep: refused for the number of certificates, before any chain building. */
+	deep = testhostile_ca_chain(w.ca, w.ca_key, 200, &deep_key);
+	ck_assert_ptr_nonnull(deep);
+	leaf = testhostile_cert(sk_X509_value(deep, 199), deep_key, lk, "Deep Leaf", 8,
+	    "digitalSignature", 0);
+	ck_assert_ptr_nonnull(leaf);
+	check_signed_by(lk, leaf, deep, HEGN_ERR_INVALID, "SignedData carries 201 certificates");
+	X509_free(leaf);
+
+	/* A valid signature with extra certificates: 31 pass (32 in all), 32 and 3000 do not. */
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, NULL, ENVELOPE_PKCS1,
+	    (const uint8_t *)msg, strlen(msg), NULL, &base, NULL), 0);
+	extra = sk_X509_new_null();
+	for (i = 1; i <= 3000; i++) {
+		snprintf(cn, sizeof(cn), "Extra %d", i);
+		leaf = testhostile_cert(w.ca, w.ca_key, kx, cn, 10000 + i, "digitalSignature", 0);
+		ck_assert_ptr_nonnull(leaf);
+		sk_X509_push(extra, leaf);
+		if (i != ENVELOPE_MAX_CERTS - 1 && i != ENVELOPE_MAX_CERTS && i != 3000)
+			continue;
+		/* The signer's own certificate is one more. */
+		total = i + 1;
+		ck_assert_int_eq(testhostile_add_certs(&base, extra, &der), 0);
+		r = envelope_verify(w.pki, der.data, der.len, 0, &s, &why);
+		if (total <= ENVELOPE_MAX_CERTS) {
+			ck_assert_msg(r == 0, "%d certificates: %s", total, why.text);
+			envelope_signed_free(s);
+			s = NULL;
+		} else {
+			ck_assert_int_eq(r, HEGN_ERR_INVALID);
+			ck_assert_ptr_null(s);
+			snprintf(cn, sizeof(cn), "carries %d certificates", total);
+			ck_assert_msg(strstr(why.text, cn) != NULL, "reason: %s", why.text);
+		}
+		buf_free(&der, 0);
+	}
+	buf_free(&base, 0);
+	sk_X509_pop_free(extra, X509_free);
+	sk_X509_pop_free(deep, X509_free);
+	X509_free(b0);
+	X509_free(a_by_b);
+	X509_free(b_by_a);
+	X509_free(c);
+	X509_free(fake);
+	EVP_PKEY_free(deep_key);
+	EVP_PKEY_free(lk);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+	EVP_PKEY_free(kx);
+}
+END_TEST
+
+/* Append a TLV with a definite length (or, with len -1, an indefinite header). */
+static void
+tlv(struct buf *b, uint8_t tag, const uint8_t *v, long len)
+{
+	uint8_t h[6];
+	size_t n = 0;
+
+	h[n++] = tag;
+	if (len < 0)
+		h[n++] = 0x80;
+	else if (len < 0x80)
+		h[n++] = (uint8_t)len;
+	else {
+		h[n++] = 0x83;
+		h[n++] = (uint8_t)(len >> 16);
+		h[n++] = (uint8_t)(len >> 8);
+		h[n++] = (uint8_t)len;
+	}
+	b->data = realloc(b->data, b->len + n + (len > 0 ? (size_t)len : 0));
+	ck_assert_ptr_nonnull(b->data);
+	memcpy(b->data + b->len, h, n);
+	b->len += n;
+	if (len > 0) {
+		memcpy(b->data + b->len, v, (size_t)len);
+		b->len += (size_t)len;
+	}
+}
+
+/*
+ * A SignedData skeleton whose certificates are n empty SEQUENCEs: no
+ * certificate decoder accepts it, so only a count taken before decoding can
+ * name the number.  indefinite: the outer three levels in BER indefinite form.
+ */
+static void
+skeleton(int n, int indefinite, struct buf *out)
+{
+	static const uint8_t signed_oid[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02 };
+	static const uint8_t data_oid[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01 };
+	struct buf certs = { 0 }, sd = { 0 }, eci = { 0 }, ci = { 0 }, e0 = { 0 };
+	int i;
+
+	for (i = 0; i < n; i++)
+		tlv(&certs, 0x30, NULL, 0);
+	tlv(&eci, 0x06, data_oid, sizeof(data_oid));
+	tlv(&sd, 0x02, (const uint8_t *)"\x01", 1);
+	tlv(&sd, 0x31, NULL, 0);
+	tlv(&sd, 0x30, eci.data, (long)eci.len);
+	tlv(&sd, 0xa0, certs.data, (long)certs.len);
+	tlv(&sd, 0x31, NULL, 0);
+	tlv(&ci, 0x06, signed_oid, sizeof(signed_oid));
+	if (indefinite) {
+		tlv(&ci, 0xa0, NULL, -1);
+		tlv(&ci, 0x30, NULL, -1);
+		ci.data = realloc(ci.data, ci.len + sd.len + 4);
+		memcpy(ci.data + ci.len, sd.data, sd.len);
+		memcpy(ci.data + ci.len + sd.len, "\0\0\0\0", 4);
+		ci.len += sd.len + 4;
+		tlv(out, 0x30, NULL, -1);
+		out->data = realloc(out->data, out->len + ci.len + 2);
+		memcpy(out->data + out->len, ci.data, ci.len);
+		memcpy(out->data + out->len + ci.len, "\0\0", 2);
+		out->len += ci.len + 2;
+	} else {
+		tlv(&e0, 0x30, sd.data, (long)sd.len);
+		tlv(&ci, 0xa0, e0.data, (long)e0.len);
+		tlv(out, 0x30, ci.data, (long)ci.len);
+	}
+	buf_free(&certs, 0);
+	buf_free(&sd, 0);
+	buf_free(&eci, 0);
+	buf_free(&ci, 0);
+	buf_free(&e0, 0);
+}
+
+/* The number of certificates is read from the headers, before any certificate is decoded. */
+START_TEST(test_hostile_cert_count)
+{
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	int ind, n;
+
+	for (ind = 0; ind < 2; ind++) {
+		for (n = 3; n <= 70000; n = n < 100 ? n + 30 : n * 10) {
+			der.data = NULL;
+			der.len = 0;
+			skeleton(n, ind, &der);
+			ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why),
+			    HEGN_ERR_INVALID);
+			ck_assert_ptr_null(s);
+			if (n <= ENVELOPE_MAX_CERTS) {
+				ck_assert_msg(strstr(why.text, "not a DER CMS ContentInfo") != NULL,
+				    "%d, %s: %s", n, ind ? "indefinite" : "definite", why.text);
+			} else {
+				char want[64];
+
+				snprintf(want, sizeof(want), "carries %d certificates", n);
+				ck_assert_msg(strstr(why.text, want) != NULL, "%d, %s: %s", n,
+				    ind ? "indefinite" : "definite", why.text);
+			}
+			buf_free(&der, 0);
+		}
+	}
+}
+END_TEST
+
 static Suite *
 envelope_suite(void)
 {
@@ -1195,6 +1544,10 @@ envelope_suite(void)
 	tcase_add_test(tc, test_rfc4134_signed);
 	tcase_add_test(tc, test_rfc4134_enveloped);
 	tcase_add_test(tc, test_rfc4134_smime);
+	tcase_add_test(tc, test_hostile_attrs);
+	tcase_add_test(tc, test_hostile_der);
+	tcase_add_test(tc, test_hostile_certs);
+	tcase_add_test(tc, test_hostile_cert_count);
 	suite_add_tcase(s, tc);
 	return s;
 }

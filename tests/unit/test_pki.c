@@ -13,6 +13,7 @@
 #include "certgen.h"
 #include "err.h"
 #include "pki.h"
+#include "testhostile.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -943,6 +944,121 @@ START_TEST(test_pkits)
 }
 END_TEST
 
+/*
+ * Hostile chains (issue 8 item 5): loops, a self-issued CA that is not
+ * self-signed, a forged anchor, 200 CAs deep, thousands of strangers among
+ * the untrusted certificates.  Each is refused naming a certificate, or, for
+ * the strangers beside a good chain, ignored.
+ */
+START_TEST(test_hostile_chains)
+{
+	struct pki *p = world_pki(NULL, NULL, 0);
+	struct why why = { 0 };
+	EVP_PKEY *lk = EVP_EC_gen("P-256"), *ka = EVP_EC_gen("P-256");
+	EVP_PKEY *kb = EVP_EC_gen("P-256"), *kx = EVP_EC_gen("P-256"), *dk = NULL;
+	EVP_PKEY *sk = NULL;
+	X509 *leaf, *b0, *a_by_b, *b_by_a, *c, *fake, *x;
+	STACK_OF(X509) *u, *deep, *shallow, *strangers;
+	char cn[64];
+	int i;
+
+	ck_assert(lk != NULL && ka != NULL && kb != NULL && kx != NULL);
+	/* Two CAs that certify each other: the path never reaches an anchor. */
+	b0 = testhostile_cert(NULL, NULL, kb, "Loop CA B", 2, NULL, 1);
+	a_by_b = testhostile_cert(b0, kb, ka, "Loop CA A", 3, NULL, 1);
+	b_by_a = testhostile_cert(a_by_b, ka, kb, "Loop CA B", 4, NULL, 1);
+	leaf = testhostile_cert(a_by_b, ka, lk, "Loop Leaf", 5, "digitalSignature", 0);
+	ck_assert(b0 != NULL && a_by_b != NULL && b_by_a != NULL && leaf != NULL);
+	u = sk_X509_new_null();
+	sk_X509_push(u, a_by_b);
+	sk_X509_push(u, b_by_a);
+	ck_assert_int_eq(pki_verify(p, leaf, u, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_msg(strstr(why.text, "Loop CA") != NULL &&
+	    strstr(why.text, "unknown CA") != NULL, "reason: %s", why.text);
+	ck_assert_int_eq(pki_verify(p, leaf, u, PKI_PURPOSE_TLS_CLIENT, 0, &why),
+	    HEGN_ERR_CERT);
+	sk_X509_free(u);
+	X509_free(leaf);
+
+	/* A self-issued CA, not self-signed, with no authorityKeyIdentifier. */
+	c = testhostile_self_issued("Self Issued CA", ka, kx);
+	leaf = testhostile_cert(c, ka, lk, "Self Issued Leaf", 6, "digitalSignature", 0);
+	ck_assert(c != NULL && leaf != NULL);
+	u = sk_X509_new_null();
+	sk_X509_push(u, c);
+	ck_assert_int_eq(pki_verify(p, leaf, u, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_msg(strstr(why.text, "Self Issued") != NULL, "reason: %s", why.text);
+	/* Given as the certificate itself. */
+	ck_assert_int_eq(pki_verify(p, c, u, PKI_PURPOSE_ANY, 0, &why), HEGN_ERR_CERT);
+	sk_X509_free(u);
+	X509_free(leaf);
+
+	/* The anchor's name and key identifier on another key. */
+	fake = X509_dup(root);
+	ck_assert(fake != NULL && X509_set_pubkey(fake, kx) == 1 &&
+	    X509_sign(fake, kx, EVP_sha256()) != 0);
+	leaf = testhostile_cert(fake, kx, lk, "Forged Anchor Leaf", 7, "digitalSignature", 0);
+	ck_assert_ptr_nonnull(leaf);
+	u = sk_X509_new_null();
+	sk_X509_push(u, fake);
+	ck_assert_int_eq(pki_verify(p, leaf, u, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_msg(strstr(why.text, "certificate ") != NULL, "reason: %s", why.text);
+	ck_assert_int_eq(pki_verify(p, fake, NULL, PKI_PURPOSE_ANY, 0, &why), HEGN_ERR_CERT);
+	sk_X509_free(u);
+	X509_free(leaf);
+
+	/* 200 CAs below the anchor: longer than OpenSSL's depth limit of 100. */
+	deep = testhostile_ca_chain(root, rk, 200, &dk);
+	ck_assert_ptr_nonnull(deep);
+	leaf = testhostile_cert(sk_X509_value(deep, 199), dk, lk, "Deep Leaf", 8,
+	    "digitalSignature", 0);
+	ck_assert_ptr_nonnull(leaf);
+	ck_assert_int_eq(pki_verify(p, leaf, deep, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_msg(strstr(why.text, "chain too long") != NULL, "reason: %s", why.text);
+	X509_free(leaf);
+	/* Twenty deep is a valid path: the refusal above is the length, not the shape. */
+	shallow = testhostile_ca_chain(root, rk, 20, &sk);
+	ck_assert_ptr_nonnull(shallow);
+	leaf = testhostile_cert(sk_X509_value(shallow, 19), sk, lk, "Shallow Leaf", 9,
+	    "digitalSignature", 0);
+	ck_assert_ptr_nonnull(leaf);
+	ck_assert_msg(pki_verify(p, leaf, shallow, PKI_PURPOSE_SIGN, 0, &why) == 0,
+	    "reason: %s", why.text);
+	X509_free(leaf);
+	sk_X509_pop_free(shallow, X509_free);
+	EVP_PKEY_free(sk);
+
+	/* 3000 strangers among the untrusted certificates. */
+	strangers = sk_X509_new_null();
+	for (i = 0; i < 3000; i++) {
+		snprintf(cn, sizeof(cn), "Stranger %d", i);
+		x = testhostile_cert(i % 2 ? a_by_b : NULL, i % 2 ? ka : NULL, kx, cn,
+		    20000 + i, "digitalSignature", 0);
+		ck_assert_ptr_nonnull(x);
+		sk_X509_push(strangers, x);
+	}
+	ck_assert_msg(pki_verify(p, org, strangers, PKI_PURPOSE_SIGN, 0, &why) == 0,
+	    "reason: %s", why.text);
+	ck_assert_int_eq(pki_verify(p, sk_X509_value(strangers, 1), strangers,
+	    PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_msg(strstr(why.text, "unknown CA") != NULL, "reason: %s", why.text);
+
+	sk_X509_pop_free(strangers, X509_free);
+	sk_X509_pop_free(deep, X509_free);
+	X509_free(b0);
+	X509_free(a_by_b);
+	X509_free(b_by_a);
+	X509_free(c);
+	X509_free(fake);
+	EVP_PKEY_free(dk);
+	EVP_PKEY_free(lk);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+	EVP_PKEY_free(kx);
+	pki_free(p);
+}
+END_TEST
+
 static Suite *
 pki_suite(void)
 {
@@ -968,6 +1084,7 @@ pki_suite(void)
 	tcase_add_test(tc, test_refcount_threads);
 	tcase_add_test(tc, test_policy_opts);
 	tcase_add_test(tc, test_pkits);
+	tcase_add_test(tc, test_hostile_chains);
 	suite_add_tcase(s, tc);
 	return s;
 }
