@@ -133,7 +133,7 @@ refuses() { # refuses DESCRIPTION FILE
 	local desc=$1 file=$2 out
 	# A hegnd that wrongly starts is stopped by timeout (exit 124): still a failure.
 	out=$(timeout 20 "$HEGND" -c "$D/hegn.conf" 2>&1 >/dev/null) && { not_ok "$desc (hegnd started)"; return; }
-	if printf '%s\n' "$out" | grep -qF "$file"; then ok "$desc"; else
+	if grep -qF -- "$file" <<<"$out"; then ok "$desc"; else
 		not_ok "$desc (no mention of $file in: $out)"; fi
 }
 pol=$(ls "$D"/policies/*.policy | head -n 1)
