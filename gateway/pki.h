@@ -56,6 +56,19 @@ int pki_verify(const struct pki *p, X509 *cert, STACK_OF(X509) *untrusted,
     enum pki_purpose purpose, time_t at, struct why *why);
 
 /*
+ * A pki_verify() as of now (at 0) that passed is kept for at most 60 seconds,
+ * never past a notAfter of its chain or the CRLs' earliest nextUpdate; the
+ * cache belongs to the pki, so a reload starts with none.  Refusals are never
+ * kept.  pki_set_cache_ttl() changes the 60 seconds (0: keep nothing) and
+ * forgets what is kept; pki_cache_stats() counts lookups.
+ */
+struct pki_cache_stats {
+	uint64_t hits, misses, stored;
+};
+void pki_set_cache_ttl(struct pki *p, int seconds);
+void pki_cache_stats(const struct pki *p, struct pki_cache_stats *out);
+
+/*
  * Validation with explicit RFC 5280 policy inputs, for conformance testing:
  * policies is a comma-separated list of OIDs (NULL: anyPolicy).
  */
