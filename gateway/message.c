@@ -805,17 +805,32 @@ check_message(struct message *m, const struct message_limits *lim, struct why *w
 static int
 depth_ok(const uint8_t *p, size_t len)
 {
+	const uint8_t *q = NULL, *bs;
 	size_t i;
 	int depth = 0, in_string = 0, escaped = 0;
 
 	for (i = 0; i < len; i++) {
 		if (in_string) {
-			if (escaped)
+			if (escaped) {
 				escaped = 0;
-			else if (p[i] == '\\')
+				continue;
+			}
+			/*
+			 * Skip to the next quote or backslash with memchr: an
+			 * attachment is one string of hundreds of kilobytes.  The
+			 * next quote is looked for again only once passed, so
+			 * many escapes cost no more than one scan.
+			 */
+			if ((q == NULL || q < p + i) &&
+			    (q = memchr(p + i, '"', len - i)) == NULL)
+				break;
+			if ((bs = memchr(p + i, '\\', (size_t)(q - (p + i)))) != NULL) {
+				i = (size_t)(bs - p);
 				escaped = 1;
-			else if (p[i] == '"')
+			} else {
+				i = (size_t)(q - p);
 				in_string = 0;
+			}
 		} else if (p[i] == '"') {
 			in_string = 1;
 		} else if (p[i] == '{' || p[i] == '[') {

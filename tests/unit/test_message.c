@@ -558,6 +558,37 @@ START_TEST(test_malformed)
 		    json_string("[[[[[[[[[[[[[[[[[[[[ \" {{{{{{{{{{{{{{{{{{{{"));
 		expect(j, 0, NULL);
 	}
+	/*
+	 * Nor after escaped quotes and backslashes (the depth check skips
+	 * through strings); deep nesting after such a string still counts.
+	 */
+	{
+		static const char *const texts[] = {
+			"\\\\\\\\\\\\\\\\\\\\", "\\\"[[[[[[[[[[[[[[[[[[[[\\\"\\",
+			"\"\"\"\"[[[[[[[[[[[[[[[[[[[[\"", "ends with a backslash \\",
+		};
+		json_t *j;
+		char *text, *deeper;
+		size_t k;
+
+		for (k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+			j = example_json(MSG_OBSERVATION);
+			json_object_set_new(at(j, "care"), "text", json_string(texts[k]));
+			text = json_dumps(j, JSON_COMPACT);
+			ck_assert_ptr_nonnull(text);
+			expect_text(text, strlen(text), NULL, 0, NULL);
+			/* The same, with a list nested 20 deep after the text. */
+			n = strlen(text) + 64;
+			deeper = calloc(1, n);
+			snprintf(deeper, n, "%.*s,\"x\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}",
+			    (int)strlen(text) - 1, text);
+			expect_text(deeper, strlen(deeper), NULL, HEGN_ERR_INVALID,
+			    "nested deeper than 16 levels");
+			free(deeper);
+			free(text);
+			json_decref(j);
+		}
+	}
 }
 END_TEST
 
