@@ -43,7 +43,12 @@ struct pki {
 	STACK_OF(X509_CRL) *crls;
 	struct vcache *vcache;		/* see "Verification cache" at the end */
 	int64_t crl_until_ms;		/* the earliest nextUpdate of the CRLs */
+	struct dcache *dcache;		/* see "Parsed certificates" at the end */
 };
+
+struct dcache;
+static struct dcache *dcache_new(void);
+static void dcache_free(struct dcache *);
 
 static struct vcache *vcache_new(void);
 static void vcache_free(struct vcache *);
@@ -264,6 +269,7 @@ pki_free_contents(struct pki *p)
 	sk_X509_pop_free(p->chain, X509_free);
 	sk_X509_CRL_pop_free(p->crls, X509_CRL_free);
 	vcache_free(p->vcache);
+	dcache_free(p->dcache);
 	free(p);
 }
 
@@ -371,6 +377,7 @@ pki_from_objects(STACK_OF(X509) *anchors, STACK_OF(X509) *chain,
 	atomic_init(&p->refs, 1);
 	p->flags = flags;
 	p->vcache = vcache_new();
+	p->dcache = dcache_new();
 	p->crl_until_ms = crls_next_update_ms(crls);
 	if ((p->anchors = certs_dup(anchors)) == NULL ||
 	    (p->chain = certs_dup(chain)) == NULL ||
@@ -1154,4 +1161,103 @@ pki_cache_stats(const struct pki *p, struct pki_cache_stats *out)
 	out->misses = p->vcache->misses;
 	out->stored = p->vcache->stored;
 	pthread_mutex_unlock(&p->vcache->lock);
+}
+
+/*
+ * Parsed certificates (performance, docs/performance.md).
+ *
+ * Every receipt carries the provider's certificate chain, and OpenSSL 3.0
+ * decodes each certificate's public key through its provider decoders: that
+ * was most of the cost of reading a receipt.  The same DER always parses to
+ * the same certificate, so a parse is kept by the SHA-256 of the DER, in a
+ * table of DCACHE_SLOTS entries (a newer certificate takes an older one's
+ * slot).  It decides nothing about trust: pki_verify() does that as before.
+ */
+#define DCACHE_SLOTS	256
+
+struct dcache_entry {
+	uint8_t key[32];
+	X509 *cert;			/* NULL: empty */
+};
+
+struct dcache {
+	pthread_mutex_t lock;
+	uint64_t hits, misses;
+	struct dcache_entry slot[DCACHE_SLOTS];
+};
+
+static struct dcache *
+dcache_new(void)
+{
+	struct dcache *c = xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static void
+dcache_free(struct dcache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < DCACHE_SLOTS; i++)
+		X509_free(c->slot[i].cert);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int
+pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X509 **out,
+    struct why *why)
+{
+	struct dcache *c = p != NULL ? p->dcache : NULL;
+	struct dcache_entry *e;
+	X509 *x = NULL, *old = NULL;
+	uint8_t key[32];
+	int r;
+
+	*out = NULL;
+	if (c == NULL || der == NULL || len == 0 || len > PKI_FILE_MAX)
+		return pki_cert_from_der(der, len, out, why);
+	util_sha256(der, len, key);
+	e = &c->slot[key[0]];
+	pthread_mutex_lock(&c->lock);
+	if (e->cert != NULL && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert) == 1)
+		x = e->cert;
+	if (x != NULL)
+		c->hits++;
+	else
+		c->misses++;
+	pthread_mutex_unlock(&c->lock);
+	if (x != NULL) {
+		*out = x;
+		return 0;
+	}
+	if ((r = pki_cert_from_der(der, len, &x, why)) != 0)
+		return r;
+	/* The cache's own reference; if it cannot be taken, the certificate is simply not kept. */
+	if (X509_up_ref(x) == 1) {
+		pthread_mutex_lock(&c->lock);
+		old = e->cert;
+		memcpy(e->key, key, 32);
+		e->cert = x;
+		pthread_mutex_unlock(&c->lock);
+		X509_free(old);
+	}
+	*out = x;
+	return 0;
+}
+
+void
+pki_cert_cache_stats(const struct pki *p, uint64_t *hits, uint64_t *misses)
+{
+	*hits = *misses = 0;
+	if (p == NULL || p->dcache == NULL)
+		return;
+	pthread_mutex_lock(&p->dcache->lock);
+	*hits = p->dcache->hits;
+	*misses = p->dcache->misses;
+	pthread_mutex_unlock(&p->dcache->lock);
 }

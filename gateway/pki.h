@@ -108,4 +108,13 @@ int pki_load_key(const char *path, EVP_PKEY **out, struct why *why);
 /* Parse one DER certificate; HEGN_ERR_INVALID when it is not one. */
 int pki_cert_from_der(const uint8_t *der, size_t len, X509 **out, struct why *why);
 
+/*
+ * The same, kept in p by the SHA-256 of der, so that a certificate seen
+ * again is not decoded again (a parse, not a trust decision).  *out holds a
+ * reference of its own; the caller frees it.  p NULL: no cache.
+ */
+int pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X509 **out,
+    struct why *why);
+void pki_cert_cache_stats(const struct pki *p, uint64_t *hits, uint64_t *misses);
+
 #endif
