@@ -1135,6 +1135,52 @@ START_TEST(test_cache_bounded)
 }
 END_TEST
 
+/* The parse cache gives the same certificate for the same DER, and refuses what is not one. */
+START_TEST(test_cert_parse_cache)
+{
+	struct pki *p = world_pki(NULL, NULL, 0);
+	struct why why = { 0 };
+	unsigned char *der = NULL;
+	uint64_t hits, misses;
+	X509 *a = NULL, *b = NULL, *c = NULL;
+	int len;
+
+	len = i2d_X509(org, &der);
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &a, &why), 0);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &b, &why), 0);
+	ck_assert_int_eq(X509_cmp(a, org), 0);
+	ck_assert_ptr_eq(a, b);
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(hits, 1);
+	ck_assert_uint_eq(misses, 1);
+	/* Each caller holds a reference of its own. */
+	X509_free(a);
+	ck_assert_int_eq(X509_cmp(b, org), 0);
+	X509_free(b);
+	/* Trailing bytes and damage are refused, and a refusal is not kept. */
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len - 1, &c, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_ptr_null(c);
+	der[0] ^= 0xff;
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &c, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &c, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_ptr_null(c);
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(hits, 1);
+	ck_assert_uint_eq(misses, 4);
+	/* Without a pki there is no cache, only the parse. */
+	der[0] ^= 0xff;
+	ck_assert_int_eq(pki_cert_from_der_cached(NULL, der, (size_t)len, &c, &why), 0);
+	ck_assert_int_eq(X509_cmp(c, org), 0);
+	X509_free(c);
+	OPENSSL_free(der);
+	pki_free(p);
+}
+END_TEST
+
 static Suite *
 pki_suite(void)
 {
@@ -1164,6 +1210,7 @@ pki_suite(void)
 	tcase_add_test(tc, test_cache_reload_revoked);
 	tcase_add_test(tc, test_cache_expiry);
 	tcase_add_test(tc, test_cache_bounded);
+	tcase_add_test(tc, test_cert_parse_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
