@@ -945,7 +945,7 @@ parse_accepts(const char *b64)
 START_TEST(test_base64_like_sodium)
 {
 	static const char alpha[] = "AQgw+/=-_ *";   /* 11 characters */
-	char s[16];
+	char s[20];      /* up to 16 characters and the NUL */
 	uint32_t x;
 	size_t len, i, tried = 0;
 	int round;
