@@ -23,12 +23,14 @@
  * latency then counts from each message's planned start).
  *
  * Each result is one line of key=value pairs.  CPU seconds per message are
- * hegnd's utime+stime (/proc/PID/stat) over the measured window divided by
+ * hegnd's utime+stime (/proc/PID/stat, with its key process's under
+ * privilege separation) over the measured window divided by
  * the messages in it; rss_peak_mb is hegnd's VmHWM at the end.
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -143,9 +145,9 @@ pct(const struct lat *l, double p)
 	return l->v[i];
 }
 
-/* hegnd's utime+stime in seconds. */
+/* One process's utime+stime in seconds. */
 static double
-proc_cpu(int pid)
+proc_cpu1(int pid)
 {
 	char path[64], buf[2048], *p;
 	unsigned long ut = 0, st = 0;
@@ -171,6 +173,38 @@ proc_cpu(int pid)
 	if (p == NULL || sscanf(p, "%lu %lu", &ut, &st) != 2)
 		return 0;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * hegnd's utime+stime in seconds, with its child processes': started as
+ * root, hegnd signs and decrypts in a key process of its own (privilege
+ * separation).
+ */
+static double
+proc_cpu(int pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	double cpu = proc_cpu1(pid);
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return cpu;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fscanf(f, "%d", &child) == 1)
+			cpu += proc_cpu1(child);
+		fclose(f);
+	}
+	closedir(d);
+	return cpu;
 }
 
 static long

@@ -156,6 +156,10 @@ static const struct keyword keywords[] = {
 	    "memory for one connection's request line and headers; larger requests get 431" },
 	{ "limits", "connection_timeout", KW_INT, C(connection_timeout), 1, 3600, "60", 0,
 	    "seconds a connection may stay idle before it is closed" },
+	/* Performance (issue 9, docs/performance.md). */
+	{ "limits", "crypto_workers", KW_INT, C(crypto_workers), 0, 1024, "0", 0,
+	    "private-key operations (signing, decryption) at once; more wait their turn "
+	    "(0: the number of online CPUs)" },
 	{ "party", "role", KW_ROLE, P(role), 0, 0, NULL, 1,
 	    "visitation, provider, hospital or auditor" },
 	{ "party", "cert", KW_PATH, P(cert), 0, 0, NULL, 1,

@@ -84,6 +84,8 @@ struct conf {
 	int connections_per_ip;   /* 0: no limit */
 	int max_header_bytes;     /* request line and headers, per connection */
 	int connection_timeout;   /* seconds a connection may idle */
+	/* [limits], performance (issue 9) */
+	int crypto_workers;       /* concurrent private-key operations; 0: online CPUs */
 	/* [party NAME] sections, in file order */
 	struct conf_party *parties;
 	size_t nparties;

@@ -37,6 +37,9 @@ struct envelope_signed {
 	time_t signing_time;
 };
 
+static int strip_certs(const struct pki *, const uint8_t *, size_t, struct buf *,
+    STACK_OF(X509) **);
+
 /*
  * Parse a whole DER ContentInfo.  Trailing bytes are refused: a second
  * object glued behind the first must not ride along unverified.
@@ -789,7 +792,7 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	STACK_OF(X509) *certs = NULL;
 	CMS_SignerInfo *si;
 	struct envelope_signed *s = NULL;
-	struct buf b = { 0 };
+	struct buf b = { 0 }, stripped = { 0 };
 	BIO *dcont = NULL, *bout = NULL;
 	X509 *signer = NULL;
 	int r, nid, detached, ncerts;
@@ -805,8 +808,20 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 		    ncerts, ENVELOPE_MAX_CERTS);
 		goto out;
 	}
-	if ((r = parse_cms(der, len, &cms, why)) != 0)
-		goto out;
+	/*
+	 * The certificates apart, from the pki's parse cache, when the DER is
+	 * plain enough to take them out (see "Certificates apart" at the end);
+	 * anything else goes the whole way through OpenSSL as before.
+	 */
+	if ((flags & ENVELOPE_VERIFY_WHOLE) || strip_certs(p, der, len, &stripped, &certs) != 0 ||
+	    parse_cms(stripped.data, stripped.len, &cms, NULL) != 0) {
+		CMS_ContentInfo_free(cms);
+		cms = NULL;
+		sk_X509_pop_free(certs, X509_free);
+		certs = NULL;
+		if ((r = parse_cms(der, len, &cms, why)) != 0)
+			goto out;
+	}
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
 	if (nid != NID_pkcs7_signed) {
 		r = why_set(why, HEGN_ERR_INVALID, "CMS object is %s, not SignedData",
@@ -840,7 +855,7 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 		    sis == NULL ? 0 : sk_CMS_SignerInfo_num(sis));
 		goto out;
 	}
-	if ((certs = CMS_get1_certs(cms)) == NULL &&
+	if (certs == NULL && (certs = CMS_get1_certs(cms)) == NULL &&
 	    (certs = sk_X509_new_null()) == NULL) {
 		r = why_set(why, HEGN_ERR_NOMEM, "out of memory");
 		goto out;
@@ -873,7 +888,7 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	 * key usage).
 	 */
 	ERR_clear_error();
-	if (CMS_verify(cms, NULL, NULL, dcont, bout,
+	if (CMS_verify(cms, certs, NULL, dcont, bout,
 	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1) {
 		r = verify_failure(why);
 		goto out;
@@ -917,6 +932,7 @@ out:
 	BIO_free(dcont);
 	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
+	buf_free(&stripped, 0);
 	return r;
 }
 
@@ -1020,4 +1036,154 @@ envelope_is_enveloped(const uint8_t *der, size_t len)
 	int nid = peek_type(der, len);
 
 	return nid == NID_pkcs7_enveloped || nid == NID_id_smime_ct_authEnvelopedData;
+}
+
+/*
+ * Certificates apart (performance, docs/performance.md).
+ *
+ * d2i_CMS_ContentInfo decodes every certificate a SignedData carries, and
+ * OpenSSL 3.0 decodes each public key through its provider decoders: that
+ * was most of the cost of reading a receipt, which carries the same chain
+ * every time.  So the certificates field is cut out of the DER and its
+ * certificates come from the pki's parse cache (keyed by each one's DER);
+ * CMS_verify then finds the signer among exactly those certificates, and
+ * pki_verify sees exactly those as untrusted, as before.  Only plain DER is
+ * taken apart: definite lengths in minimal form, a ContentInfo holding a
+ * SignedData and nothing after it, certificates that are all X.509 ones.
+ * For anything else this returns -1 and the caller parses the whole.
+ */
+
+/* One TLV at *p (before end): its tag, class, content and where it ends. */
+struct tlv {
+	const uint8_t *start, *content, *end;
+	long len;
+	int tag, xclass, constructed;
+};
+
+static int
+tlv_next(const uint8_t *p, const uint8_t *end, struct tlv *t)
+{
+	const unsigned char *q = p;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	if (p >= end)
+		return -1;
+	ret = ASN1_get_object(&q, &t->len, &t->tag, &t->xclass, (long)(end - p));
+	if ((ret & 0x80) || (ret & 0x01) || t->len < 0 || (size_t)t->len > (size_t)(end - q)) {
+		ERR_clear_error();
+		return -1;
+	}
+	t->constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
+	/* Minimal DER: the header must be what ASN1_put_object would write. */
+	if (ASN1_object_size(t->constructed, t->len, t->tag) - t->len != (int)(q - p)) {
+		ERR_clear_error();
+		return -1;
+	}
+	t->start = p;
+	t->content = q;
+	t->end = q + t->len;
+	return 0;
+}
+
+static int
+tlv_is(const struct tlv *t, int xclass, int tag, int constructed)
+{
+	return t->xclass == xclass && t->tag == tag && t->constructed == constructed;
+}
+
+/* A header of tag and content length len at *q, which moves past it. */
+static void
+put_header(uint8_t **q, int constructed, size_t len, int tag, int xclass)
+{
+	unsigned char *w = *q;
+
+	ASN1_put_object(&w, constructed, (int)len, tag, xclass);
+	*q = w;
+}
+
+static int
+strip_certs(const struct pki *p, const uint8_t *der, size_t len, struct buf *out,
+    STACK_OF(X509) **certs_out)
+{
+	static const uint8_t signed_data_oid[] = {
+		0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02
+	};
+	STACK_OF(X509) *certs = NULL;
+	struct tlv ci, oid, wrap, sd, f, c, certs_field;
+	const uint8_t *end = der + len, *q;
+	size_t sd_len, wrap_len, ci_len, total;
+	uint8_t *w, *data = NULL;
+	X509 *x = NULL;
+	int i, r = -1;
+
+	out->data = NULL;
+	out->len = 0;
+	*certs_out = NULL;
+	if (der == NULL || len == 0 || len > ENVELOPE_MAX_DER || len > INT32_MAX)
+		goto out;
+	memset(&certs_field, 0, sizeof(certs_field));
+	/* ContentInfo ::= SEQUENCE { id-signedData, [0] EXPLICIT SignedData }, nothing after. */
+	if (tlv_next(der, end, &ci) != 0 || !tlv_is(&ci, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1) ||
+	    ci.end != end ||
+	    tlv_next(ci.content, ci.end, &oid) != 0 ||
+	    (size_t)(oid.end - oid.start) != sizeof(signed_data_oid) ||
+	    memcmp(oid.start, signed_data_oid, sizeof(signed_data_oid)) != 0 ||
+	    tlv_next(oid.end, ci.end, &wrap) != 0 || !tlv_is(&wrap, V_ASN1_CONTEXT_SPECIFIC, 0, 1) ||
+	    wrap.end != ci.end ||
+	    tlv_next(wrap.content, wrap.end, &sd) != 0 ||
+	    !tlv_is(&sd, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1) || sd.end != wrap.end)
+		goto out;
+	/* SignedData: version, digestAlgorithms, encapContentInfo, [0] certificates, ... */
+	for (i = 0, q = sd.content; q < sd.end && i < 4; i++, q = f.end) {
+		if (tlv_next(q, sd.end, &f) != 0)
+			goto out;
+		if (i == 3 && tlv_is(&f, V_ASN1_CONTEXT_SPECIFIC, 0, 1))
+			certs_field = f;
+	}
+	if (certs_field.start == NULL)
+		goto out;
+	if ((certs = sk_X509_new_null()) == NULL)
+		goto out;
+	for (q = certs_field.content; q < certs_field.end; q = c.end) {
+		if (tlv_next(q, certs_field.end, &c) != 0 ||
+		    !tlv_is(&c, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1) ||
+		    pki_cert_from_der_cached(p, c.start, (size_t)(c.end - c.start), &x,
+		    NULL) != 0)
+			goto out;
+		if (!sk_X509_push(certs, x))
+			goto out;
+		x = NULL;
+	}
+	/* The same DER without the certificates field, the three headers rewritten. */
+	sd_len = (size_t)sd.len - (size_t)(certs_field.end - certs_field.start);
+	wrap_len = (size_t)ASN1_object_size(1, (long)sd_len, V_ASN1_SEQUENCE);
+	ci_len = (size_t)(oid.end - oid.start) + (size_t)ASN1_object_size(1, (long)wrap_len, 0);
+	total = (size_t)ASN1_object_size(1, (long)ci_len, V_ASN1_SEQUENCE);
+	if ((data = malloc(total)) == NULL)
+		goto out;
+	w = data;
+	put_header(&w, 1, ci_len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(w, oid.start, (size_t)(oid.end - oid.start));
+	w += oid.end - oid.start;
+	put_header(&w, 1, wrap_len, 0, V_ASN1_CONTEXT_SPECIFIC);
+	put_header(&w, 1, sd_len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(w, sd.content, (size_t)(certs_field.start - sd.content));
+	w += certs_field.start - sd.content;
+	memcpy(w, certs_field.end, (size_t)(sd.end - certs_field.end));
+	w += sd.end - certs_field.end;
+	if ((size_t)(w - data) != total)
+		goto out;
+	out->data = data;
+	out->len = total;
+	data = NULL;
+	*certs_out = certs;
+	certs = NULL;
+	r = 0;
+ out:
+	free(data);
+	X509_free(x);
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+	return r;
 }

@@ -90,6 +90,7 @@ int envelope_verify_detached(const struct pki *p, const uint8_t *der, size_t len
 
 /* Flags for envelope_verify_opts(). */
 #define ENVELOPE_VERIFY_LEGACY_SHA1 0x01 /* accept SHA-1 digests: conformance tests only */
+#define ENVELOPE_VERIFY_WHOLE       0x02 /* let OpenSSL decode the embedded certificates too */
 
 /*
  * envelope_verify() with flags; content is the detached content, or NULL

@@ -125,6 +125,14 @@ void message_services(const struct message *m, char out[257]);
 int message_canonical(const struct message *m, struct buf *out, struct why *why);
 
 /*
+ * The same form of any JSON object or list: the bytes json_dumpb writes with
+ * JSON_COMPACT | JSON_SORT_KEYS, made in one pass.  0; HEGN_ERR_UNSUPPORTED
+ * for a real number (which message_canonical then leaves to jansson),
+ * HEGN_ERR_NOMEM.
+ */
+int message_canonical_json(json_t *j, struct buf *out, struct why *why);
+
+/*
  * Write an example of kind (valid under message_parse) addressed to the party
  * to, as pretty JSON with keys sorted and a final newline; referral has a
  * health section and an attachment.  0, HEGN_ERR_INVALID (bad kind or party

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@
 /* Certificate, chain and CRL files are small; a larger one is a mistake. */
 #define PKI_FILE_MAX	(16 * 1024 * 1024)
 
+struct vcache;
+
 struct pki {
 	atomic_int refs;
 	int flags;
@@ -38,7 +41,21 @@ struct pki {
 	STACK_OF(X509) *anchors;
 	STACK_OF(X509) *chain;		/* intermediates, never trusted */
 	STACK_OF(X509_CRL) *crls;
+	struct vcache *vcache;		/* see "Verification cache" at the end */
+	int64_t crl_until_ms;		/* the earliest nextUpdate of the CRLs */
+	struct dcache *dcache;		/* see "Parsed certificates" at the end */
 };
+
+struct dcache;
+static struct dcache *dcache_new(void);
+static void dcache_free(struct dcache *);
+
+static struct vcache *vcache_new(void);
+static void vcache_free(struct vcache *);
+static int64_t crls_next_update_ms(STACK_OF(X509_CRL) *);
+static int vcache_key(X509 *, STACK_OF(X509) *, enum pki_purpose, uint8_t[32]);
+static int vcache_lookup(struct vcache *, const uint8_t[32]);
+static void vcache_store(const struct pki *, const uint8_t[32], STACK_OF(X509) *);
 
 /*
  * A printable name for cert in error texts: its commonName, else its whole
@@ -251,6 +268,8 @@ pki_free_contents(struct pki *p)
 	sk_X509_pop_free(p->anchors, X509_free);
 	sk_X509_pop_free(p->chain, X509_free);
 	sk_X509_CRL_pop_free(p->crls, X509_CRL_free);
+	vcache_free(p->vcache);
+	dcache_free(p->dcache);
 	free(p);
 }
 
@@ -357,6 +376,9 @@ pki_from_objects(STACK_OF(X509) *anchors, STACK_OF(X509) *chain,
 	p = xcalloc(1, sizeof(*p));
 	atomic_init(&p->refs, 1);
 	p->flags = flags;
+	p->vcache = vcache_new();
+	p->dcache = dcache_new();
+	p->crl_until_ms = crls_next_update_ms(crls);
 	if ((p->anchors = certs_dup(anchors)) == NULL ||
 	    (p->chain = certs_dup(chain)) == NULL ||
 	    (p->crls = crls_dup(crls)) == NULL ||
@@ -819,12 +841,22 @@ verify(const struct pki *p, X509 *cert, STACK_OF(X509) *untrusted,
 	STACK_OF(X509) *extra = NULL;
 	STACK_OF(ASN1_OBJECT) *policies = NULL;
 	unsigned long vflags;
+	uint8_t key[32];
 	char name[256];
-	int i, r, ok;
+	int i, r, ok, cacheable = 0;
 
 	if (p == NULL || cert == NULL) {
 		r = why_set(why, HEGN_ERR_INVALID, "no certificate to verify");
 		goto out;
+	}
+	/* Only a verification as of now can be reused, and only without policy inputs. */
+	if (opts == NULL && at == 0 && p->vcache != NULL &&
+	    vcache_key(cert, untrusted, purpose, key) == 0) {
+		cacheable = 1;
+		if (vcache_lookup(p->vcache, key) == 0) {
+			r = 0;
+			goto out;
+		}
 	}
 	if ((extra = certs_dup(p->chain)) == NULL)
 		goto nomem;
@@ -873,6 +905,8 @@ verify(const struct pki *p, X509 *cert, STACK_OF(X509) *untrusted,
 	}
 	if ((r = check_purpose(cert, purpose, why)) != 0)
 		goto out;
+	if (cacheable)
+		vcache_store(p, key, X509_STORE_CTX_get0_chain(ctx));
 	r = 0;
 	goto out;
  nomem:
@@ -904,4 +938,326 @@ pki_verify_policy(const struct pki *p, X509 *cert, STACK_OF(X509) *untrusted,
 
 	return verify(p, cert, untrusted, PKI_PURPOSE_ANY,
 	    opts != NULL ? opts : &none, at, why);
+}
+
+/*
+ * Verification cache (performance, docs/performance.md).
+ *
+ * Receipts, sealed submissions and recipients' certificates bring the same
+ * few certificates again and again, and X509_verify_cert with the CRLs cost
+ * a sixth of hegnd's CPU end to end.  A verification as of now that passed
+ * is remembered by the SHA-256 over the purpose and each certificate's DER
+ * as presented (leaf, then the untrusted ones in order) for at most
+ * VCACHE_TTL seconds, never past the notAfter of any certificate of the
+ * chain built, nor past the earliest nextUpdate of the CRLs when they are
+ * checked.  The cache belongs to its pki: a reload (new CRLs, anchors,
+ * parties) builds a new pki with an empty cache.  Refusals are never kept.
+ * It is a set-associative table of fixed size; a full set gives up the
+ * entry that would expire first.
+ */
+#define VCACHE_SETS	256
+#define VCACHE_WAYS	4
+#define VCACHE_TTL	60
+
+struct vcache_entry {
+	uint8_t key[32];
+	int64_t until_ms;		/* 0: empty */
+};
+
+struct vcache {
+	pthread_mutex_t lock;
+	int ttl;			/* seconds; 0: nothing is kept */
+	uint64_t hits, misses, stored;
+	struct vcache_entry set[VCACHE_SETS][VCACHE_WAYS];
+};
+
+static struct vcache *
+vcache_new(void)
+{
+	struct vcache *c = xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	c->ttl = VCACHE_TTL;
+	return c;
+}
+
+static void
+vcache_free(struct vcache *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Seconds since the epoch of an ASN.1 time, or -1. */
+static int
+asn1_epoch(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	*out = -1;
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static int64_t
+crls_next_update_ms(STACK_OF(X509_CRL) *crls)
+{
+	int64_t until = INT64_MAX, t;
+	int i;
+
+	for (i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+		/* A CRL without nextUpdate sets no bound of its own. */
+		if (X509_CRL_get0_nextUpdate(sk_X509_CRL_value(crls, i)) == NULL)
+			continue;
+		if (asn1_epoch(X509_CRL_get0_nextUpdate(sk_X509_CRL_value(crls, i)), &t) != 0)
+			return 0;
+		if (t * 1000 < until)
+			until = t * 1000;
+	}
+	return until;
+}
+
+static int
+digest_cert(EVP_MD_CTX *md, X509 *x)
+{
+	unsigned char *der = NULL;
+	uint8_t l[4];
+	int len, ok;
+
+	if ((len = i2d_X509(x, &der)) <= 0)
+		return 0;
+	l[0] = (uint8_t)((unsigned)len >> 24);
+	l[1] = (uint8_t)((unsigned)len >> 16);
+	l[2] = (uint8_t)((unsigned)len >> 8);
+	l[3] = (uint8_t)len;
+	ok = EVP_DigestUpdate(md, l, sizeof(l)) == 1 &&
+	    EVP_DigestUpdate(md, der, (size_t)len) == 1;
+	OPENSSL_free(der);
+	return ok;
+}
+
+static int
+vcache_key(X509 *cert, STACK_OF(X509) *untrusted, enum pki_purpose purpose,
+    uint8_t key[32])
+{
+	EVP_MD_CTX *md = NULL;
+	uint8_t pu[4];
+	unsigned int len = 0;
+	int i, ok;
+
+	pu[0] = pu[1] = pu[2] = 0;
+	pu[3] = (uint8_t)purpose;
+	ok = (md = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, pu, sizeof(pu)) == 1 && digest_cert(md, cert);
+	for (i = 0; ok && untrusted != NULL && i < sk_X509_num(untrusted); i++)
+		ok = digest_cert(md, sk_X509_value(untrusted, i));
+	ok = ok && EVP_DigestFinal_ex(md, key, &len) == 1 && len == 32;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+static int
+vcache_lookup(struct vcache *c, const uint8_t key[32])
+{
+	struct vcache_entry *set = c->set[key[0]];
+	int64_t now = util_now_ms();
+	int i, r = -1;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < VCACHE_WAYS; i++) {
+		if (now < set[i].until_ms && memcmp(set[i].key, key, 32) == 0) {
+			r = 0;
+			break;
+		}
+	}
+	if (r == 0)
+		c->hits++;
+	else
+		c->misses++;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* Remember a verification of key that passed with the chain built. */
+static void
+vcache_store(const struct pki *p, const uint8_t key[32], STACK_OF(X509) *chain)
+{
+	struct vcache *c = p->vcache;
+	struct vcache_entry *set = c->set[key[0]], *e = NULL;
+	int64_t now = util_now_ms(), until = INT64_MAX, t;
+	int i;
+
+	if (chain == NULL || sk_X509_num(chain) == 0)
+		return;
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		if (asn1_epoch(X509_get0_notAfter(sk_X509_value(chain, i)), &t) != 0)
+			return;
+		if (t * 1000 < until)
+			until = t * 1000;
+	}
+	if ((p->flags & PKI_CRL_CHECK) && p->crl_until_ms < until)
+		until = p->crl_until_ms;
+	pthread_mutex_lock(&c->lock);
+	if (now + (int64_t)c->ttl * 1000 < until)
+		until = now + (int64_t)c->ttl * 1000;
+	if (until <= now)
+		goto out;
+	/* The same key again, else a free or expired way, else the one expiring first. */
+	for (i = 0; i < VCACHE_WAYS && e == NULL; i++) {
+		if (memcmp(set[i].key, key, 32) == 0)
+			e = &set[i];
+	}
+	for (i = 0; i < VCACHE_WAYS && e == NULL; i++) {
+		if (set[i].until_ms <= now)
+			e = &set[i];
+	}
+	if (e == NULL) {
+		e = &set[0];
+		for (i = 1; i < VCACHE_WAYS; i++) {
+			if (set[i].until_ms < e->until_ms)
+				e = &set[i];
+		}
+	}
+	memcpy(e->key, key, 32);
+	e->until_ms = until;
+	c->stored++;
+ out:
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+pki_set_cache_ttl(struct pki *p, int seconds)
+{
+	size_t i;
+
+	if (p == NULL || p->vcache == NULL)
+		return;
+	pthread_mutex_lock(&p->vcache->lock);
+	p->vcache->ttl = seconds < 0 ? 0 : seconds;
+	/* Shortening the time applies to what is kept already. */
+	for (i = 0; i < VCACHE_SETS * VCACHE_WAYS; i++)
+		p->vcache->set[i / VCACHE_WAYS][i % VCACHE_WAYS].until_ms = 0;
+	pthread_mutex_unlock(&p->vcache->lock);
+}
+
+void
+pki_cache_stats(const struct pki *p, struct pki_cache_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (p == NULL || p->vcache == NULL)
+		return;
+	pthread_mutex_lock(&p->vcache->lock);
+	out->hits = p->vcache->hits;
+	out->misses = p->vcache->misses;
+	out->stored = p->vcache->stored;
+	pthread_mutex_unlock(&p->vcache->lock);
+}
+
+/*
+ * Parsed certificates (performance, docs/performance.md).
+ *
+ * Every receipt carries the provider's certificate chain, and OpenSSL 3.0
+ * decodes each certificate's public key through its provider decoders: that
+ * was most of the cost of reading a receipt.  The same DER always parses to
+ * the same certificate, so a parse is kept by the SHA-256 of the DER, in a
+ * table of DCACHE_SLOTS entries (a newer certificate takes an older one's
+ * slot).  It decides nothing about trust: pki_verify() does that as before.
+ */
+#define DCACHE_SLOTS	256
+
+struct dcache_entry {
+	uint8_t key[32];
+	X509 *cert;			/* NULL: empty */
+};
+
+struct dcache {
+	pthread_mutex_t lock;
+	uint64_t hits, misses;
+	struct dcache_entry slot[DCACHE_SLOTS];
+};
+
+static struct dcache *
+dcache_new(void)
+{
+	struct dcache *c = xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static void
+dcache_free(struct dcache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < DCACHE_SLOTS; i++)
+		X509_free(c->slot[i].cert);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int
+pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X509 **out,
+    struct why *why)
+{
+	struct dcache *c = p != NULL ? p->dcache : NULL;
+	struct dcache_entry *e;
+	X509 *x = NULL, *old = NULL;
+	uint8_t key[32];
+	int r;
+
+	*out = NULL;
+	if (c == NULL || der == NULL || len == 0 || len > PKI_FILE_MAX)
+		return pki_cert_from_der(der, len, out, why);
+	util_sha256(der, len, key);
+	e = &c->slot[key[0]];
+	pthread_mutex_lock(&c->lock);
+	if (e->cert != NULL && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert) == 1)
+		x = e->cert;
+	if (x != NULL)
+		c->hits++;
+	else
+		c->misses++;
+	pthread_mutex_unlock(&c->lock);
+	if (x != NULL) {
+		*out = x;
+		return 0;
+	}
+	if ((r = pki_cert_from_der(der, len, &x, why)) != 0)
+		return r;
+	/* The cache's own reference; if it cannot be taken, the certificate is simply not kept. */
+	if (X509_up_ref(x) == 1) {
+		pthread_mutex_lock(&c->lock);
+		old = e->cert;
+		memcpy(e->key, key, 32);
+		e->cert = x;
+		pthread_mutex_unlock(&c->lock);
+		X509_free(old);
+	}
+	*out = x;
+	return 0;
+}
+
+void
+pki_cert_cache_stats(const struct pki *p, uint64_t *hits, uint64_t *misses)
+{
+	*hits = *misses = 0;
+	if (p == NULL || p->dcache == NULL)
+		return;
+	pthread_mutex_lock(&p->dcache->lock);
+	*hits = p->dcache->hits;
+	*misses = p->dcache->misses;
+	pthread_mutex_unlock(&p->dcache->lock);
 }

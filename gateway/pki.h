@@ -56,6 +56,19 @@ int pki_verify(const struct pki *p, X509 *cert, STACK_OF(X509) *untrusted,
     enum pki_purpose purpose, time_t at, struct why *why);
 
 /*
+ * A pki_verify() as of now (at 0) that passed is kept for at most 60 seconds,
+ * never past a notAfter of its chain or the CRLs' earliest nextUpdate; the
+ * cache belongs to the pki, so a reload starts with none.  Refusals are never
+ * kept.  pki_set_cache_ttl() changes the 60 seconds (0: keep nothing) and
+ * forgets what is kept; pki_cache_stats() counts lookups.
+ */
+struct pki_cache_stats {
+	uint64_t hits, misses, stored;
+};
+void pki_set_cache_ttl(struct pki *p, int seconds);
+void pki_cache_stats(const struct pki *p, struct pki_cache_stats *out);
+
+/*
  * Validation with explicit RFC 5280 policy inputs, for conformance testing:
  * policies is a comma-separated list of OIDs (NULL: anyPolicy).
  */
@@ -94,5 +107,14 @@ int pki_load_key(const char *path, EVP_PKEY **out, struct why *why);
 
 /* Parse one DER certificate; HEGN_ERR_INVALID when it is not one. */
 int pki_cert_from_der(const uint8_t *der, size_t len, X509 **out, struct why *why);
+
+/*
+ * The same, kept in p by the SHA-256 of der, so that a certificate seen
+ * again is not decoded again (a parse, not a trust decision).  *out holds a
+ * reference of its own; the caller frees it.  p NULL: no cache.
+ */
+int pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X509 **out,
+    struct why *why);
+void pki_cert_cache_stats(const struct pki *p, uint64_t *hits, uint64_t *misses);
 
 #endif

@@ -148,6 +148,7 @@ relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **ou
 	if ((rc = load_citizen_key(r->conf->citizen_key, r->citizen_key, why)) != 0)
 		goto out;
 	r->signer = signer_new();
+	signer_set_workers(r->signer, r->conf->crypto_workers);  /* performance, issue 9 */
 	if (keyd_fd != -1) {
 		r->keyd = keyd_client_new(keyd_fd, keyd_limit(r->conf));
 		keyd_fd = -1;

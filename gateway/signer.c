@@ -41,7 +41,14 @@ struct signer {
 	struct signer_key **keys;
 	size_t nkeys;
 	struct keyd_client *remote;     /* the key process, when privilege-separated */
+	/* The crypto worker limit (see "Crypto worker limit" at the end). */
+	pthread_cond_t turn;
+	int workers;                    /* 0: no limit */
+	int busy, peak;
 };
+
+static void crypto_enter(struct signer *);
+static void crypto_leave(struct signer *);
 
 struct signer *
 signer_new(void)
@@ -49,7 +56,7 @@ signer_new(void)
 	struct signer *s;
 
 	s = xcalloc(1, sizeof(*s));
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+	if (pthread_mutex_init(&s->lock, NULL) != 0 || pthread_cond_init(&s->turn, NULL) != 0) {
 		/* Only fails for lack of resources, like xcalloc. */
 		perror("pthread_mutex_init");
 		abort();
@@ -80,6 +87,7 @@ signer_free(struct signer *s)
 	for (i = 0; i < s->nkeys; i++)
 		signer_key_free(s->keys[i]);
 	free(s->keys);
+	pthread_cond_destroy(&s->turn);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -360,10 +368,15 @@ signer_sign(struct signer *s, const char *name, const uint8_t *content,
 	if ((k = find(s, name)) == NULL)
 		return why_set(why, HEGN_ERR_NOT_FOUND,
 		    "no signing key for party %s", name == NULL ? "(none)" : name);
+	int r;
+
 	if (k->key == NULL)
 		return remote_sign(s, name, content, len, content_id, out, why);
-	return envelope_sign(k->key, k->cert, k->chain, k->padding, content, len,
+	crypto_enter(s);
+	r = envelope_sign(k->key, k->cert, k->chain, k->padding, content, len,
 	    content_id, out, why);
+	crypto_leave(s);
+	return r;
 }
 
 int
@@ -377,7 +390,71 @@ signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
 	if ((k = find(s, name)) == NULL)
 		return why_set(why, HEGN_ERR_NOT_FOUND,
 		    "no decryption key for party %s", name == NULL ? "(none)" : name);
+	int r;
+
 	if (k->key == NULL)
 		return remote_decrypt(s, name, der, len, out, why);
-	return envelope_open(k->key, k->cert, der, len, out, why);
+	crypto_enter(s);
+	r = envelope_open(k->key, k->cert, der, len, out, why);
+	crypto_leave(s);
+	return r;
+}
+
+/*
+ * Crypto worker limit (performance, docs/performance.md).
+ *
+ * hegnd serves each connection on a thread of its own; with more clients
+ * than cores every one of those threads signed at once, and the private-key
+ * operations (a millisecond and more of arithmetic each) were time-sliced
+ * against each other and against the TLS and HTTP work.  At most workers of
+ * them run at once and the others wait; threads that need no private key
+ * (fetches, receipts, TLS) are not held up.
+ */
+void
+signer_set_workers(struct signer *s, int workers)
+{
+	long n;
+
+	if (workers <= 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->workers = workers;
+	pthread_cond_broadcast(&s->turn);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+signer_workers(const struct signer *s, int *peak)
+{
+	struct signer *ms = (struct signer *)s; /* the lock is not the state */
+	int n;
+
+	pthread_mutex_lock(&ms->lock);
+	n = s->workers;
+	if (peak != NULL)
+		*peak = s->peak;
+	pthread_mutex_unlock(&ms->lock);
+	return n;
+}
+
+static void
+crypto_enter(struct signer *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->workers > 0 && s->busy >= s->workers)
+		pthread_cond_wait(&s->turn, &s->lock);
+	if (++s->busy > s->peak)
+		s->peak = s->busy;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void
+crypto_leave(struct signer *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->busy--;
+	pthread_cond_signal(&s->turn);
+	pthread_mutex_unlock(&s->lock);
 }

@@ -62,6 +62,15 @@ void signer_connect(struct signer *s, struct keyd_client *c);
 int signer_load_cert(struct signer *s, const char *name, const char *cert_path,
     struct why *why);
 
+/*
+ * At most workers private-key operations (signing, decryption with a key
+ * held here) at once; more wait their turn.  0 or less: the number of online
+ * CPUs.  A new signer has no limit.  signer_workers() returns the limit
+ * and in *peak (may be NULL) the most that ever ran at once.
+ */
+void signer_set_workers(struct signer *s, int workers);
+int signer_workers(const struct signer *s, int *peak);
+
 /* Free s, wiping its keys; accepts NULL. */
 void signer_free(struct signer *s);
 

@@ -69,6 +69,13 @@ START_TEST(test_minimal)
 	ck_assert_int_eq(c->parties[0].line, 17);
 	ck_assert_ptr_nonnull(conf_party(c, "hovmand-care"));
 	ck_assert_ptr_null(conf_party(c, "nobody"));
+	/* Private-key operations at once: 0 stands for the online CPUs. */
+	ck_assert_int_eq(c->crypto_workers, 0);
+	conf_free(c);
+	c = NULL;
+	write_conf(BASE "[limits]\ncrypto_workers = 3\n");
+	ck_assert_int_eq(conf_load(path, &c, &why), 0);
+	ck_assert_int_eq(c->crypto_workers, 3);
 	conf_free(c);
 }
 END_TEST
@@ -97,6 +104,7 @@ START_TEST(test_errors)
 		{ BASE "[pki]\ncrl_check = maybe\n", "'maybe' is not yes or no" },
 		{ BASE "[server]\nport = 1\nport = 2\n", "'port' given twice" },
 		{ BASE "this is not ini\n", ":17: syntax error" },
+		{ BASE "[limits]\ncrypto_workers = 1025\n", "crypto_workers: 1025 is outside 0..1024" },
 	};
 	struct conf *c;
 	struct why why;

@@ -1512,6 +1512,101 @@ START_TEST(test_hostile_cert_count)
 }
 END_TEST
 
+/*
+ * Certificates apart: a SignedData's certificates come from the pki's parse
+ * cache, and every outcome (result, code, reason, content, signer) is the
+ * one of the whole parse by OpenSSL, for the intact DER and for damaged
+ * copies of it.
+ */
+static void
+same_outcome(const uint8_t *der, size_t len)
+{
+	struct envelope_signed *a = NULL, *b = NULL;
+	struct why wa = { 0 }, wb = { 0 };
+	const uint8_t *ca, *cb;
+	size_t la, lb;
+	int ra, rb;
+
+	ra = envelope_verify_opts(w.pki, der, len, NULL, 0, 0, 0, &a, &wa);
+	rb = envelope_verify_opts(w.pki, der, len, NULL, 0, 0, ENVELOPE_VERIFY_WHOLE, &b, &wb);
+	ck_assert_msg(ra == rb, "apart %d (%s), whole %d (%s)", ra, wa.text, rb, wb.text);
+	ck_assert_str_eq(wa.text, wb.text);
+	if (ra == 0) {
+		ca = envelope_signed_content(a, &la);
+		cb = envelope_signed_content(b, &lb);
+		ck_assert_uint_eq(la, lb);
+		ck_assert_mem_eq(ca, cb, la);
+		ck_assert_int_eq(X509_cmp(envelope_signed_signer(a), envelope_signed_signer(b)), 0);
+	}
+	envelope_signed_free(a);
+	envelope_signed_free(b);
+}
+
+START_TEST(test_certs_apart)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	struct buf der = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	uint64_t hits0, misses0, hits1, misses1;
+	uint32_t x = 88172645u;
+	uint8_t *copy, *ber;
+	size_t i, k;
+
+	sk_X509_push(chain, w.ca);
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, chain, ENVELOPE_PSS,
+	    (const uint8_t *)msg, strlen(msg), "msg-9", &der, NULL), 0);
+	/* The second time, both certificates come from the cache. */
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why), 0);
+	envelope_signed_free(s);
+	pki_cert_cache_stats(w.pki, &hits0, &misses0);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why), 0);
+	ck_assert_int_eq(X509_cmp(envelope_signed_signer(s), w.leaf), 0);
+	envelope_signed_free(s);
+	pki_cert_cache_stats(w.pki, &hits1, &misses1);
+	ck_assert_uint_eq(hits1, hits0 + 2);
+	ck_assert_uint_eq(misses1, misses0);
+	same_outcome(der.data, der.len);
+
+	/* Every single flipped bit, and random damage. */
+	copy = malloc(der.len);
+	for (i = 0; i < der.len * 8; i += 5) {
+		memcpy(copy, der.data, der.len);
+		copy[i / 8] ^= (uint8_t)(1u << (i % 8));
+		same_outcome(copy, der.len);
+	}
+	for (i = 0; i < 400; i++) {
+		memcpy(copy, der.data, der.len);
+		for (k = 0; k < 1 + i % 3; k++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			copy[x % der.len] = (uint8_t)(x >> 8);
+		}
+		same_outcome(copy, der.len);
+	}
+	free(copy);
+
+	/*
+	 * BER the fast path does not take apart (a length in more bytes than
+	 * needed) still verifies, through OpenSSL's own parse.
+	 */
+	ck_assert_uint_eq(der.data[0], 0x30);
+	ck_assert_uint_eq(der.data[1], 0x82);
+	ber = malloc(der.len + 1);
+	ber[0] = 0x30;
+	ber[1] = 0x83;
+	ber[2] = 0x00;
+	memcpy(ber + 3, der.data + 2, der.len - 2);
+	same_outcome(ber, der.len + 1);
+	ck_assert_int_eq(envelope_verify(w.pki, ber, der.len + 1, 0, &s, &why), 0);
+	envelope_signed_free(s);
+	free(ber);
+	sk_X509_free(chain);
+	buf_free(&der, 0);
+}
+END_TEST
+
 static Suite *
 envelope_suite(void)
 {
@@ -1529,6 +1624,7 @@ envelope_suite(void)
 	tcase_add_test(tc, test_weak_digest);
 	tcase_add_test(tc, test_two_signers_and_detached);
 	tcase_add_test(tc, test_tampered_signed);
+	tcase_add_test(tc, test_certs_apart);
 	tcase_add_test(tc, test_truncated_and_garbage);
 	tcase_add_test(tc, test_random_damage);
 	tcase_add_test(tc, test_signer_certificate);

@@ -558,6 +558,37 @@ START_TEST(test_malformed)
 		    json_string("[[[[[[[[[[[[[[[[[[[[ \" {{{{{{{{{{{{{{{{{{{{"));
 		expect(j, 0, NULL);
 	}
+	/*
+	 * Nor after escaped quotes and backslashes (the depth check skips
+	 * through strings); deep nesting after such a string still counts.
+	 */
+	{
+		static const char *const texts[] = {
+			"\\\\\\\\\\\\\\\\\\\\", "\\\"[[[[[[[[[[[[[[[[[[[[\\\"\\",
+			"\"\"\"\"[[[[[[[[[[[[[[[[[[[[\"", "ends with a backslash \\",
+		};
+		json_t *j;
+		char *text, *deeper;
+		size_t k;
+
+		for (k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+			j = example_json(MSG_OBSERVATION);
+			json_object_set_new(at(j, "care"), "text", json_string(texts[k]));
+			text = json_dumps(j, JSON_COMPACT);
+			ck_assert_ptr_nonnull(text);
+			expect_text(text, strlen(text), NULL, 0, NULL);
+			/* The same, with a list nested 20 deep after the text. */
+			n = strlen(text) + 64;
+			deeper = calloc(1, n);
+			snprintf(deeper, n, "%.*s,\"x\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}",
+			    (int)strlen(text) - 1, text);
+			expect_text(deeper, strlen(deeper), NULL, HEGN_ERR_INVALID,
+			    "nested deeper than 16 levels");
+			free(deeper);
+			free(text);
+			json_decref(j);
+		}
+	}
 }
 END_TEST
 
@@ -775,6 +806,181 @@ START_TEST(test_doc_examples)
 }
 END_TEST
 
+/* The bytes jansson writes with JSON_COMPACT | JSON_SORT_KEYS, for comparison. */
+static char *
+jansson_canonical(json_t *j)
+{
+	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+static void
+same_as_jansson(json_t *j)
+{
+	struct buf b = { 0 };
+	struct why why = { 0 };
+	char *want = jansson_canonical(j);
+
+	ck_assert_msg(message_canonical_json(j, &b, &why) == 0, "%s", why.text);
+	ck_assert_msg(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0,
+	    "canonical form differs from jansson's:\n%s\n%s", (char *)b.data, want);
+	ck_assert_int_eq(b.data[b.len], '\0');
+	free(want);
+	buf_free(&b, 0);
+}
+
+/*
+ * The one-pass canonical form writes exactly jansson's bytes: for every
+ * kind's example (with "from", "id" and an attachment), and for strings
+ * with every escape, non-ASCII text, keys that are prefixes of each other,
+ * nesting, integers, booleans and null.
+ */
+START_TEST(test_canonical_json)
+{
+	static const char *const strings[] = {
+		"", "plain", "quote \" and backslash \\ and slash /", "\b\f\n\r\t",
+		"\x01\x02\x1f\x7f end", "Rådhusæøå 日本 😀", "\"\"\\\\", "\x1f",
+		"tab\tat\tthe\tend\t",
+	};
+	struct buf b = { 0 }, c = { 0 };
+	struct message *m = NULL;
+	struct why why = { 0 };
+	json_t *j, *list;
+	size_t i;
+	int k;
+
+	for (k = 0; k < MSG_KIND_COUNT; k++) {
+		j = example_json(k);
+		json_object_set_new(j, "from", json_string("ringsted-visitation"));
+		json_object_set_new(j, "id", json_string("m-1"));
+		same_as_jansson(j);
+		json_decref(j);
+	}
+	j = example_json(MSG_OBSERVATION);
+	json_object_set_new(j, "attachments", json_pack("[o]",
+	    attachment("a b.txt", "text/plain", "care", "YWJj")));
+	same_as_jansson(j);
+	/* message_canonical gives the same bytes for the parsed message. */
+	{
+		char *text = json_dumps(j, 0), *want = jansson_canonical(j);
+
+		ck_assert_int_eq(message_parse((const uint8_t *)text, strlen(text), NULL, &m,
+		    &why), 0);
+		ck_assert_int_eq(message_canonical(m, &c, &why), 0);
+		ck_assert_int_eq(c.len, strlen(want));
+		ck_assert_mem_eq(c.data, want, c.len);
+		buf_free(&c, 0);
+		message_free(m);
+		free(text);
+		free(want);
+	}
+	json_decref(j);
+
+	j = json_object();
+	list = json_array();
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		json_array_append_new(list, json_string(strings[i]));
+		json_object_set_new(j, strings[i], json_integer((json_int_t)i - 4));
+	}
+	json_object_set_new(j, "list", list);
+	json_object_set_new(j, "a", json_true());
+	json_object_set_new(j, "ab", json_false());
+	json_object_set_new(j, "aa", json_null());
+	json_object_set_new(j, "big", json_integer(INT64_MIN));
+	json_object_set_new(j, "empty", json_pack("{s:{},s:[]}", "o", "l"));
+	json_object_set_new(j, "deep", json_pack("[[[{s:[1,2,{}]}]]]", "z"));
+	same_as_jansson(j);
+	same_as_jansson(list);
+	json_decref(j);
+
+	/* A real number is left to jansson; a bare value has no canonical form. */
+	j = json_pack("{s:f}", "r", 1.5);
+	ck_assert_int_eq(message_canonical_json(j, &b, &why), HEGN_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(b.data);
+	json_decref(j);
+	j = json_string("x");
+	ck_assert_int_eq(message_canonical_json(j, &b, &why), HEGN_ERR_INVALID);
+	json_decref(j);
+}
+END_TEST
+
+/*
+ * The base64 check decides as libsodium's decoder did: every string of
+ * length 0..12 from a small alphabet (letters whose low bits differ, the
+ * two symbols, padding and outsiders), plus random ones.
+ */
+static int
+sodium_accepts(const char *s, size_t len)
+{
+	unsigned char bin[64];
+	size_t binlen = 0;
+
+	return sodium_base642bin(bin, sizeof(bin), s, len, NULL, &binlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) == 0 && binlen > 0;
+}
+
+static int
+parse_accepts(const char *b64)
+{
+	json_t *j = example_json(MSG_OBSERVATION);
+	struct message *m = NULL;
+	struct why why = { 0 };
+	char *text;
+	int r;
+
+	json_object_set_new(j, "attachments", json_pack("[o]",
+	    attachment("a.txt", "text/plain", "care", b64)));
+	text = json_dumps(j, JSON_COMPACT);
+	r = message_parse((const uint8_t *)text, strlen(text), NULL, &m, &why);
+	if (r != 0)
+		ck_assert_msg(strstr(why.text, "attachments[0].data: ") != NULL, "%s", why.text);
+	message_free(m);
+	free(text);
+	json_decref(j);
+	return r == 0;
+}
+
+START_TEST(test_base64_like_sodium)
+{
+	static const char alpha[] = "AQgw+/=-_ *";   /* 11 characters */
+	char s[20];      /* up to 16 characters and the NUL */
+	uint32_t x;
+	size_t len, i, tried = 0;
+	int round;
+
+	/* Every four-character string over the alphabet. */
+	len = 4;
+	for (x = 0; x < 11 * 11 * 11 * 11; x++) {
+		for (i = 0; i < len; i++)
+			s[i] = alpha[(x / (i == 0 ? 1 : i == 1 ? 11 : i == 2 ? 121 : 1331)) % 11];
+		s[len] = '\0';
+		ck_assert_msg(parse_accepts(s) == sodium_accepts(s, len), "\"%s\"", s);
+		tried++;
+	}
+	for (round = 0; round < 2000; round++) {
+		len = 4 * (1 + randombytes_uniform(4));
+		for (i = 0; i < len; i++)
+			s[i] = alpha[randombytes_uniform(sizeof(alpha) - 1)];
+		if (randombytes_uniform(2))
+			s[len - 1] = '=';
+		if (randombytes_uniform(3) == 0)
+			s[len - 2] = '=';
+		s[len] = '\0';
+		ck_assert_msg(parse_accepts(s) == sodium_accepts(s, len), "\"%s\"", s);
+		tried++;
+	}
+	ck_assert_uint_eq(tried, 11 * 11 * 11 * 11 + 2000);
+	/* Padding whose left-over bits are not zero is refused, as libsodium does. */
+	ck_assert(!parse_accepts("YR=="));
+	ck_assert(!parse_accepts("YWJ="));
+	ck_assert(parse_accepts("YQ=="));
+	ck_assert(parse_accepts("YWI="));
+	ck_assert(parse_accepts("+/+/"));
+}
+END_TEST
+
 static Suite *
 message_suite(void)
 {
@@ -792,6 +998,8 @@ message_suite(void)
 	tcase_add_test(tc, test_attachments);
 	tcase_add_test(tc, test_canonical);
 	tcase_add_test(tc, test_doc_examples);
+	tcase_add_test(tc, test_canonical_json);
+	tcase_add_test(tc, test_base64_like_sodium);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1059,6 +1059,244 @@ START_TEST(test_hostile_chains)
 }
 END_TEST
 
+/*
+ * Verification cache: a verification that passed is served again for the
+ * same certificates and purpose, refusals never are, a new pki (a reload)
+ * starts empty, and nothing outlives the TTL, a notAfter or a nextUpdate.
+ */
+START_TEST(test_cache_served)
+{
+	X509_CRL *rcrl = make_crl(root, rk, NULL, 0, now - DAY, 30);
+	X509_CRL *icrl = make_crl(issuing, ik, NULL, 0, now - DAY, 30);
+	struct pki *p = world_pki(rcrl, icrl, PKI_CRL_CHECK);
+	STACK_OF(X509) *u = sk_X509_new_null();
+	struct pki_cache_stats st;
+	struct why why = { 0 };
+
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits + st.misses + st.stored, 0);
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.misses, 1);
+	ck_assert_uint_eq(st.stored, 1);
+	ck_assert_uint_eq(st.hits, 0);
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	/* Another purpose is another verification (its key usage is checked). */
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_ENCRYPT, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.stored, 2);
+	/* So is the same leaf with other certificates presented. */
+	sk_X509_push(u, issuing);
+	ck_assert_int_eq(pki_verify(p, org, u, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.stored, 3);
+	/* A verification at another time than now neither uses nor fills it. */
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, now - 2 * DAY, &why),
+	    HEGN_ERR_CERT);
+	ck_assert_ptr_nonnull(strstr(why.text, "not yet valid"));
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, now + DAY, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.misses, 3);
+	ck_assert_uint_eq(st.stored, 3);
+	/* A refusal is never kept: the second attempt is verified (and refused) again. */
+	why_clear(&why);
+	ck_assert_int_eq(pki_verify(p, signonly, NULL, PKI_PURPOSE_ENCRYPT, 0, &why),
+	    HEGN_ERR_CERT);
+	ck_assert_ptr_nonnull(strstr(why.text, "key usage does not allow encryption"));
+	why_clear(&why);
+	ck_assert_int_eq(pki_verify(p, signonly, NULL, PKI_PURPOSE_ENCRYPT, 0, &why),
+	    HEGN_ERR_CERT);
+	ck_assert_ptr_nonnull(strstr(why.text, "key usage does not allow encryption"));
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.misses, 5);
+	ck_assert_uint_eq(st.stored, 3);
+	/* A TTL of 0 keeps nothing and forgets what was kept. */
+	pki_set_cache_ttl(p, 0);
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	ck_assert_uint_eq(st.stored, 3);
+	sk_X509_free(u);
+	pki_free(p);
+	X509_CRL_free(rcrl);
+	X509_CRL_free(icrl);
+}
+END_TEST
+
+START_TEST(test_cache_reload_revoked)
+{
+	uint64_t revoked[] = { 100 };
+	X509_CRL *rcrl = make_crl(root, rk, NULL, 0, now - DAY, 30);
+	X509_CRL *icrl = make_crl(issuing, ik, NULL, 0, now - DAY, 30);
+	X509_CRL *icrl2 = make_crl(issuing, ik, revoked, 1, now - 60, 30);
+	struct pki *p = world_pki(rcrl, icrl, PKI_CRL_CHECK), *fresh;
+	struct pki_cache_stats st;
+	struct why why = { 0 };
+
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	ck_assert_int_eq(pki_verify(p, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	/* The reload brings a CRL revoking org: refused at once. */
+	fresh = world_pki(rcrl, icrl2, PKI_CRL_CHECK);
+	pki_cache_stats(fresh, &st);
+	ck_assert_uint_eq(st.hits + st.misses + st.stored, 0);
+	ck_assert_int_eq(pki_verify(fresh, org, NULL, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_str_eq(why.text, "certificate Hovmand Care revoked");
+	ck_assert_int_eq(pki_verify(fresh, org, NULL, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_str_eq(why.text, "certificate Hovmand Care revoked");
+	pki_cache_stats(fresh, &st);
+	ck_assert_uint_eq(st.hits, 0);
+	ck_assert_uint_eq(st.stored, 0);
+	/* Others under the same CA still pass, and are kept in the new cache. */
+	ck_assert_int_eq(pki_verify(fresh, server, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	ck_assert_int_eq(pki_verify(fresh, server, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(fresh, &st);
+	ck_assert_uint_eq(st.hits, 1);
+	pki_free(fresh);
+	pki_free(p);
+	X509_CRL_free(rcrl);
+	X509_CRL_free(icrl);
+	X509_CRL_free(icrl2);
+}
+END_TEST
+
+/* Sleep until time(NULL) is past t. */
+static void
+wait_past(time_t t)
+{
+	while (time(NULL) <= t)
+		usleep(100 * 1000);
+}
+
+START_TEST(test_cache_expiry)
+{
+	time_t t0 = time(NULL), na = t0 + 2;
+	/* CRLs are issued for whole days: this one's nextUpdate is t0 + 2. */
+	X509_CRL *rcrl = make_crl(root, rk, NULL, 0, t0 - DAY, 30);
+	X509_CRL *icrl = make_crl(issuing, ik, NULL, 0, t0 - DAY, 30);
+	X509_CRL *short_crl = make_crl(issuing, ik, NULL, 0, t0 + 2 - 30 * DAY, 30);
+	struct pki *p = world_pki(rcrl, icrl, PKI_CRL_CHECK);
+	struct pki *crlp = world_pki(rcrl, short_crl, PKI_CRL_CHECK);
+	struct pki *ttlp = world_pki(rcrl, icrl, PKI_CRL_CHECK);
+	struct pki_cache_stats st;
+	struct why why = { 0 };
+	X509 *brief;
+
+	brief = issue(ok_key, "Brief Care", "12345678", CERTGEN_ORG, issuing, ik,
+	    t0 - DAY, na, 300);
+	pki_set_cache_ttl(ttlp, 1);
+	ck_assert_int_eq(pki_verify(p, brief, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	ck_assert_int_eq(pki_verify(crlp, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	ck_assert_int_eq(pki_verify(ttlp, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.stored, 1);
+	pki_cache_stats(crlp, &st);
+	ck_assert_uint_eq(st.stored, 1);
+	wait_past(na);
+	/* Past the leaf's notAfter the kept result is not served: expired. */
+	ck_assert_int_eq(pki_verify(p, brief, NULL, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_ptr_nonnull(strstr(why.text, "Brief Care expired on"));
+	/* Past the CRL's nextUpdate neither: the CRL has expired. */
+	ck_assert_int_eq(pki_verify(crlp, org, NULL, PKI_PURPOSE_SIGN, 0, &why), HEGN_ERR_CERT);
+	ck_assert_ptr_nonnull(strstr(why.text, "CRL has expired"));
+	/* Past the TTL the certificate is verified again (and still passes). */
+	ck_assert_int_eq(pki_verify(ttlp, org, NULL, PKI_PURPOSE_SIGN, 0, &why), 0);
+	pki_cache_stats(ttlp, &st);
+	ck_assert_uint_eq(st.hits, 0);
+	ck_assert_uint_eq(st.misses, 2);
+	ck_assert_uint_eq(st.stored, 2);
+	X509_free(brief);
+	pki_free(p);
+	pki_free(crlp);
+	pki_free(ttlp);
+	X509_CRL_free(rcrl);
+	X509_CRL_free(icrl);
+	X509_CRL_free(short_crl);
+}
+END_TEST
+
+/* More distinct verifications than the cache holds: it stays bounded. */
+START_TEST(test_cache_bounded)
+{
+	struct pki *p = world_pki(NULL, NULL, 0);
+	STACK_OF(X509) *u = sk_X509_new_null();
+	struct pki_cache_stats st;
+	struct why why = { 0 };
+	int i, n = 1200;
+
+	/* Each longer list of presented certificates is another key. */
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(pki_verify(p, org, u, PKI_PURPOSE_ANY, 0, &why), 0);
+		sk_X509_push(u, issuing);
+	}
+	sk_X509_zero(u);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(pki_verify(p, org, u, PKI_PURPOSE_ANY, 0, &why), 0);
+		sk_X509_push(u, issuing);
+	}
+	pki_cache_stats(p, &st);
+	ck_assert_uint_eq(st.hits + st.misses, 2 * (uint64_t)n);
+	ck_assert_uint_le(st.hits, 1024);
+	ck_assert_uint_ge(st.hits, 1);
+	sk_X509_free(u);
+	pki_free(p);
+}
+END_TEST
+
+/* The parse cache gives the same certificate for the same DER, and refuses what is not one. */
+START_TEST(test_cert_parse_cache)
+{
+	struct pki *p = world_pki(NULL, NULL, 0);
+	struct why why = { 0 };
+	unsigned char *der = NULL;
+	uint64_t hits, misses;
+	X509 *a = NULL, *b = NULL, *c = NULL;
+	int len;
+
+	len = i2d_X509(org, &der);
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &a, &why), 0);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &b, &why), 0);
+	ck_assert_int_eq(X509_cmp(a, org), 0);
+	ck_assert_ptr_eq(a, b);
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(hits, 1);
+	ck_assert_uint_eq(misses, 1);
+	/* Each caller holds a reference of its own. */
+	X509_free(a);
+	ck_assert_int_eq(X509_cmp(b, org), 0);
+	X509_free(b);
+	/* Trailing bytes and damage are refused, and a refusal is not kept. */
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len - 1, &c, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_ptr_null(c);
+	der[0] ^= 0xff;
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &c, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &c, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_ptr_null(c);
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(hits, 1);
+	ck_assert_uint_eq(misses, 4);
+	/* Without a pki there is no cache, only the parse. */
+	der[0] ^= 0xff;
+	ck_assert_int_eq(pki_cert_from_der_cached(NULL, der, (size_t)len, &c, &why), 0);
+	ck_assert_int_eq(X509_cmp(c, org), 0);
+	X509_free(c);
+	OPENSSL_free(der);
+	pki_free(p);
+}
+END_TEST
+
 static Suite *
 pki_suite(void)
 {
@@ -1085,6 +1323,11 @@ pki_suite(void)
 	tcase_add_test(tc, test_policy_opts);
 	tcase_add_test(tc, test_pkits);
 	tcase_add_test(tc, test_hostile_chains);
+	tcase_add_test(tc, test_cache_served);
+	tcase_add_test(tc, test_cache_reload_revoked);
+	tcase_add_test(tc, test_cache_expiry);
+	tcase_add_test(tc, test_cache_bounded);
+	tcase_add_test(tc, test_cert_parse_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }

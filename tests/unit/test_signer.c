@@ -245,6 +245,69 @@ START_TEST(test_concurrent_signing)
 }
 END_TEST
 
+/*
+ * The crypto worker limit: with one worker, four threads signing and
+ * opening at once all succeed, one private-key operation at a time.
+ */
+static void *
+sign_open_many(void *arg)
+{
+	struct job *j = arg;
+	struct buf der = { 0 }, env = { 0 }, out = { 0 };
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		if (signer_sign(j->s, "ringsted-visitation", (const uint8_t *)msg, strlen(msg),
+		    "m-3", &der, NULL) != 0 ||
+		    envelope_seal(w.a, ENVELOPE_AES256_GCM, der.data, der.len, 1, &env, NULL) != 0 ||
+		    signer_decrypt(j->s, "gateway", env.data, env.len, &out, NULL) != 0 ||
+		    out.len != der.len || memcmp(out.data, der.data, der.len) != 0)
+			break;
+		buf_free(&der, 0);
+		buf_free(&env, 0);
+		buf_free(&out, 1);
+		j->ok++;
+	}
+	buf_free(&der, 0);
+	buf_free(&env, 0);
+	buf_free(&out, 1);
+	return NULL;
+}
+
+START_TEST(test_worker_limit)
+{
+	struct signer *s = signer_new();
+	struct job jobs[4];
+	pthread_t t[4];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int i, peak = -1;
+
+	/* A new signer has no limit; 0 means the online CPUs. */
+	ck_assert_int_eq(signer_workers(s, &peak), 0);
+	ck_assert_int_eq(peak, 0);
+	signer_set_workers(s, 0);
+	ck_assert_int_eq(signer_workers(s, NULL), cpus < 1 ? 1 : (int)cpus);
+	signer_set_workers(s, 1);
+	ck_assert_int_eq(signer_workers(s, NULL), 1);
+	ck_assert_int_eq(signer_add(s, "gateway", w.a_key, w.a, NULL, ENVELOPE_PSS,
+	    NULL), 0);
+	ck_assert_int_eq(signer_add(s, "ringsted-visitation", w.b_key, w.b, NULL,
+	    ENVELOPE_PKCS1, NULL), 0);
+	for (i = 0; i < 4; i++) {
+		jobs[i].s = s;
+		jobs[i].ok = 0;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sign_open_many, &jobs[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(jobs[i].ok, 6);
+	}
+	ck_assert_int_eq(signer_workers(s, &peak), 1);
+	ck_assert_int_eq(peak, 1);
+	signer_free(s);
+}
+END_TEST
+
 static Suite *
 signer_suite(void)
 {
@@ -256,6 +319,7 @@ signer_suite(void)
 	tcase_add_test(tc, test_load_sign_decrypt);
 	tcase_add_test(tc, test_load_refusals);
 	tcase_add_test(tc, test_concurrent_signing);
+	tcase_add_test(tc, test_worker_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
