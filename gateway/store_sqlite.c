@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "err.h"
+#include "log.h"
 #include "store.h"
 #include "store_sqlite.h"
 #include "util.h"
@@ -37,6 +38,7 @@
 #define SQ_READERS  4      /* read connections in the pool */
 #define SQ_BUSY_MS  5000   /* how long SQLite retries a locked database */
 #define SQ_WAIT_MS  10000  /* how long begin waits for the writer lock or a reader */
+#define SQ_CHECKPOINT_FRAMES 1000 /* WAL frames before a checkpoint, SQLite's default */
 
 /*
  * The migrations, in order: migrations[i] takes the schema from version i to
@@ -468,6 +470,46 @@ struct sq_conn {
 	int in_use;               /* readers: lent to a transaction */
 };
 
+/*
+ * Group commit (docs/store.md "Durability").  With synchronous=FULL every
+ * COMMIT synced the WAL while holding the write lock, so writers queued
+ * behind one sync each.  Instead the write connection runs
+ * synchronous=NORMAL (COMMIT appends to the WAL without a sync) and
+ * store_sqlite_commit returns only once a sync of the WAL begun after its
+ * COMMIT has succeeded: the first waiting committer syncs for all that
+ * committed before it started, the others wait for that sync or the next.
+ *
+ * The sync is SQLite's own: xSync of the writer's WAL file object
+ * (SQLITE_FCNTL_JOURNAL_POINTER), through whatever VFS the connection
+ * uses, on SQLite's descriptor.  It runs without the write lock, beside
+ * the next writer's xWrite and xTruncate on the same object; the unix
+ * VFS's xSync changes the object only on its first call (the directory
+ * sync), which sq_group_start makes before any commit.
+ *
+ * Readers see a transaction from its COMMIT on, before it is on disk; so
+ * that nothing they answer rests on it, a read transaction ends only once
+ * every transaction begun to commit before its end is on disk (started,
+ * counted before COMMIT, is what it waits for).
+ *
+ * Checkpoints run in our WAL hook (sq_wal_hook) instead of SQLite's,
+ * which ignores their errors.  A checkpoint syncs the WAL before it
+ * copies pages and the database after, so it never makes an unsynced
+ * commit look durable; but a failed sync inside it may have lost WAL
+ * pages the kernel will not report again, so it counts as a failed sync.
+ * After any failed sync of the writer's files nothing more is read,
+ * written or acknowledged until the store is reopened.
+ */
+struct sq_group {
+	sqlite3_file *wal;        /* the writer's WAL; NULL: synchronous=FULL */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* signalled when a sync or a COMMIT ends */
+	uint64_t started;         /* write transactions that began to COMMIT */
+	uint64_t committed;       /* ... and finished it (in the WAL, or failed) */
+	uint64_t synced;          /* ... of which a successful sync covers the first n */
+	int syncing;              /* a committer is syncing for the others */
+	int failed;               /* the SQLite code of a failed sync: refuse all writes */
+};
+
 struct sq_store {
 	char *path;
 	int version;
@@ -477,6 +519,7 @@ struct sq_store {
 	pthread_cond_t pcond;     /* signalled when a reader comes back */
 	struct sq_conn r[SQ_READERS];
 	int locks_made;
+	struct sq_group group;    /* group commit, see sq_durable */
 };
 
 struct sq_tx {
@@ -936,6 +979,137 @@ out:
 	return r;
 }
 
+/* An SQLite result code of a failed sync (xSync of the WAL or the database). */
+static int
+sq_sync_failed(int rc)
+{
+	return rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC;
+}
+
+/*
+ * Refuse every later write: after a failed fsync the kernel may have
+ * dropped the pages and report success to the next one (Linux does).
+ */
+static void
+sq_poison(struct sq_store *s, int rc, const char *during)
+{
+	struct sq_group *g = &s->group;
+
+	pthread_mutex_lock(&g->lock);
+	if (!g->failed) {
+		g->failed = rc;
+		log_error("store: a sync of %s failed %s (%s): nothing more is read or written "
+		    "until it is reopened", s->path, during, sqlite3_errstr(rc));
+	}
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static int
+sq_refused(struct sq_store *s, int failed, struct why *why)
+{
+	return why_set(why, HEGN_ERR_STORE, "store: a sync of %s failed earlier (%s): nothing "
+	    "more is read or written until the store is reopened", s->path,
+	    sqlite3_errstr(failed));
+}
+
+/* The writer's checkpoints, with their errors seen (see struct sq_group). */
+static int
+sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq_store *s = arg;
+	int rc;
+
+	if (frames < SQ_CHECKPOINT_FRAMES)
+		return SQLITE_OK;
+	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (sq_sync_failed(rc))
+		sq_poison(s, rc, "in a checkpoint");
+	/* Any other failure leaves the WAL as it was, for the next checkpoint. */
+	return SQLITE_OK;
+}
+
+/*
+ * Wait until write transaction number mine is covered by a successful
+ * sync of the WAL begun after its COMMIT, syncing if no one else is.  A
+ * reader's mine may still be in COMMIT: it waits for that to end first.
+ */
+static int
+sq_durable(struct sq_store *s, uint64_t mine, struct why *why)
+{
+	struct sq_group *g = &s->group;
+	uint64_t target;
+	int r = 0, rc;
+
+	pthread_mutex_lock(&g->lock);
+	while (g->synced < mine && !g->failed) {
+		if (g->syncing || g->committed < mine) {
+			pthread_cond_wait(&g->cond, &g->lock);
+			continue;
+		}
+		/* Every transaction counted so far is in the WAL: one sync covers them all. */
+		g->syncing = 1;
+		target = g->committed;
+		pthread_mutex_unlock(&g->lock);
+		rc = g->wal->pMethods->xSync(g->wal, SQLITE_SYNC_NORMAL);
+		pthread_mutex_lock(&g->lock);
+		g->syncing = 0;
+		if (rc == SQLITE_OK && target > g->synced)
+			g->synced = target;
+		if (rc != SQLITE_OK && !g->failed) {
+			g->failed = rc;
+			log_error("store: syncing the WAL of %s failed (%s): nothing more is read "
+			    "or written until it is reopened", s->path, sqlite3_errstr(rc));
+		}
+		pthread_cond_broadcast(&g->cond);
+	}
+	if (g->synced < mine)
+		r = why_set(why, HEGN_ERR_STORE, "store: syncing the WAL of %s failed (%s): "
+		    "the commit may not be on disk, and nothing more is read or written until "
+		    "the store is reopened", s->path, sqlite3_errstr(g->failed));
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}
+
+/*
+ * Switch the write connection to group commit once the schema is current.
+ * The first sync of the WAL also syncs its directory (and changes SQLite's
+ * file object): it is made here, before anyone else can sync.  Without a
+ * WAL file object the writer keeps synchronous=FULL.
+ */
+static int
+sq_group_start(struct sq_store *s, struct why *why)
+{
+	sqlite3_file *f = NULL;
+	int64_t v;
+	int r, rc;
+
+	rc = sqlite3_file_control(s->w.db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+	if (rc != SQLITE_OK || f == NULL || f->pMethods == NULL) {
+		r = 0;
+		goto out;
+	}
+	if ((rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL)) != SQLITE_OK) {
+		r = why_set(why, HEGN_ERR_STORE, "store: syncing the WAL of %s failed (%s)",
+		    s->path, sqlite3_errstr(rc));
+		goto out;
+	}
+	if ((r = sq_exec(s->w.db, "PRAGMA synchronous = NORMAL", "setting group commit",
+	    why)) != 0 ||
+	    (r = sq_query_int(s->w.db, "PRAGMA synchronous", &v, "setting group commit",
+	    why)) != 0)
+		goto out;
+	if (v != 1) {
+		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused synchronous=NORMAL");
+		goto out;
+	}
+	sqlite3_wal_hook(s->w.db, sq_wal_hook, s);
+	s->group.wal = f;
+	r = 0;
+out:
+	return r;
+}
+
 static void
 store_sqlite_close(void *impl)
 {
@@ -952,6 +1126,8 @@ store_sqlite_close(void *impl)
 		pthread_mutex_destroy(&s->wlock);
 		pthread_mutex_destroy(&s->plock);
 		pthread_cond_destroy(&s->pcond);
+		pthread_mutex_destroy(&s->group.lock);
+		pthread_cond_destroy(&s->group.cond);
 	}
 	free(s->path);
 	free(s);
@@ -984,6 +1160,8 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
 	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
 	    pthread_mutex_init(&s->plock, NULL) != 0 ||
+	    pthread_mutex_init(&s->group.lock, NULL) != 0 ||
+	    pthread_cond_init(&s->group.cond, NULL) != 0 ||
 	    pthread_condattr_init(&ca) != 0) {
 		pthread_mutexattr_destroy(&ma);
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
@@ -1020,6 +1198,8 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	for (i = 0; i < SQ_READERS; i++)
 		if ((r = sq_conn_open(&s->r[i], s->path, 0, why)) != 0)
 			goto out;
+	if ((r = sq_group_start(s, why)) != 0)
+		goto out;
 	*impl = s;
 	s = NULL;
 	r = 0;
@@ -1089,6 +1269,13 @@ store_sqlite_begin(void *impl, int write, void **out, struct why *why)
 	int r, e;
 
 	*out = NULL;
+	pthread_mutex_lock(&s->group.lock);
+	e = s->group.failed;
+	pthread_mutex_unlock(&s->group.lock);
+	if (e != 0) {
+		r = sq_refused(s, e, why);
+		goto out;
+	}
 	tx = xcalloc(1, sizeof(*tx));
 	tx->s = s;
 	tx->write = write != 0;
@@ -1124,6 +1311,25 @@ out:
 	return r;
 }
 
+/*
+ * End a read transaction: give the reader back, then wait until all it
+ * may have seen is on disk (see struct sq_group).
+ */
+static int
+sq_read_done(struct sq_tx *tx, struct why *why)
+{
+	struct sq_store *s = tx->s;
+	uint64_t seen;
+
+	sq_release(tx);
+	if (s->group.wal == NULL)
+		return 0;
+	pthread_mutex_lock(&s->group.lock);
+	seen = s->group.started;
+	pthread_mutex_unlock(&s->group.lock);
+	return sq_durable(s, seen, why);
+}
+
 static void
 store_sqlite_rollback(void *h)
 {
@@ -1133,22 +1339,60 @@ store_sqlite_rollback(void *h)
 		return;
 	if (!sqlite3_get_autocommit(tx->c->db))
 		sq_run(tx->c, SQ_ROLLBACK, "rolling back", NULL);
-	sq_release(tx);
+	if (tx->write)
+		sq_release(tx);
+	else
+		(void)sq_read_done(tx, NULL);
 }
 
-/* Durable once COMMIT returned SQLITE_DONE: synchronous=FULL synced the WAL. */
+/*
+ * Durable once this returns 0: COMMIT appended the transaction to the WAL
+ * and sq_durable saw a sync begun after it succeed (or, without group
+ * commit, synchronous=FULL synced the WAL inside COMMIT).  An error after
+ * COMMIT (a failed sync) leaves the transaction in the database but not
+ * known to be on disk: nothing of it may be acknowledged.
+ */
 static int
 store_sqlite_commit(void *h, struct why *why)
 {
 	struct sq_tx *tx = h;
-	int r;
+	struct sq_store *s = tx->s;
+	struct sq_group *g = &s->group;
+	uint64_t mine = 0;
+	int r, failed = 0, group = tx->write && g->wal != NULL;
 
-	if ((r = sq_run(tx->c, SQ_COMMIT, "commit", why)) != 0) {
+	if (group) {
+		pthread_mutex_lock(&g->lock);
+		if ((failed = g->failed) == 0)
+			g->started++;
+		pthread_mutex_unlock(&g->lock);
+		if (failed != 0) {
+			store_sqlite_rollback(tx);
+			return sq_refused(s, failed, why);
+		}
+	}
+	r = sq_run(tx->c, SQ_COMMIT, "commit", why);
+	if (group) {
+		/*
+		 * Counted before the write lock goes, so the count follows the
+		 * WAL's order; a failed COMMIT counts too, as readers wait for
+		 * every one started.
+		 */
+		pthread_mutex_lock(&g->lock);
+		mine = ++g->committed;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+	}
+	if (r != 0) {
+		if (tx->write && sq_sync_failed(sqlite3_extended_errcode(tx->c->db)))
+			sq_poison(s, sqlite3_extended_errcode(tx->c->db), "in a commit");
 		store_sqlite_rollback(tx);
 		return r;
 	}
+	if (!tx->write)
+		return sq_read_done(tx, why);
 	sq_release(tx);
-	return 0;
+	return group ? sq_durable(s, mine, why) : 0;
 }
 
 static int
