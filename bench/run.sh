@@ -86,6 +86,10 @@ rport=$(free_port)
 pport=$(free_port)
 while [ "$pport" = "$rport" ]; do pport=$(free_port); done
 "$hegn" demo init "$work/p256" --port "$pport" --providers 10 --keytype p256 >/dev/null
+# The benchmark measures throughput: no per-party rate limit (hegn.conf(5) [limits]).
+unlimit() { sed -i 's/^\[limits\]$/[limits]\nrequests_per_minute = 0/' "$1/hegn.conf"; }
+unlimit "$work/rsa"
+unlimit "$work/p256"
 
 # The ceiling: private-key operations per second with a thread per core.
 csecs=$([ $quick = 1 ] && echo 2 || echo 5)
@@ -121,6 +125,7 @@ if [ "$growth" -gt 0 ]; then
 	# filling it is quick).
 	gport=$(free_port)
 	"$hegn" demo init "$work/growth" --port "$gport" --providers 10 --keytype p256 >/dev/null
+	unlimit "$work/growth"
 	stored() { sqlite3 "$work/growth/state/hegn.db" 'select count(*) from messages'; }
 	for n in 1000 "$growth"; do
 		start "$work/growth"
