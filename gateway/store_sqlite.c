@@ -749,6 +749,47 @@ sq_grow(void **arr, size_t *cap, size_t n, size_t size, struct why *why)
 	return 0;
 }
 
+/* Fill the element at elem from the statement's current row. */
+typedef int (*sq_row_fn)(sqlite3_stmt *st, void *elem, struct why *why);
+
+/*
+ * Step a bound statement to its end into a list of elements of size bytes,
+ * one per row, each filled by row.  On success *out is a malloc'd array of
+ * *n (NULL when *n is 0); on error nothing is returned and the elements
+ * read so far are given to release (free() when NULL), the last one
+ * possibly half filled.
+ */
+static int
+sq_rows(struct sq_tx *tx, sqlite3_stmt *st, size_t size, sq_row_fn row,
+    void (*release)(void *, size_t), const char *what, void **out, size_t *n, struct why *why)
+{
+	char *list = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, size, why)) != 0)
+			goto out;
+		cnt++;
+		if ((r = row(st, list + (cnt - 1) * size, why)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, what, why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	if (release != NULL)
+		release(list, cnt);
+	else
+		free(list);
+	return r;
+}
+
 static int
 sq_need_write(struct sq_tx *tx, const char *what, struct why *why)
 {
@@ -1472,8 +1513,9 @@ out:
 
 /* Fill d from a row of the SQ_DELIVERY_COLS columns plus sealed. */
 static int
-sq_row_delivery(sqlite3_stmt *st, struct store_delivery *d, struct why *why)
+sq_row_delivery(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_delivery *d = elem;
 	int r;
 
 	if ((r = SQ_COL_FIELD(st, 0, d, message_id, why)) != 0 ||
@@ -1584,15 +1626,20 @@ out:
 	return r;
 }
 
+/* store_delivery_list_free for sq_rows. */
+static void
+sq_release_deliveries(void *list, size_t n)
+{
+	store_delivery_list_free(list, n);
+}
+
 static int
 store_sqlite_delivery_list(void *h, const char *id, struct store_delivery **out, size_t *n,
     struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_delivery *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1600,25 +1647,10 @@ store_sqlite_delivery_list(void *h, const char *id, struct store_delivery **out,
 		goto out;
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		/* Counted first, so a half-filled element is freed too. */
-		cnt++;
-		if ((r = sq_row_delivery(st, &list[cnt - 1], why)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "delivery list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_delivery, sq_release_deliveries,
+	    "delivery list", (void **)out, n, why);
 out:
 	sq_done(st);
-	store_delivery_list_free(list, cnt);
 	return r;
 }
 
@@ -1656,14 +1688,27 @@ out:
 }
 
 static int
+sq_row_inbox(sqlite3_stmt *st, void *elem, struct why *why)
+{
+	struct store_inbox_item *it = elem;
+	int r;
+
+	if ((r = SQ_COL_FIELD(st, 0, it, id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, it, kind, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, it, from, why)) != 0)
+		return r;
+	it->seq = sqlite3_column_int64(st, 3);
+	it->created_ms = sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+static int
 store_sqlite_inbox(void *h, const char *recipient, int64_t after, size_t limit,
     struct store_inbox_item **out, size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_inbox_item *list = NULL, *it;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1675,29 +1720,9 @@ store_sqlite_inbox(void *h, const char *recipient, int64_t after, size_t limit,
 	    (r = sq_bind_int(st, 2, after, why)) != 0 ||
 	    (r = sq_bind_int(st, 3, (int64_t)limit, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		it = &list[cnt];
-		if ((r = SQ_COL_FIELD(st, 0, it, id, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 1, it, kind, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 2, it, from, why)) != 0)
-			goto out;
-		it->seq = sqlite3_column_int64(st, 3);
-		it->created_ms = sqlite3_column_int64(st, 4);
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "inbox", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_inbox, NULL, "inbox", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -1730,14 +1755,29 @@ out:
 }
 
 static int
+sq_row_event(sqlite3_stmt *st, void *elem, struct why *why)
+{
+	struct store_event *e = elem;
+	int r;
+
+	e->id = sqlite3_column_int64(st, 0);
+	e->at_ms = sqlite3_column_int64(st, 1);
+	if ((r = SQ_COL_FIELD(st, 2, e, message_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, e, recipient, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 4, e, event, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 5, e, actor, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 6, e, detail, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
 store_sqlite_event_list(void *h, const char *id, struct store_event **out, size_t *n,
     struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_event *list = NULL, *e;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1745,31 +1785,9 @@ store_sqlite_event_list(void *h, const char *id, struct store_event **out, size_
 		goto out;
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		e = &list[cnt];
-		e->id = sqlite3_column_int64(st, 0);
-		e->at_ms = sqlite3_column_int64(st, 1);
-		if ((r = SQ_COL_FIELD(st, 2, e, message_id, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 3, e, recipient, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 4, e, event, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 5, e, actor, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 6, e, detail, why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "event list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_event, NULL, "event list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -1914,8 +1932,9 @@ out:
 
 /* Fill a from a row of the SQ_ASSIGNMENT_COLS columns. */
 static int
-sq_row_assignment(sqlite3_stmt *st, struct store_assignment *a, struct why *why)
+sq_row_assignment(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_assignment *a = elem;
 	int r;
 
 	a->id = sqlite3_column_int64(st, 0);
@@ -1938,10 +1957,8 @@ store_sqlite_assignment_list(void *h, const char *citizen_ref, const char *provi
     struct store_assignment **out, size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_assignment *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1958,24 +1975,10 @@ store_sqlite_assignment_list(void *h, const char *citizen_ref, const char *provi
 			goto out;
 	} else if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_LIST_ALL, &st, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		if ((r = sq_row_assignment(st, &list[cnt], why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "assignment list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_assignment, NULL,
+	    "assignment list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -2023,8 +2026,9 @@ out:
 
 /* Fill u from a row of the SQ_USER_COLS columns. */
 static int
-sq_row_user(sqlite3_stmt *st, struct store_user *u, struct why *why)
+sq_row_user(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_user *u = elem;
 	int64_t v;
 	int r;
 
@@ -2107,33 +2111,16 @@ static int
 store_sqlite_user_list(void *h, struct store_user **out, size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_user *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
 	if ((r = sq_stmt(tx->c, SQ_USER_LIST, &st, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		if ((r = sq_row_user(st, &list[cnt], why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "user list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_user, NULL, "user list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -2241,8 +2228,9 @@ out:
 
 /* Fill e from a row of the SQ_AUDIT_COLS columns. */
 static int
-sq_row_audit(sqlite3_stmt *st, struct store_audit *e, struct why *why)
+sq_row_audit(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_audit *e = elem;
 	int r;
 
 	e->seq = sqlite3_column_int64(st, 0);
@@ -2256,34 +2244,20 @@ sq_row_audit(sqlite3_stmt *st, struct store_audit *e, struct why *why)
 	return sq_col_blob(st, 7, &e->entry, why);
 }
 
+/* store_audit_list_free for sq_rows. */
+static void
+sq_release_audit(void *list, size_t n)
+{
+	store_audit_list_free(list, n);
+}
+
 /* Step a bound audit statement into a list. */
 static int
 sq_audit_rows(struct sq_tx *tx, sqlite3_stmt *st, const char *what, struct store_audit **out,
     size_t *n, struct why *why)
 {
-	struct store_audit *list = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		/* Counted first, so a half-filled element is freed too. */
-		cnt++;
-		if ((r = sq_row_audit(st, &list[cnt - 1], why)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, what, why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
-out:
-	store_audit_list_free(list, cnt);
-	return r;
+	return sq_rows(tx, st, sizeof(**out), sq_row_audit, sq_release_audit, what, (void **)out, n,
+	    why);
 }
 
 static int
@@ -2368,41 +2342,35 @@ out:
 }
 
 static int
+sq_row_checkpoint(sqlite3_stmt *st, void *elem, struct why *why)
+{
+	struct store_checkpoint *c = elem;
+	int r;
+
+	c->size = sqlite3_column_int64(st, 0);
+	c->at_ms = sqlite3_column_int64(st, 1);
+	if ((r = sq_col_fixed(st, 2, c->root, sizeof(c->root), why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, c, note, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
 store_sqlite_checkpoint_list(void *h, struct store_checkpoint **out, size_t *n,
     struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_checkpoint *list = NULL, *c;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
 	if ((r = sq_stmt(tx->c, SQ_CHECKPOINT_LIST, &st, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		c = &list[cnt];
-		c->size = sqlite3_column_int64(st, 0);
-		c->at_ms = sqlite3_column_int64(st, 1);
-		if ((r = sq_col_fixed(st, 2, c->root, sizeof(c->root), why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 3, c, note, why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "checkpoint list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_checkpoint, NULL,
+	    "checkpoint list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -2464,8 +2432,9 @@ sq_col_count(sqlite3_stmt *st, int col, int *dst, struct why *why)
 
 /* Fill s from a row of the SQ_SCHEDULE_COLS columns. */
 static int
-sq_row_schedule(sqlite3_stmt *st, struct store_schedule *s, struct why *why)
+sq_row_schedule(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_schedule *s = elem;
 	int r;
 
 	if ((r = SQ_COL_FIELD(st, 0, s, message_id, why)) != 0 ||
@@ -2566,10 +2535,8 @@ store_sqlite_schedule_due(void *h, int64_t now_ms, size_t limit, struct store_sc
     size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_schedule *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -2580,24 +2547,10 @@ store_sqlite_schedule_due(void *h, int64_t now_ms, size_t limit, struct store_sc
 	if ((r = sq_bind_int(st, 1, now_ms, why)) != 0 ||
 	    (r = sq_bind_int(st, 2, (int64_t)limit, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		if ((r = sq_row_schedule(st, &list[cnt], why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "schedule due", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_schedule, NULL,
+	    "schedule due", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
