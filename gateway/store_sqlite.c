@@ -627,6 +627,17 @@ out:
 	return r;
 }
 
+/* Step a bound statement that returns no rows; what names it in the error. */
+static int
+sq_step_done(sqlite3_stmt *st, const char *what, struct why *why)
+{
+	int rc;
+
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		return sq_error(sqlite3_db_handle(st), rc, what, why);
+	return 0;
+}
+
 /*
  * Bind a string that must fit a field of size bytes (NUL included); keys
  * must not be empty.  SQLITE_STATIC: the caller's memory outlives the step.
@@ -1441,7 +1452,7 @@ store_sqlite_message_insert(void *h, const struct store_message *m, struct why *
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "message insert", why)) != 0)
 		goto out;
@@ -1456,10 +1467,8 @@ store_sqlite_message_insert(void *h, const struct store_message *m, struct why *
 	    (r = sq_bind_int(st, 7, m->deadline_ms, why)) != 0 ||
 	    (r = sq_bind_blob(st, 8, &m->signed_der, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "message insert", why);
+	if ((r = sq_step_done(st, "message insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1550,10 +1559,8 @@ sq_next_seq(struct sq_tx *tx, int64_t *seq, struct why *why)
 		goto out;
 	}
 	*seq = sqlite3_column_int64(st, 0);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "allocating a delivery sequence number", why);
+	if ((r = sq_step_done(st, "allocating a delivery sequence number", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1566,7 +1573,7 @@ store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
 	int64_t seq;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "delivery insert", why)) != 0)
 		goto out;
@@ -1583,10 +1590,8 @@ store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why
 	    (r = SQ_BIND_FIELD(st, 7, d, sealed_sha256, 0, why)) != 0 ||
 	    (r = sq_bind_blob(st, 8, &d->sealed, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "delivery insert", why);
+	if ((r = sq_step_done(st, "delivery insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1660,7 +1665,7 @@ store_sqlite_delivery_set_state(void *h, const char *id, const char *recipient,
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "delivery state change", why)) != 0)
 		goto out;
@@ -1672,10 +1677,8 @@ store_sqlite_delivery_set_state(void *h, const char *id, const char *recipient,
 	    "state", 1, why)) != 0 ||
 	    (r = sq_bind_int(st, 4, at_ms, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "delivery state change", why);
+	if ((r = sq_step_done(st, "delivery state change", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no delivery of that message to %s", recipient);
@@ -1731,7 +1734,7 @@ store_sqlite_event_add(void *h, const struct store_event *e, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "event add", why)) != 0)
 		goto out;
@@ -1744,10 +1747,8 @@ store_sqlite_event_add(void *h, const struct store_event *e, struct why *why)
 	    (r = SQ_BIND_FIELD(st, 5, e, actor, 0, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 6, e, detail, 0, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "event add", why);
+	if ((r = sq_step_done(st, "event add", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1796,7 +1797,7 @@ store_sqlite_receipt_insert(void *h, const struct store_receipt *rec, struct why
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "receipt insert", why)) != 0)
 		goto out;
@@ -1809,10 +1810,8 @@ store_sqlite_receipt_insert(void *h, const struct store_receipt *rec, struct why
 	    (r = sq_bind_int(st, 5, rec->received_ms, why)) != 0 ||
 	    (r = sq_bind_blob(st, 6, &rec->signed_der, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "receipt insert", why);
+	if ((r = sq_step_done(st, "receipt insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1881,7 +1880,7 @@ store_sqlite_assignment_insert(void *h, struct store_assignment *a, struct why *
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "assignment insert", why)) != 0)
 		goto out;
@@ -1889,10 +1888,8 @@ store_sqlite_assignment_insert(void *h, struct store_assignment *a, struct why *
 		goto out;
 	if ((r = sq_bind_assignment(st, a, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "assignment insert", why);
+	if ((r = sq_step_done(st, "assignment insert", why)) != 0)
 		goto out;
-	}
 	/* The connection is this transaction's alone, so the rowid is ours. */
 	a->id = sqlite3_last_insert_rowid(tx->c->db);
 	r = 0;
@@ -1906,7 +1903,7 @@ store_sqlite_assignment_update(void *h, const struct store_assignment *a, struct
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "assignment update", why)) != 0)
 		goto out;
@@ -1915,10 +1912,8 @@ store_sqlite_assignment_update(void *h, const struct store_assignment *a, struct
 	if ((r = sq_bind_int(st, 1, a->id, why)) != 0 ||
 	    (r = sq_bind_assignment(st, a, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "assignment update", why);
+	if ((r = sq_step_done(st, "assignment update", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no assignment with id %lld",
 		    (long long)a->id);
@@ -2006,7 +2001,7 @@ store_sqlite_user_insert(void *h, const struct store_user *u, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "user insert", why)) != 0)
 		goto out;
@@ -2014,10 +2009,8 @@ store_sqlite_user_insert(void *h, const struct store_user *u, struct why *why)
 		goto out;
 	if ((r = sq_bind_user(st, u, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "user insert", why);
+	if ((r = sq_step_done(st, "user insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -2085,7 +2078,7 @@ store_sqlite_user_update(void *h, const struct store_user *u, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "user update", why)) != 0)
 		goto out;
@@ -2093,10 +2086,8 @@ store_sqlite_user_update(void *h, const struct store_user *u, struct why *why)
 		goto out;
 	if ((r = sq_bind_user(st, u, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "user update", why);
+	if ((r = sq_step_done(st, "user update", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no user named %s", u->username);
 		goto out;
@@ -2193,10 +2184,8 @@ store_sqlite_audit_append(void *h, struct store_audit *e, struct why *why)
 	}
 	seq = sqlite3_column_int64(st, 0);
 	/* The row is written when the statement runs to its end. */
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "audit append", why);
+	if ((r = sq_step_done(st, "audit append", why)) != 0)
 		goto out;
-	}
 	e->seq = seq;
 	r = 0;
 out:
@@ -2320,7 +2309,7 @@ store_sqlite_checkpoint_insert(void *h, const struct store_checkpoint *c, struct
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "checkpoint insert", why)) != 0)
 		goto out;
@@ -2331,10 +2320,8 @@ store_sqlite_checkpoint_insert(void *h, const struct store_checkpoint *c, struct
 	    (r = sq_bind_fixed(st, 3, c->root, (int)sizeof(c->root), why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 4, c, note, 1, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "checkpoint insert", why);
+	if ((r = sq_step_done(st, "checkpoint insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -2386,7 +2373,7 @@ store_sqlite_purge_content(void *h, int64_t before_ms, int64_t *n, struct why *w
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
 	int64_t cnt;
-	int r, rc;
+	int r;
 
 	*n = 0;
 	if ((r = sq_need_write(tx, "content purge", why)) != 0)
@@ -2394,18 +2381,14 @@ store_sqlite_purge_content(void *h, int64_t before_ms, int64_t *n, struct why *w
 	if ((r = sq_stmt(tx->c, SQ_PURGE_DELIVERIES, &st, why)) != 0 ||
 	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "content purge", why);
+	if ((r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
-	}
 	sq_done(st);
 	if ((r = sq_stmt(tx->c, SQ_PURGE_MESSAGES, &st, why)) != 0 ||
 	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "content purge", why);
+	if ((r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
-	}
 	cnt = sqlite3_changes64(tx->c->db);
 	*n = cnt;
 	r = 0;
@@ -2494,7 +2477,7 @@ store_sqlite_schedule_update(void *h, const struct store_schedule *s, struct why
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "schedule update", why)) != 0)
 		goto out;
@@ -2515,10 +2498,8 @@ store_sqlite_schedule_update(void *h, const struct store_schedule *s, struct why
 	    (r = SQ_BIND_FIELD(st, 13, s, fallback_reason, 0, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 14, s, last_error, 0, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "schedule update", why);
+	if ((r = sq_step_done(st, "schedule update", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no delivery of that message to %s", s->recipient);
@@ -2646,7 +2627,7 @@ store_sqlite_external_insert(void *h, struct store_external *e, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "external communication insert", why)) != 0)
 		goto out;
@@ -2660,10 +2641,8 @@ store_sqlite_external_insert(void *h, struct store_external *e, struct why *why)
 	    (r = SQ_BIND_FIELD(st, 6, e, reason, 0, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 7, e, registered_by, 1, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "external communication insert", why);
+	if ((r = sq_step_done(st, "external communication insert", why)) != 0)
 		goto out;
-	}
 	/* The connection is this transaction's alone, so the rowid is ours. */
 	e->id = sqlite3_last_insert_rowid(tx->c->db);
 	r = 0;
@@ -2816,10 +2795,8 @@ store_sqlite_medcom_insert(void *h, const struct store_medcom *m, struct why *wh
 	    (r = sq_bind_int(st, 5, m->received_ms, why)) != 0 ||
 	    (r = sq_bind_blob(st, 6, &m->ack, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "medcom insert", why);
+	if ((r = sq_step_done(st, "medcom insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sqlite3_finalize(st);
