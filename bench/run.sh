@@ -39,6 +39,9 @@ done
 
 if [ $quick = 1 ]; then secs=3; warm=1; else secs=15; warm=3; fi
 work=$(mktemp -d /tmp/hegn-bench.XXXXXX)
+# Started as root, hegnd's network process runs as an unprivileged user and
+# writes its pid file in the world's run/ folder: it must reach it.
+chmod 755 "$work"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
