@@ -506,8 +506,8 @@ struct sq_group {
 	uint64_t started;         /* write transactions that began to COMMIT */
 	uint64_t committed;       /* ... and finished it (in the WAL, or failed) */
 	uint64_t synced;          /* ... of which a successful sync covers the first n */
-	int syncing;              /* a committer is syncing for the others */
-	int failed;               /* the SQLite code of a failed sync: refuse all writes */
+	int syncing;              /* a committer or reader is syncing for all */
+	int failed;               /* the SQLite code of a failed sync: refuse everything */
 };
 
 struct sq_store {
@@ -1039,7 +1039,7 @@ sq_sync_failed(int rc)
 }
 
 /*
- * Refuse every later write: after a failed fsync the kernel may have
+ * Refuse every later transaction: after a failed fsync the kernel may have
  * dropped the pages and report success to the next one (Linux does).
  */
 static void
