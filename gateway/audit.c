@@ -247,7 +247,20 @@ audit_checkpoint(struct audit_signer *a, struct store *s, int force, int64_t *si
 
 	*size = 0;
 	pthread_mutex_lock(&a->lock);
-	/* The write transaction keeps the size fixed while we sign it. */
+	/*
+	 * Most of the log (all of it, the first time after a start) is read in
+	 * a read transaction, beside the writers; the write transaction then
+	 * reads only what was appended since and keeps the size fixed while we
+	 * sign it.  Entries are never changed or removed (the triggers), so
+	 * what the first pass read stays valid.
+	 */
+	if ((r = store_begin(s, 0, &tx, why)) != 0)
+		goto out;
+	r = catch_up(a, tx, why);
+	store_rollback(tx);
+	tx = NULL;
+	if (r != 0)
+		goto out;
 	if ((r = store_begin(s, 1, &tx, why)) != 0)
 		goto out;
 	if ((r = catch_up(a, tx, why)) != 0 || (r = store_checkpoint_list(tx, &cps, &ncp, why)) != 0)

@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "err.h"
+#include "log.h"
 #include "store.h"
 #include "store_sqlite.h"
 #include "util.h"
@@ -37,6 +38,7 @@
 #define SQ_READERS  4      /* read connections in the pool */
 #define SQ_BUSY_MS  5000   /* how long SQLite retries a locked database */
 #define SQ_WAIT_MS  10000  /* how long begin waits for the writer lock or a reader */
+#define SQ_CHECKPOINT_FRAMES 1000 /* WAL frames before a checkpoint, SQLite's default */
 
 /*
  * The migrations, in order: migrations[i] takes the schema from version i to
@@ -468,6 +470,46 @@ struct sq_conn {
 	int in_use;               /* readers: lent to a transaction */
 };
 
+/*
+ * Group commit (docs/store.md "Durability").  With synchronous=FULL every
+ * COMMIT synced the WAL while holding the write lock, so writers queued
+ * behind one sync each.  Instead the write connection runs
+ * synchronous=NORMAL (COMMIT appends to the WAL without a sync) and
+ * store_sqlite_commit returns only once a sync of the WAL begun after its
+ * COMMIT has succeeded: the first waiting committer syncs for all that
+ * committed before it started, the others wait for that sync or the next.
+ *
+ * The sync is SQLite's own: xSync of the writer's WAL file object
+ * (SQLITE_FCNTL_JOURNAL_POINTER), through whatever VFS the connection
+ * uses, on SQLite's descriptor.  It runs without the write lock, beside
+ * the next writer's xWrite and xTruncate on the same object; the unix
+ * VFS's xSync changes the object only on its first call (the directory
+ * sync), which sq_group_start makes before any commit.
+ *
+ * Readers see a transaction from its COMMIT on, before it is on disk; so
+ * that nothing they answer rests on it, a read transaction ends only once
+ * every transaction begun to commit before its end is on disk (started,
+ * counted before COMMIT, is what it waits for).
+ *
+ * Checkpoints run in our WAL hook (sq_wal_hook) instead of SQLite's,
+ * which ignores their errors.  A checkpoint syncs the WAL before it
+ * copies pages and the database after, so it never makes an unsynced
+ * commit look durable; but a failed sync inside it may have lost WAL
+ * pages the kernel will not report again, so it counts as a failed sync.
+ * After any failed sync of the writer's files nothing more is read,
+ * written or acknowledged until the store is reopened.
+ */
+struct sq_group {
+	sqlite3_file *wal;        /* the writer's WAL; NULL: synchronous=FULL */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* signalled when a sync or a COMMIT ends */
+	uint64_t started;         /* write transactions that began to COMMIT */
+	uint64_t committed;       /* ... and finished it (in the WAL, or failed) */
+	uint64_t synced;          /* ... of which a successful sync covers the first n */
+	int syncing;              /* a committer or reader is syncing for all */
+	int failed;               /* the SQLite code of a failed sync: refuse everything */
+};
+
 struct sq_store {
 	char *path;
 	int version;
@@ -477,6 +519,7 @@ struct sq_store {
 	pthread_cond_t pcond;     /* signalled when a reader comes back */
 	struct sq_conn r[SQ_READERS];
 	int locks_made;
+	struct sq_group group;    /* group commit, see sq_durable */
 };
 
 struct sq_tx {
@@ -582,6 +625,17 @@ sq_run(struct sq_conn *c, enum sq_stmt_id id, const char *what, struct why *why)
 out:
 	sq_done(st);
 	return r;
+}
+
+/* Step a bound statement that returns no rows; what names it in the error. */
+static int
+sq_step_done(sqlite3_stmt *st, const char *what, struct why *why)
+{
+	int rc;
+
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		return sq_error(sqlite3_db_handle(st), rc, what, why);
+	return 0;
 }
 
 /*
@@ -704,6 +758,47 @@ sq_grow(void **arr, size_t *cap, size_t n, size_t size, struct why *why)
 	*arr = p;
 	*cap = ncap;
 	return 0;
+}
+
+/* Fill the element at elem from the statement's current row. */
+typedef int (*sq_row_fn)(sqlite3_stmt *st, void *elem, struct why *why);
+
+/*
+ * Step a bound statement to its end into a list of elements of size bytes,
+ * one per row, each filled by row.  On success *out is a malloc'd array of
+ * *n (NULL when *n is 0); on error nothing is returned and the elements
+ * read so far are given to release (free() when NULL), the last one
+ * possibly half filled.
+ */
+static int
+sq_rows(struct sq_tx *tx, sqlite3_stmt *st, size_t size, sq_row_fn row,
+    void (*release)(void *, size_t), const char *what, void **out, size_t *n, struct why *why)
+{
+	char *list = NULL;
+	size_t cap = 0, cnt = 0;
+	int r, rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = sq_grow((void **)&list, &cap, cnt, size, why)) != 0)
+			goto out;
+		cnt++;
+		if ((r = row(st, list + (cnt - 1) * size, why)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, what, why);
+		goto out;
+	}
+	*out = list;
+	*n = cnt;
+	list = NULL;
+	r = 0;
+out:
+	if (release != NULL)
+		release(list, cnt);
+	else
+		free(list);
+	return r;
 }
 
 static int
@@ -936,6 +1031,137 @@ out:
 	return r;
 }
 
+/* An SQLite result code of a failed sync (xSync of the WAL or the database). */
+static int
+sq_sync_failed(int rc)
+{
+	return rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC;
+}
+
+/*
+ * Refuse every later transaction: after a failed fsync the kernel may have
+ * dropped the pages and report success to the next one (Linux does).
+ */
+static void
+sq_poison(struct sq_store *s, int rc, const char *during)
+{
+	struct sq_group *g = &s->group;
+
+	pthread_mutex_lock(&g->lock);
+	if (!g->failed) {
+		g->failed = rc;
+		log_error("store: a sync of %s failed %s (%s): nothing more is read or written "
+		    "until it is reopened", s->path, during, sqlite3_errstr(rc));
+	}
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static int
+sq_refused(struct sq_store *s, int failed, struct why *why)
+{
+	return why_set(why, HEGN_ERR_STORE, "store: a sync of %s failed earlier (%s): nothing "
+	    "more is read or written until the store is reopened", s->path,
+	    sqlite3_errstr(failed));
+}
+
+/* The writer's checkpoints, with their errors seen (see struct sq_group). */
+static int
+sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq_store *s = arg;
+	int rc;
+
+	if (frames < SQ_CHECKPOINT_FRAMES)
+		return SQLITE_OK;
+	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (sq_sync_failed(rc))
+		sq_poison(s, rc, "in a checkpoint");
+	/* Any other failure leaves the WAL as it was, for the next checkpoint. */
+	return SQLITE_OK;
+}
+
+/*
+ * Wait until write transaction number mine is covered by a successful
+ * sync of the WAL begun after its COMMIT, syncing if no one else is.  A
+ * reader's mine may still be in COMMIT: it waits for that to end first.
+ */
+static int
+sq_durable(struct sq_store *s, uint64_t mine, struct why *why)
+{
+	struct sq_group *g = &s->group;
+	uint64_t target;
+	int r = 0, rc;
+
+	pthread_mutex_lock(&g->lock);
+	while (g->synced < mine && !g->failed) {
+		if (g->syncing || g->committed < mine) {
+			pthread_cond_wait(&g->cond, &g->lock);
+			continue;
+		}
+		/* Every transaction counted so far is in the WAL: one sync covers them all. */
+		g->syncing = 1;
+		target = g->committed;
+		pthread_mutex_unlock(&g->lock);
+		rc = g->wal->pMethods->xSync(g->wal, SQLITE_SYNC_NORMAL);
+		pthread_mutex_lock(&g->lock);
+		g->syncing = 0;
+		if (rc == SQLITE_OK && target > g->synced)
+			g->synced = target;
+		if (rc != SQLITE_OK && !g->failed) {
+			g->failed = rc;
+			log_error("store: syncing the WAL of %s failed (%s): nothing more is read "
+			    "or written until it is reopened", s->path, sqlite3_errstr(rc));
+		}
+		pthread_cond_broadcast(&g->cond);
+	}
+	if (g->synced < mine)
+		r = why_set(why, HEGN_ERR_STORE, "store: syncing the WAL of %s failed (%s): "
+		    "the commit may not be on disk, and nothing more is read or written until "
+		    "the store is reopened", s->path, sqlite3_errstr(g->failed));
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}
+
+/*
+ * Switch the write connection to group commit once the schema is current.
+ * The first sync of the WAL also syncs its directory (and changes SQLite's
+ * file object): it is made here, before anyone else can sync.  Without a
+ * WAL file object the writer keeps synchronous=FULL.
+ */
+static int
+sq_group_start(struct sq_store *s, struct why *why)
+{
+	sqlite3_file *f = NULL;
+	int64_t v;
+	int r, rc;
+
+	rc = sqlite3_file_control(s->w.db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+	if (rc != SQLITE_OK || f == NULL || f->pMethods == NULL) {
+		r = 0;
+		goto out;
+	}
+	if ((rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL)) != SQLITE_OK) {
+		r = why_set(why, HEGN_ERR_STORE, "store: syncing the WAL of %s failed (%s)",
+		    s->path, sqlite3_errstr(rc));
+		goto out;
+	}
+	if ((r = sq_exec(s->w.db, "PRAGMA synchronous = NORMAL", "setting group commit",
+	    why)) != 0 ||
+	    (r = sq_query_int(s->w.db, "PRAGMA synchronous", &v, "setting group commit",
+	    why)) != 0)
+		goto out;
+	if (v != 1) {
+		r = why_set(why, HEGN_ERR_STORE, "store: SQLite refused synchronous=NORMAL");
+		goto out;
+	}
+	sqlite3_wal_hook(s->w.db, sq_wal_hook, s);
+	s->group.wal = f;
+	r = 0;
+out:
+	return r;
+}
+
 static void
 store_sqlite_close(void *impl)
 {
@@ -952,6 +1178,8 @@ store_sqlite_close(void *impl)
 		pthread_mutex_destroy(&s->wlock);
 		pthread_mutex_destroy(&s->plock);
 		pthread_cond_destroy(&s->pcond);
+		pthread_mutex_destroy(&s->group.lock);
+		pthread_cond_destroy(&s->group.cond);
 	}
 	free(s->path);
 	free(s);
@@ -984,6 +1212,8 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
 	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
 	    pthread_mutex_init(&s->plock, NULL) != 0 ||
+	    pthread_mutex_init(&s->group.lock, NULL) != 0 ||
+	    pthread_cond_init(&s->group.cond, NULL) != 0 ||
 	    pthread_condattr_init(&ca) != 0) {
 		pthread_mutexattr_destroy(&ma);
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
@@ -1020,6 +1250,8 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	for (i = 0; i < SQ_READERS; i++)
 		if ((r = sq_conn_open(&s->r[i], s->path, 0, why)) != 0)
 			goto out;
+	if ((r = sq_group_start(s, why)) != 0)
+		goto out;
 	*impl = s;
 	s = NULL;
 	r = 0;
@@ -1089,6 +1321,13 @@ store_sqlite_begin(void *impl, int write, void **out, struct why *why)
 	int r, e;
 
 	*out = NULL;
+	pthread_mutex_lock(&s->group.lock);
+	e = s->group.failed;
+	pthread_mutex_unlock(&s->group.lock);
+	if (e != 0) {
+		r = sq_refused(s, e, why);
+		goto out;
+	}
 	tx = xcalloc(1, sizeof(*tx));
 	tx->s = s;
 	tx->write = write != 0;
@@ -1124,6 +1363,25 @@ out:
 	return r;
 }
 
+/*
+ * End a read transaction: give the reader back, then wait until all it
+ * may have seen is on disk (see struct sq_group).
+ */
+static int
+sq_read_done(struct sq_tx *tx, struct why *why)
+{
+	struct sq_store *s = tx->s;
+	uint64_t seen;
+
+	sq_release(tx);
+	if (s->group.wal == NULL)
+		return 0;
+	pthread_mutex_lock(&s->group.lock);
+	seen = s->group.started;
+	pthread_mutex_unlock(&s->group.lock);
+	return sq_durable(s, seen, why);
+}
+
 static void
 store_sqlite_rollback(void *h)
 {
@@ -1133,22 +1391,60 @@ store_sqlite_rollback(void *h)
 		return;
 	if (!sqlite3_get_autocommit(tx->c->db))
 		sq_run(tx->c, SQ_ROLLBACK, "rolling back", NULL);
-	sq_release(tx);
+	if (tx->write)
+		sq_release(tx);
+	else
+		(void)sq_read_done(tx, NULL);
 }
 
-/* Durable once COMMIT returned SQLITE_DONE: synchronous=FULL synced the WAL. */
+/*
+ * Durable once this returns 0: COMMIT appended the transaction to the WAL
+ * and sq_durable saw a sync begun after it succeed (or, without group
+ * commit, synchronous=FULL synced the WAL inside COMMIT).  An error after
+ * COMMIT (a failed sync) leaves the transaction in the database but not
+ * known to be on disk: nothing of it may be acknowledged.
+ */
 static int
 store_sqlite_commit(void *h, struct why *why)
 {
 	struct sq_tx *tx = h;
-	int r;
+	struct sq_store *s = tx->s;
+	struct sq_group *g = &s->group;
+	uint64_t mine = 0;
+	int r, failed = 0, group = tx->write && g->wal != NULL;
 
-	if ((r = sq_run(tx->c, SQ_COMMIT, "commit", why)) != 0) {
+	if (group) {
+		pthread_mutex_lock(&g->lock);
+		if ((failed = g->failed) == 0)
+			g->started++;
+		pthread_mutex_unlock(&g->lock);
+		if (failed != 0) {
+			store_sqlite_rollback(tx);
+			return sq_refused(s, failed, why);
+		}
+	}
+	r = sq_run(tx->c, SQ_COMMIT, "commit", why);
+	if (group) {
+		/*
+		 * Counted before the write lock goes, so the count follows the
+		 * WAL's order; a failed COMMIT counts too, as readers wait for
+		 * every one started.
+		 */
+		pthread_mutex_lock(&g->lock);
+		mine = ++g->committed;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+	}
+	if (r != 0) {
+		if (tx->write && sq_sync_failed(sqlite3_extended_errcode(tx->c->db)))
+			sq_poison(s, sqlite3_extended_errcode(tx->c->db), "in a commit");
 		store_sqlite_rollback(tx);
 		return r;
 	}
+	if (!tx->write)
+		return sq_read_done(tx, why);
 	sq_release(tx);
-	return 0;
+	return group ? sq_durable(s, mine, why) : 0;
 }
 
 static int
@@ -1156,7 +1452,7 @@ store_sqlite_message_insert(void *h, const struct store_message *m, struct why *
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "message insert", why)) != 0)
 		goto out;
@@ -1171,10 +1467,8 @@ store_sqlite_message_insert(void *h, const struct store_message *m, struct why *
 	    (r = sq_bind_int(st, 7, m->deadline_ms, why)) != 0 ||
 	    (r = sq_bind_blob(st, 8, &m->signed_der, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "message insert", why);
+	if ((r = sq_step_done(st, "message insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1228,8 +1522,9 @@ out:
 
 /* Fill d from a row of the SQ_DELIVERY_COLS columns plus sealed. */
 static int
-sq_row_delivery(sqlite3_stmt *st, struct store_delivery *d, struct why *why)
+sq_row_delivery(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_delivery *d = elem;
 	int r;
 
 	if ((r = SQ_COL_FIELD(st, 0, d, message_id, why)) != 0 ||
@@ -1264,10 +1559,8 @@ sq_next_seq(struct sq_tx *tx, int64_t *seq, struct why *why)
 		goto out;
 	}
 	*seq = sqlite3_column_int64(st, 0);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "allocating a delivery sequence number", why);
+	if ((r = sq_step_done(st, "allocating a delivery sequence number", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1280,7 +1573,7 @@ store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
 	int64_t seq;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "delivery insert", why)) != 0)
 		goto out;
@@ -1297,10 +1590,8 @@ store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why
 	    (r = SQ_BIND_FIELD(st, 7, d, sealed_sha256, 0, why)) != 0 ||
 	    (r = sq_bind_blob(st, 8, &d->sealed, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "delivery insert", why);
+	if ((r = sq_step_done(st, "delivery insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1340,15 +1631,20 @@ out:
 	return r;
 }
 
+/* store_delivery_list_free for sq_rows. */
+static void
+sq_release_deliveries(void *list, size_t n)
+{
+	store_delivery_list_free(list, n);
+}
+
 static int
 store_sqlite_delivery_list(void *h, const char *id, struct store_delivery **out, size_t *n,
     struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_delivery *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1356,25 +1652,10 @@ store_sqlite_delivery_list(void *h, const char *id, struct store_delivery **out,
 		goto out;
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		/* Counted first, so a half-filled element is freed too. */
-		cnt++;
-		if ((r = sq_row_delivery(st, &list[cnt - 1], why)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "delivery list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_delivery, sq_release_deliveries,
+	    "delivery list", (void **)out, n, why);
 out:
 	sq_done(st);
-	store_delivery_list_free(list, cnt);
 	return r;
 }
 
@@ -1384,7 +1665,7 @@ store_sqlite_delivery_set_state(void *h, const char *id, const char *recipient,
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "delivery state change", why)) != 0)
 		goto out;
@@ -1396,10 +1677,8 @@ store_sqlite_delivery_set_state(void *h, const char *id, const char *recipient,
 	    "state", 1, why)) != 0 ||
 	    (r = sq_bind_int(st, 4, at_ms, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "delivery state change", why);
+	if ((r = sq_step_done(st, "delivery state change", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no delivery of that message to %s", recipient);
@@ -1412,14 +1691,27 @@ out:
 }
 
 static int
+sq_row_inbox(sqlite3_stmt *st, void *elem, struct why *why)
+{
+	struct store_inbox_item *it = elem;
+	int r;
+
+	if ((r = SQ_COL_FIELD(st, 0, it, id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 1, it, kind, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 2, it, from, why)) != 0)
+		return r;
+	it->seq = sqlite3_column_int64(st, 3);
+	it->created_ms = sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+static int
 store_sqlite_inbox(void *h, const char *recipient, int64_t after, size_t limit,
     struct store_inbox_item **out, size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_inbox_item *list = NULL, *it;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1431,29 +1723,9 @@ store_sqlite_inbox(void *h, const char *recipient, int64_t after, size_t limit,
 	    (r = sq_bind_int(st, 2, after, why)) != 0 ||
 	    (r = sq_bind_int(st, 3, (int64_t)limit, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		it = &list[cnt];
-		if ((r = SQ_COL_FIELD(st, 0, it, id, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 1, it, kind, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 2, it, from, why)) != 0)
-			goto out;
-		it->seq = sqlite3_column_int64(st, 3);
-		it->created_ms = sqlite3_column_int64(st, 4);
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "inbox", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_inbox, NULL, "inbox", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -1462,7 +1734,7 @@ store_sqlite_event_add(void *h, const struct store_event *e, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "event add", why)) != 0)
 		goto out;
@@ -1475,10 +1747,8 @@ store_sqlite_event_add(void *h, const struct store_event *e, struct why *why)
 	    (r = SQ_BIND_FIELD(st, 5, e, actor, 0, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 6, e, detail, 0, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "event add", why);
+	if ((r = sq_step_done(st, "event add", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1486,14 +1756,29 @@ out:
 }
 
 static int
+sq_row_event(sqlite3_stmt *st, void *elem, struct why *why)
+{
+	struct store_event *e = elem;
+	int r;
+
+	e->id = sqlite3_column_int64(st, 0);
+	e->at_ms = sqlite3_column_int64(st, 1);
+	if ((r = SQ_COL_FIELD(st, 2, e, message_id, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, e, recipient, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 4, e, event, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 5, e, actor, why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 6, e, detail, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
 store_sqlite_event_list(void *h, const char *id, struct store_event **out, size_t *n,
     struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_event *list = NULL, *e;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1501,31 +1786,9 @@ store_sqlite_event_list(void *h, const char *id, struct store_event **out, size_
 		goto out;
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		e = &list[cnt];
-		e->id = sqlite3_column_int64(st, 0);
-		e->at_ms = sqlite3_column_int64(st, 1);
-		if ((r = SQ_COL_FIELD(st, 2, e, message_id, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 3, e, recipient, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 4, e, event, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 5, e, actor, why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 6, e, detail, why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "event list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_event, NULL, "event list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -1534,7 +1797,7 @@ store_sqlite_receipt_insert(void *h, const struct store_receipt *rec, struct why
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "receipt insert", why)) != 0)
 		goto out;
@@ -1547,10 +1810,8 @@ store_sqlite_receipt_insert(void *h, const struct store_receipt *rec, struct why
 	    (r = sq_bind_int(st, 5, rec->received_ms, why)) != 0 ||
 	    (r = sq_bind_blob(st, 6, &rec->signed_der, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "receipt insert", why);
+	if ((r = sq_step_done(st, "receipt insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1619,7 +1880,7 @@ store_sqlite_assignment_insert(void *h, struct store_assignment *a, struct why *
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "assignment insert", why)) != 0)
 		goto out;
@@ -1627,10 +1888,8 @@ store_sqlite_assignment_insert(void *h, struct store_assignment *a, struct why *
 		goto out;
 	if ((r = sq_bind_assignment(st, a, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "assignment insert", why);
+	if ((r = sq_step_done(st, "assignment insert", why)) != 0)
 		goto out;
-	}
 	/* The connection is this transaction's alone, so the rowid is ours. */
 	a->id = sqlite3_last_insert_rowid(tx->c->db);
 	r = 0;
@@ -1644,7 +1903,7 @@ store_sqlite_assignment_update(void *h, const struct store_assignment *a, struct
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "assignment update", why)) != 0)
 		goto out;
@@ -1653,10 +1912,8 @@ store_sqlite_assignment_update(void *h, const struct store_assignment *a, struct
 	if ((r = sq_bind_int(st, 1, a->id, why)) != 0 ||
 	    (r = sq_bind_assignment(st, a, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "assignment update", why);
+	if ((r = sq_step_done(st, "assignment update", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no assignment with id %lld",
 		    (long long)a->id);
@@ -1670,8 +1927,9 @@ out:
 
 /* Fill a from a row of the SQ_ASSIGNMENT_COLS columns. */
 static int
-sq_row_assignment(sqlite3_stmt *st, struct store_assignment *a, struct why *why)
+sq_row_assignment(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_assignment *a = elem;
 	int r;
 
 	a->id = sqlite3_column_int64(st, 0);
@@ -1694,10 +1952,8 @@ store_sqlite_assignment_list(void *h, const char *citizen_ref, const char *provi
     struct store_assignment **out, size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_assignment *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -1714,24 +1970,10 @@ store_sqlite_assignment_list(void *h, const char *citizen_ref, const char *provi
 			goto out;
 	} else if ((r = sq_stmt(tx->c, SQ_ASSIGNMENT_LIST_ALL, &st, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		if ((r = sq_row_assignment(st, &list[cnt], why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "assignment list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_assignment, NULL,
+	    "assignment list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -1759,7 +2001,7 @@ store_sqlite_user_insert(void *h, const struct store_user *u, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "user insert", why)) != 0)
 		goto out;
@@ -1767,10 +2009,8 @@ store_sqlite_user_insert(void *h, const struct store_user *u, struct why *why)
 		goto out;
 	if ((r = sq_bind_user(st, u, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "user insert", why);
+	if ((r = sq_step_done(st, "user insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1779,8 +2019,9 @@ out:
 
 /* Fill u from a row of the SQ_USER_COLS columns. */
 static int
-sq_row_user(sqlite3_stmt *st, struct store_user *u, struct why *why)
+sq_row_user(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_user *u = elem;
 	int64_t v;
 	int r;
 
@@ -1837,7 +2078,7 @@ store_sqlite_user_update(void *h, const struct store_user *u, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "user update", why)) != 0)
 		goto out;
@@ -1845,10 +2086,8 @@ store_sqlite_user_update(void *h, const struct store_user *u, struct why *why)
 		goto out;
 	if ((r = sq_bind_user(st, u, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "user update", why);
+	if ((r = sq_step_done(st, "user update", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no user named %s", u->username);
 		goto out;
@@ -1863,33 +2102,16 @@ static int
 store_sqlite_user_list(void *h, struct store_user **out, size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_user *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
 	if ((r = sq_stmt(tx->c, SQ_USER_LIST, &st, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		if ((r = sq_row_user(st, &list[cnt], why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "user list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_user, NULL, "user list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -1962,10 +2184,8 @@ store_sqlite_audit_append(void *h, struct store_audit *e, struct why *why)
 	}
 	seq = sqlite3_column_int64(st, 0);
 	/* The row is written when the statement runs to its end. */
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "audit append", why);
+	if ((r = sq_step_done(st, "audit append", why)) != 0)
 		goto out;
-	}
 	e->seq = seq;
 	r = 0;
 out:
@@ -1997,8 +2217,9 @@ out:
 
 /* Fill e from a row of the SQ_AUDIT_COLS columns. */
 static int
-sq_row_audit(sqlite3_stmt *st, struct store_audit *e, struct why *why)
+sq_row_audit(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_audit *e = elem;
 	int r;
 
 	e->seq = sqlite3_column_int64(st, 0);
@@ -2012,34 +2233,20 @@ sq_row_audit(sqlite3_stmt *st, struct store_audit *e, struct why *why)
 	return sq_col_blob(st, 7, &e->entry, why);
 }
 
+/* store_audit_list_free for sq_rows. */
+static void
+sq_release_audit(void *list, size_t n)
+{
+	store_audit_list_free(list, n);
+}
+
 /* Step a bound audit statement into a list. */
 static int
 sq_audit_rows(struct sq_tx *tx, sqlite3_stmt *st, const char *what, struct store_audit **out,
     size_t *n, struct why *why)
 {
-	struct store_audit *list = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		/* Counted first, so a half-filled element is freed too. */
-		cnt++;
-		if ((r = sq_row_audit(st, &list[cnt - 1], why)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, what, why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
-out:
-	store_audit_list_free(list, cnt);
-	return r;
+	return sq_rows(tx, st, sizeof(**out), sq_row_audit, sq_release_audit, what, (void **)out, n,
+	    why);
 }
 
 static int
@@ -2102,7 +2309,7 @@ store_sqlite_checkpoint_insert(void *h, const struct store_checkpoint *c, struct
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "checkpoint insert", why)) != 0)
 		goto out;
@@ -2113,10 +2320,8 @@ store_sqlite_checkpoint_insert(void *h, const struct store_checkpoint *c, struct
 	    (r = sq_bind_fixed(st, 3, c->root, (int)sizeof(c->root), why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 4, c, note, 1, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "checkpoint insert", why);
+	if ((r = sq_step_done(st, "checkpoint insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sq_done(st);
@@ -2124,41 +2329,35 @@ out:
 }
 
 static int
+sq_row_checkpoint(sqlite3_stmt *st, void *elem, struct why *why)
+{
+	struct store_checkpoint *c = elem;
+	int r;
+
+	c->size = sqlite3_column_int64(st, 0);
+	c->at_ms = sqlite3_column_int64(st, 1);
+	if ((r = sq_col_fixed(st, 2, c->root, sizeof(c->root), why)) != 0 ||
+	    (r = SQ_COL_FIELD(st, 3, c, note, why)) != 0)
+		return r;
+	return 0;
+}
+
+static int
 store_sqlite_checkpoint_list(void *h, struct store_checkpoint **out, size_t *n,
     struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_checkpoint *list = NULL, *c;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
 	if ((r = sq_stmt(tx->c, SQ_CHECKPOINT_LIST, &st, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		c = &list[cnt];
-		c->size = sqlite3_column_int64(st, 0);
-		c->at_ms = sqlite3_column_int64(st, 1);
-		if ((r = sq_col_fixed(st, 2, c->root, sizeof(c->root), why)) != 0 ||
-		    (r = SQ_COL_FIELD(st, 3, c, note, why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "checkpoint list", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_checkpoint, NULL,
+	    "checkpoint list", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -2174,7 +2373,7 @@ store_sqlite_purge_content(void *h, int64_t before_ms, int64_t *n, struct why *w
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
 	int64_t cnt;
-	int r, rc;
+	int r;
 
 	*n = 0;
 	if ((r = sq_need_write(tx, "content purge", why)) != 0)
@@ -2182,18 +2381,14 @@ store_sqlite_purge_content(void *h, int64_t before_ms, int64_t *n, struct why *w
 	if ((r = sq_stmt(tx->c, SQ_PURGE_DELIVERIES, &st, why)) != 0 ||
 	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "content purge", why);
+	if ((r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
-	}
 	sq_done(st);
 	if ((r = sq_stmt(tx->c, SQ_PURGE_MESSAGES, &st, why)) != 0 ||
 	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "content purge", why);
+	if ((r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
-	}
 	cnt = sqlite3_changes64(tx->c->db);
 	*n = cnt;
 	r = 0;
@@ -2220,8 +2415,9 @@ sq_col_count(sqlite3_stmt *st, int col, int *dst, struct why *why)
 
 /* Fill s from a row of the SQ_SCHEDULE_COLS columns. */
 static int
-sq_row_schedule(sqlite3_stmt *st, struct store_schedule *s, struct why *why)
+sq_row_schedule(sqlite3_stmt *st, void *elem, struct why *why)
 {
+	struct store_schedule *s = elem;
 	int r;
 
 	if ((r = SQ_COL_FIELD(st, 0, s, message_id, why)) != 0 ||
@@ -2281,7 +2477,7 @@ store_sqlite_schedule_update(void *h, const struct store_schedule *s, struct why
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "schedule update", why)) != 0)
 		goto out;
@@ -2302,10 +2498,8 @@ store_sqlite_schedule_update(void *h, const struct store_schedule *s, struct why
 	    (r = SQ_BIND_FIELD(st, 13, s, fallback_reason, 0, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 14, s, last_error, 0, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "schedule update", why);
+	if ((r = sq_step_done(st, "schedule update", why)) != 0)
 		goto out;
-	}
 	if (sqlite3_changes(tx->c->db) == 0) {
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no delivery of that message to %s", s->recipient);
@@ -2322,10 +2516,8 @@ store_sqlite_schedule_due(void *h, int64_t now_ms, size_t limit, struct store_sc
     size_t *n, struct why *why)
 {
 	struct sq_tx *tx = h;
-	struct store_schedule *list = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0, cnt = 0;
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	*n = 0;
@@ -2336,24 +2528,10 @@ store_sqlite_schedule_due(void *h, int64_t now_ms, size_t limit, struct store_sc
 	if ((r = sq_bind_int(st, 1, now_ms, why)) != 0 ||
 	    (r = sq_bind_int(st, 2, (int64_t)limit, why)) != 0)
 		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = sq_grow((void **)&list, &cap, cnt, sizeof(*list), why)) != 0)
-			goto out;
-		if ((r = sq_row_schedule(st, &list[cnt], why)) != 0)
-			goto out;
-		cnt++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "schedule due", why);
-		goto out;
-	}
-	*out = list;
-	*n = cnt;
-	list = NULL;
-	r = 0;
+	r = sq_rows(tx, st, sizeof(**out), sq_row_schedule, NULL,
+	    "schedule due", (void **)out, n, why);
 out:
 	sq_done(st);
-	free(list);
 	return r;
 }
 
@@ -2449,7 +2627,7 @@ store_sqlite_external_insert(void *h, struct store_external *e, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "external communication insert", why)) != 0)
 		goto out;
@@ -2463,10 +2641,8 @@ store_sqlite_external_insert(void *h, struct store_external *e, struct why *why)
 	    (r = SQ_BIND_FIELD(st, 6, e, reason, 0, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 7, e, registered_by, 1, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "external communication insert", why);
+	if ((r = sq_step_done(st, "external communication insert", why)) != 0)
 		goto out;
-	}
 	/* The connection is this transaction's alone, so the rowid is ours. */
 	e->id = sqlite3_last_insert_rowid(tx->c->db);
 	r = 0;
@@ -2619,10 +2795,8 @@ store_sqlite_medcom_insert(void *h, const struct store_medcom *m, struct why *wh
 	    (r = sq_bind_int(st, 5, m->received_ms, why)) != 0 ||
 	    (r = sq_bind_blob(st, 6, &m->ack, why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		r = sq_error(tx->c->db, rc, "medcom insert", why);
+	if ((r = sq_step_done(st, "medcom insert", why)) != 0)
 		goto out;
-	}
 	r = 0;
 out:
 	sqlite3_finalize(st);

@@ -1224,6 +1224,84 @@ START_TEST(test_signer_load)
 }
 END_TEST
 
+/* The root of the last checkpoint in the store. */
+static void
+last_root(struct store *s, int64_t want_size, uint8_t root[32])
+{
+	struct store_tx *tx = begin_ok(s, 0);
+	struct store_checkpoint *cps = NULL;
+	struct why why = { 0 };
+	size_t ncp = 0;
+
+	ck_assert_msg(store_checkpoint_list(tx, &cps, &ncp, &why) == 0, "%s", why.text);
+	store_rollback(tx);
+	ck_assert_uint_gt(ncp, 0);
+	ck_assert_int_eq(cps[ncp - 1].size, want_size);
+	memcpy(root, cps[ncp - 1].root, 32);
+	free(cps);
+}
+
+/*
+ * A signer after a start reads the whole log (two batches of 5,000 and
+ * more, in a read transaction first, the rest under the write lock): its
+ * tree gives the root the entries give, as does the signer that kept its
+ * tree, and the log with all checkpoints verifies.
+ */
+START_TEST(test_catch_up_after_start)
+{
+	struct good g;
+	struct audit_signer *a1, *a2;
+	struct store *s;
+	struct store_tx *tx;
+	struct why why = { 0 };
+	uint8_t got[32], want[32];
+	sqlite3 *db;
+	int i, n = 10003;
+
+	path_for(g.db, sizeof(g.db), "catchup.db");
+	path_for(g.key, sizeof(g.key), "catchup.key");
+	path_for(g.pub, sizeof(g.pub), "catchup.pub");
+	ck_assert_msg(audit_keygen(KEYNAME, g.key, g.pub, &why) == 0, "keygen: %s", why.text);
+	read_line(g.pub, g.verifier, sizeof(g.verifier));
+	s = open_ok(g.db);
+	tx = begin_ok(s, 1);
+	for (i = 0; i < n; i++)
+		append_nth(tx, i);
+	commit_ok(tx);
+	a1 = signer_ok(&g);
+	checkpoint_ok(a1, s, n);
+	last_root(s, n, got);
+	db = raw_open(g.db);
+	raw_root(db, n, want);
+	ck_assert_mem_eq(got, want, 32);
+
+	/* More entries; a new signer, as after a restart, starts from nothing. */
+	tx = begin_ok(s, 1);
+	for (i = n; i < n + 4; i++)
+		append_nth(tx, i);
+	commit_ok(tx);
+	a2 = signer_ok(&g);
+	checkpoint_ok(a2, s, n + 4);
+	last_root(s, n + 4, got);
+	raw_root(db, n + 4, want);
+	ck_assert_mem_eq(got, want, 32);
+
+	/* The first signer goes on from its own tree to the same root. */
+	tx = begin_ok(s, 1);
+	append_nth(tx, n + 4);
+	commit_ok(tx);
+	checkpoint_ok(a1, s, n + 5);
+	last_root(s, n + 5, got);
+	raw_root(db, n + 5, want);
+	ck_assert_mem_eq(got, want, 32);
+	sqlite3_close(db);
+	ck_assert_msg(audit_verify_store(s, g.verifier, NULL, &why) == 0, "%s", why.text);
+	store_close(s);
+	audit_signer_free(a1);
+	audit_signer_free(a2);
+}
+END_TEST
+
 static Suite *
 audit_suite(void)
 {
@@ -1237,6 +1315,7 @@ audit_suite(void)
 	tcase_add_test(tc, test_no_cpr_in_entries);
 	tcase_add_test(tc, test_signer_load);
 	tcase_add_test(tc, test_crash_loses_both_or_neither);
+	tcase_add_test(tc, test_catch_up_after_start);
 	suite_add_tcase(s, tc);
 
 	tcase_add_unchecked_fixture(tt, base_setup, base_teardown);

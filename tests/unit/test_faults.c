@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -248,10 +249,30 @@ json_loadb(const char *buffer, size_t len, size_t flags, json_error_t *error)
  * The VFS shim: the default VFS with every file wrapped, so the N-th
  * xRead, xWrite or xSync (counted over all files) can fail.
  */
+enum shim_kind { FILE_OTHER = 0, FILE_DB, FILE_WAL };
+
 struct shim_file {
 	sqlite3_file base;
 	sqlite3_file *real;  /* follows this struct, szOsFile of the real VFS */
+	int kind;            /* enum shim_kind */
 };
+
+/*
+ * What the group commit test (t_group_commit) watches: the WAL's writes
+ * and syncs numbered in one sequence, and a hold on the next WAL sync.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	long events;         /* WAL writes and WAL sync starts, numbered */
+	long synced_from;    /* the largest number of a WAL sync that ended well */
+	long wal_syncs;      /* WAL syncs started */
+	int failed_kind;     /* the file of the last sync failed by a fault */
+	int hold;            /* the next WAL sync waits while this is set */
+	int held;            /* ... and is waiting */
+} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0 };
+
+static __thread long my_wal_write;  /* the number of this thread's last WAL write */
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs shim_vfs;
@@ -281,9 +302,17 @@ shim_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 static int
 shim_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
+	int rc;
+
 	if (io_fault(IO_WRITE))
 		return SQLITE_IOERR_WRITE;
-	return REAL(f)->pMethods->xWrite(REAL(f), buf, amt, off);
+	rc = REAL(f)->pMethods->xWrite(REAL(f), buf, amt, off);
+	if (((struct shim_file *)f)->kind == FILE_WAL) {
+		pthread_mutex_lock(&T.lock);
+		my_wal_write = ++T.events;
+		pthread_mutex_unlock(&T.lock);
+	}
+	return rc;
 }
 
 static int
@@ -295,9 +324,33 @@ shim_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int
 shim_sync(sqlite3_file *f, int flags)
 {
-	if (io_fault(IO_SYNC))
+	int kind = ((struct shim_file *)f)->kind, rc;
+	long start = 0;
+
+	if (io_fault(IO_SYNC)) {
+		T.failed_kind = kind;
 		return SQLITE_IOERR_FSYNC;
-	return REAL(f)->pMethods->xSync(REAL(f), flags);
+	}
+	if (kind == FILE_WAL) {
+		pthread_mutex_lock(&T.lock);
+		start = ++T.events;
+		T.wal_syncs++;
+		if (T.hold) {
+			T.held = 1;
+			pthread_cond_broadcast(&T.cond);
+			while (T.hold)
+				pthread_cond_wait(&T.cond, &T.lock);
+		}
+		pthread_mutex_unlock(&T.lock);
+	}
+	rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+	if (kind == FILE_WAL && rc == SQLITE_OK) {
+		pthread_mutex_lock(&T.lock);
+		if (start > T.synced_from)
+			T.synced_from = start;
+		pthread_mutex_unlock(&T.lock);
+	}
+	return rc;
 }
 
 static int
@@ -400,6 +453,8 @@ shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *o
 
 	(void)vfs;
 	sf->real = (sqlite3_file *)&sf[1];
+	sf->kind = (flags & SQLITE_OPEN_WAL) ? FILE_WAL : (flags & SQLITE_OPEN_MAIN_DB) ?
+	    FILE_DB : FILE_OTHER;
 	rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out_flags);
 	/* SQLite calls xClose only when pMethods is set. */
 	sf->base.pMethods = sf->real->pMethods != NULL ? &shim_methods : NULL;
@@ -614,6 +669,8 @@ struct op {
 
 static long op_k;
 static int op_persistent, op_io, op_warmup;
+/* The reason the last run gave, for check(), which sees only the code. */
+static char run_reason[sizeof(((struct why *)0)->text)];
 
 static void
 op_arm(void)
@@ -743,6 +800,7 @@ run_once(const struct op *op, long k, int persistent)
 	memset(&why, 0, sizeof(why));
 	rc = op->run(&why);
 	disarm();
+	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
 	ck_assert_msg(rc <= 0, "%s k=%ld%s: positive return %d", op->name, k,
 	    persistent ? " persistent" : "", rc);
 	ck_assert_msg(rc == 0 || why.text[0] != '\0', "%s k=%ld%s: error %d without a reason",
@@ -835,6 +893,7 @@ fault_loop(const struct op *op, int persistent, int io)
 		op->setup();
 	memset(&why, 0, sizeof(why));
 	rc = op->run(&why);
+	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
 	ck_assert_msg(rc == 0, "%s without faults: %s", op->name, why.text);
 	op->check(rc, 0);
 	if (op->teardown != NULL)
@@ -1139,6 +1198,40 @@ db_expect(const char *what, long k, const char *count_sql, int want)
 	sqlite3_close(db);
 }
 
+/*
+ * A sync of the WAL that failed after COMMIT (group commit, docs/store.md
+ * "Durability"): the transaction is in the file, but was refused as not
+ * known to be on disk.
+ */
+static int
+unsynced(int rc)
+{
+	return rc < 0 && strstr(run_reason, "may not be on disk") != NULL;
+}
+
+/*
+ * After a failed sync the store takes no more transactions until it is
+ * reopened: a reader could see what was not known to be on disk.
+ */
+static void
+expect_refused(struct store *s, const char *what, long k)
+{
+	struct store_tx *tx = NULL;
+	struct why why = { 0 };
+	int rc, write;
+
+	for (write = 0; write <= 1; write++) {
+		memset(&why, 0, sizeof(why));
+		rc = store_begin(s, write, &tx, &why);
+		if (rc == 0)
+			store_rollback(tx);
+		ck_assert_msg(rc == HEGN_ERR_STORE &&
+		    strstr(why.text, "until the store is reopened") != NULL,
+		    "%s k=%ld: a %s after a failed sync (%s) gives %d (%s)", what, k,
+		    write ? "write" : "read", run_reason, rc, why.text);
+	}
+}
+
 static void
 store_setup(void)
 {
@@ -1204,7 +1297,9 @@ write_run(struct why *why)
 static void
 write_check(int rc, long k)
 {
-	db_expect("store write", k, COUNT_ALL, rc == 0 ? 3 : 0);
+	db_expect("store write", k, COUNT_ALL, rc == 0 || unsynced(rc) ? 3 : 0);
+	if (rc < 0 && op_io == IO_SYNC)
+		expect_refused(st, "store write", k);
 }
 
 /* A connection per run, so SQLite's blocks balance when it is closed. */
@@ -1308,14 +1403,22 @@ audit_check(int rc, long k)
 	struct store_tx *tx = NULL;
 	struct why why = { 0 };
 	int64_t n = 0;
+	int added = rc == 0 || unsynced(rc);
 	FILE *null;
 
 	db_expect("audit_append", k, "SELECT count(*) FROM audit WHERE message_id = ?1",
-	    rc == 0 ? 1 : 0);
+	    added);
+	if (rc < 0 && op_io == IO_SYNC) {
+		expect_refused(st, "audit_append", k);
+		/* Reopened, the log holds what the file holds, and verifies. */
+		store_close(st);
+		st = NULL;
+		ck_assert_msg(store_open(db_path, &st, &why) == 0, "store_open: %s", why.text);
+	}
 	ck_assert_int_eq(store_begin(st, 0, &tx, &why), 0);
 	ck_assert_int_eq(store_audit_count(tx, &n, &why), 0);
 	store_rollback(tx);
-	ck_assert_msg(n == audit_before + (rc == 0 ? 1 : 0), "audit_append k=%ld: %lld entries"
+	ck_assert_msg(n == audit_before + added, "audit_append k=%ld: %lld entries"
 	    " after %lld", k, (long long)n, (long long)audit_before);
 	null = fopen("/dev/null", "w");
 	ck_assert_msg(audit_verify_store(st, w.verifier, null, &why) == 0,
@@ -1439,9 +1542,30 @@ relay_check_outcome(int rc, long k)
 	} else {
 		ck_assert_msg(resp == NULL, "relay_submit k=%ld: an answer on error", k);
 	}
-	/* A refused submission leaves no message, delivery or event row behind. */
+	/*
+	 * A refused submission leaves no message, delivery or event row behind,
+	 * unless a sync after its COMMIT failed: then it is stored, though not
+	 * acknowledged.
+	 */
 	db_expect("relay_submit", k, "SELECT (SELECT count(*) FROM messages WHERE id = ?1) +"
-	    " (SELECT count(*) FROM deliveries WHERE message_id = ?1)", rc == 0 ? 2 : 0);
+	    " (SELECT count(*) FROM deliveries WHERE message_id = ?1)",
+	    rc == 0 || unsynced(rc) ? 2 : 0);
+	if (rc != 0 && op_io == IO_SYNC) {
+		/* After a failed sync the retry is refused until the store is reopened. */
+		json_decref(resp);
+		resp = NULL;
+		op_warmup = 1;
+		rc = relay_run(&why);
+		op_warmup = 0;
+		ck_assert_msg(rc == HEGN_ERR_STORE && strstr(why.text, "until the store is reopened") != NULL,
+		    "relay_submit k=%ld: the retry after a failed sync (%s) gives %d (%s)", k,
+		    run_reason, rc, why.text);
+		relay_close(rl);
+		rl = NULL;
+		ck_assert_msg(relay_open(w.conf, RELAY_KEYS | RELAY_STORE, &rl, &why) == 0,
+		    "relay_open: %s", why.text);
+		rc = -1;
+	}
 	if (rc != 0) {
 		/* The client's retry, in the same process: nothing the fault broke stays broken. */
 		json_decref(resp);
@@ -1483,6 +1607,293 @@ START_TEST(t_relay_submit)
 	rl = NULL;
 	ck_assert_msg(F.live[LIB_SQLITE] == sq_before, "relay_submit: %ld SQLite blocks leaked",
 	    F.live[LIB_SQLITE] - sq_before);
+}
+END_TEST
+
+/* ---- Group commit (docs/store.md "Durability") ---- */
+
+/* Store one message with id (and a signed copy of big bytes, if big > 0). */
+static int
+gc_write(struct store *s, const char *id, size_t big, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_message m;
+	uint8_t *blob = NULL;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.id, sizeof(m.id), "%s", id);
+	snprintf(m.sender, sizeof(m.sender), "ringsted-visitation");
+	snprintf(m.kind, sizeof(m.kind), "referral");
+	memset(m.content_sha256, 'a', 64);
+	memset(m.citizen_ref, 'b', 64);
+	m.created_ms = 1795772760000LL;
+	m.signed_der = w.sig;
+	if (big > 0) {
+		ck_assert_ptr_nonnull(blob = malloc(big));
+		memset(blob, 'x', big);
+		m.signed_der.data = blob;
+		m.signed_der.len = big;
+	}
+	if ((rc = store_begin(s, 1, &tx, why)) == 0) {
+		if ((rc = store_message_insert(tx, &m, why)) != 0)
+			store_rollback(tx);
+		else
+			rc = store_commit(tx, why);
+	}
+	free(blob);
+	return rc;
+}
+
+static void
+gc_open(const char *name)
+{
+	struct why why = { 0 };
+
+	snprintf(db_path, sizeof(db_path), "%s/%ld-%s.db", w.dir, (long)getpid(), name);
+	ck_assert_msg(store_open(db_path, &st, &why) == 0, "store_open: %s", why.text);
+	/* A first commit: the WAL is past its header, whose sync belongs to a COMMIT. */
+	ck_assert_msg(gc_write(st, "gc-first", 0, &why) == 0, "a first write: %s", why.text);
+}
+
+/* The WAL's sync after COMMIT fails: the commit is refused, and every write after it. */
+static void
+gc_sync_fails(void)
+{
+	struct why why = { 0 };
+	int rc;
+
+	gc_open("gc-sync");
+	T.failed_kind = FILE_OTHER;
+	arm(1, 0, IO_SYNC);
+	rc = gc_write(st, "gc-lost", 0, &why);
+	disarm();
+	ck_assert_msg(rc == HEGN_ERR_STORE && strstr(why.text, "may not be on disk") != NULL,
+	    "a commit whose WAL sync failed gives %d (%s)", rc, why.text);
+	ck_assert_int_eq(F.hits, 1);
+	ck_assert_int_eq(T.failed_kind, FILE_WAL);
+	/* In the file, but never acknowledged. */
+	snprintf(cur_id, sizeof(cur_id), "gc-lost");
+	db_expect("group commit", 0, "SELECT count(*) FROM messages WHERE id = ?1", 1);
+	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
+	expect_refused(st, "group commit", 0);
+	store_close(st);
+	st = NULL;
+	/* Reopened, it takes writes again. */
+	ck_assert_msg(store_open(db_path, &st, &why) == 0, "store_open: %s", why.text);
+	ck_assert_msg(gc_write(st, "gc-after", 0, &why) == 0, "a write after reopening: %s",
+	    why.text);
+	store_close(st);
+	st = NULL;
+}
+
+/*
+ * A sync inside a checkpoint fails (here the database's, which only a
+ * checkpoint syncs): SQLite's own checkpoint hook would ignore it; the
+ * store refuses the commit that ran the checkpoint and every write after.
+ */
+static void
+gc_checkpoint_fails(void)
+{
+	struct why why = { 0 };
+	int rc;
+
+	gc_open("gc-ckpt");
+	T.failed_kind = FILE_OTHER;
+	/* The checkpoint syncs the WAL (1), copies it, syncs the database (2). */
+	arm(2, 0, IO_SYNC);
+	/* More than 1,000 pages: the commit's WAL hook checkpoints. */
+	rc = gc_write(st, "gc-big", 5 << 20, &why);
+	disarm();
+	ck_assert_msg(rc == HEGN_ERR_STORE && strstr(why.text, "may not be on disk") != NULL,
+	    "a commit whose checkpoint failed to sync gives %d (%s)", rc, why.text);
+	ck_assert_int_eq(F.hits, 1);
+	ck_assert_int_eq(T.failed_kind, FILE_DB);
+	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
+	expect_refused(st, "group commit", 0);
+	store_close(st);
+	st = NULL;
+}
+
+struct gc_thread {
+	pthread_t th;
+	const char *name;
+	int n;               /* commits to make */
+	int rc;
+	int durable;         /* at each return, a WAL sync begun after its COMMIT had ended */
+	int done;            /* under T.lock */
+};
+
+static void *
+gc_committer(void *arg)
+{
+	struct gc_thread *t = arg;
+	struct why why = { 0 };
+	char id[64];
+	int i;
+
+	t->durable = 1;
+	for (i = 0; i < t->n && t->rc == 0; i++) {
+		snprintf(id, sizeof(id), "%s-%d", t->name, i);
+		t->rc = gc_write(st, id, 0, &why);
+		/* my_wal_write: this thread's COMMIT, its last write to the WAL. */
+		pthread_mutex_lock(&T.lock);
+		if (t->rc == 0 && T.synced_from <= my_wal_write)
+			t->durable = 0;
+		pthread_mutex_unlock(&T.lock);
+	}
+	pthread_mutex_lock(&T.lock);
+	t->done = 1;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	return NULL;
+}
+
+/* A reader of gc-a-0: its transaction ends only once what it saw is on disk. */
+struct gc_reader {
+	pthread_t th;
+	int saw;             /* found gc-a-0 */
+	int read;            /* under T.lock: has read, and is ending its transaction */
+	int done;            /* under T.lock: its transaction has ended */
+};
+
+static void *
+gc_read(void *arg)
+{
+	struct gc_reader *g = arg;
+	struct store_tx *tx = NULL;
+	struct store_message m;
+	struct why why = { 0 };
+
+	if (store_begin(st, 0, &tx, &why) == 0) {
+		if (store_message_get(tx, "gc-a-0", 0, &m, &why) == 0) {
+			g->saw = 1;
+			store_message_clear(&m);
+		}
+		pthread_mutex_lock(&T.lock);
+		g->read = 1;
+		pthread_cond_broadcast(&T.cond);
+		pthread_mutex_unlock(&T.lock);
+		store_rollback(tx);
+	}
+	pthread_mutex_lock(&T.lock);
+	g->read = 1;
+	g->done = 1;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	return NULL;
+}
+
+/* Both committed: the writer lock is free again, so both have counted their commits. */
+static int
+gc_committed(const char *a, const char *b)
+{
+	struct store_tx *tx = NULL;
+	struct store_message m;
+	struct why why = { 0 };
+	int n = 0;
+
+	ck_assert_msg(store_begin(st, 1, &tx, &why) == 0, "store_begin: %s", why.text);
+	if (store_message_get(tx, a, 0, &m, &why) == 0) {
+		n++;
+		store_message_clear(&m);
+	}
+	if (store_message_get(tx, b, 0, &m, &why) == 0) {
+		n++;
+		store_message_clear(&m);
+	}
+	store_rollback(tx);
+	return n == 2;
+}
+
+/*
+ * The acknowledgement waits for the sync, and one sync serves many:
+ * A's sync of the WAL is held in the VFS; B and C commit meanwhile (the
+ * sync runs without the write lock), and none of the three returns
+ * before a WAL sync begun after its COMMIT has ended.  A reader that saw
+ * A's message ends its transaction only after that sync too.  Released,
+ * A's sync covers A, and one more covers B and C.
+ */
+static void
+gc_ack_waits(void)
+{
+	struct gc_thread t[3] = { { .name = "gc-a", .n = 1 }, { .name = "gc-b", .n = 1 },
+		{ .name = "gc-c", .n = 1 } };
+	struct gc_reader rd = { 0 };
+	long syncs_before;
+	int i, polls;
+
+	gc_open("gc-ack");
+	pthread_mutex_lock(&T.lock);
+	T.hold = 1;
+	T.held = 0;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&t[0].th, NULL, gc_committer, &t[0]), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!T.held && !t[0].done)
+		pthread_cond_wait(&T.cond, &T.lock);
+	syncs_before = T.wal_syncs - 1;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_msg(!t[0].done, "gc-a returned without a sync of the WAL");
+	ck_assert_int_eq(pthread_create(&rd.th, NULL, gc_read, &rd), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!rd.read)
+		pthread_cond_wait(&T.cond, &T.lock);
+	pthread_mutex_unlock(&T.lock);
+	for (i = 1; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&t[i].th, NULL, gc_committer, &t[i]), 0);
+	/* A watchdog, not a timing check: with the sync under the write lock this never ends. */
+	for (polls = 0; !gc_committed("gc-b-0", "gc-c-0"); polls++) {
+		ck_assert_msg(polls < 60000, "B and C cannot commit while A's sync is held");
+		usleep(1000);
+	}
+	pthread_mutex_lock(&T.lock);
+	for (i = 0; i < 3; i++)
+		ck_assert_msg(!t[i].done, "%s returned before a sync after its commit", t[i].name);
+	ck_assert_msg(rd.saw, "the reader does not see gc-a's commit");
+	ck_assert_msg(!rd.done, "a read of gc-a ended before gc-a was on disk");
+	T.hold = 0;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(pthread_join(t[i].th, NULL), 0);
+		ck_assert_msg(t[i].rc == 0, "%s: %d", t[i].name, t[i].rc);
+		ck_assert_msg(t[i].durable, "%s returned before a WAL sync begun after its COMMIT "
+		    "had ended", t[i].name);
+	}
+	ck_assert_int_eq(pthread_join(rd.th, NULL), 0);
+	ck_assert_int_eq(T.wal_syncs - syncs_before, 2);
+	store_close(st);
+	st = NULL;
+}
+
+/* Many committers at once: every return follows a sync begun after its COMMIT. */
+static void
+gc_many(void)
+{
+	struct gc_thread t[4] = { { .name = "gc-m0", .n = 50 }, { .name = "gc-m1", .n = 50 },
+		{ .name = "gc-m2", .n = 50 }, { .name = "gc-m3", .n = 50 } };
+	int i;
+
+	gc_open("gc-many");
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i].th, NULL, gc_committer, &t[i]), 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(t[i].th, NULL), 0);
+		ck_assert_msg(t[i].rc == 0, "%s: %d", t[i].name, t[i].rc);
+		ck_assert_msg(t[i].durable, "%s returned before a WAL sync begun after its COMMIT "
+		    "had ended", t[i].name);
+	}
+	store_close(st);
+	st = NULL;
+}
+
+START_TEST(t_group_commit)
+{
+	gc_sync_fails();
+	gc_checkpoint_fails();
+	gc_ack_waits();
+	gc_many();
 }
 END_TEST
 
@@ -1603,6 +2014,7 @@ faults_suite(void)
 	add_case(s, "store_open", t_store_open);
 	add_case(s, "audit_append", t_audit_append);
 	add_case(s, "relay_submit", t_relay_submit);
+	add_case(s, "group_commit", t_group_commit);
 	return s;
 }
 
