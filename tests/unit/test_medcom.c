@@ -735,6 +735,93 @@ START_TEST(test_ecpr)
 }
 END_TEST
 
+/* Add a cc destination naming a new Organization with gln and sor; returns that Organization. */
+static json_t *
+add_cc(json_t *root, const char *gln, const char *sor)
+{
+	json_t *hdr = header_of(root), *dest, *org;
+	char url[256], ref[128], ep[128];
+	static int n;
+
+	snprintf(ref, sizeof(ref), "Organization/cc-org-%d", ++n);
+	snprintf(url, sizeof(url), "https://medcomfhir.dk/ig/hospitalnotification/%s", ref);
+	snprintf(ep, sizeof(ep), "https://sor2.sum.dsdn.dk/#id=%s", sor);
+	org = json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "resourceType", "Organization",
+	    "id", ref + strlen("Organization/"), "identifier",
+	    "system", "https://www.gs1.org/gln", "value", gln,
+	    "system", "urn:oid:1.2.208.176.1.1", "value", sor);
+	ck_assert_ptr_nonnull(org);
+	json_array_append_new(json_object_get(root, "entry"), json_pack("{s:s, s:o}", "fullUrl", url,
+	    "resource", org));
+	dest = json_deep_copy(json_array_get(json_object_get(hdr, "destination"), 0));
+	json_object_set_new(json_object_get(json_array_get(json_object_get(dest, "extension"), 0),
+	    "valueCoding"), "code", json_string("cc"));
+	json_object_set_new(dest, "endpoint", json_string(ep));
+	json_object_set_new(dest, "receiver", json_pack("{s:s}", "reference", ref));
+	json_array_append_new(json_object_get(hdr, "destination"), dest);
+	return org;
+}
+
+START_TEST(test_cc)
+{
+	struct medcom_msg *m = NULL;
+	struct why why = { 0 };
+	json_t *root, *org, *dest;
+	int i;
+
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	ck_assert_uint_eq(medcom_cc_count(m), 0);
+	ck_assert_ptr_null(medcom_cc_sor(m, 0));
+	medcom_free(m);
+
+	add_cc(root, "5790009000013", "123456789012346");
+	add_cc(root, "5790000209354", "265161000016000");
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	ck_assert_uint_eq(medcom_cc_count(m), 2);
+	ck_assert_str_eq(medcom_cc_gln(m, 0), "5790009000013");
+	ck_assert_str_eq(medcom_cc_sor(m, 0), "123456789012346");
+	ck_assert_str_eq(medcom_cc_gln(m, 1), "5790000209354");
+	ck_assert_ptr_null(medcom_cc_gln(m, 2));
+	/* The primary is still the primary. */
+	ck_assert_str_eq(medcom_receiver_sor(m), "953741000016009");
+	medcom_free(m);
+
+	/* A cc receiver's GLN is checked as the primary's is. */
+	org = add_cc(root, "5790009000014", "1");
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "cc receiver") != NULL && strstr(why.text,
+	    "bad check digit") != NULL, "%s", why.text);
+	set_identifier(org, "https://www.gs1.org/gln", "5790009000013");
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	medcom_free(m);
+
+	/* A cc without an endpoint, or whose endpoint names another SOR, or an unresolvable receiver. */
+	dest = json_array_get(json_object_get(header_of(root), "destination"), 3);
+	json_object_del(dest, "endpoint");
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "destination[3].endpoint") != NULL, "%s", why.text);
+	json_object_set_new(dest, "endpoint", json_string("https://sor2.sum.dsdn.dk/#id=2"));
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "(cc)") != NULL, "%s", why.text);
+	json_object_set_new(dest, "endpoint", json_string("https://sor2.sum.dsdn.dk/#id=1"));
+	json_object_set_new(dest, "receiver", json_pack("{s:s}", "reference", "Organization/nowhere"));
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "destination.receiver (cc)") != NULL, "%s", why.text);
+	json_decref(root);
+
+	/* At most MEDCOM_MAX_CC of them. */
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	for (i = 0; i <= MEDCOM_MAX_CC; i++)
+		add_cc(root, "5790009000013", "123456789012346");
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "cc destinations") != NULL, "%s", why.text);
+	json_decref(root);
+}
+END_TEST
+
 START_TEST(test_deceased)
 {
 	struct medcom_msg *m = NULL;
@@ -1368,6 +1455,7 @@ medcom_suite(void)
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_gln_http_spelling);
 	tcase_add_test(tc, test_ecpr);
+	tcase_add_test(tc, test_cc);
 	tcase_add_test(tc, test_deceased);
 	tcase_add_test(tc, test_activity_kinds);
 	tcase_add_loop_test(tc, test_ack_build, 0, NEXAMPLES * MEDCOM_ACK_CODE_COUNT);
