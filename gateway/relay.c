@@ -2426,17 +2426,9 @@ medcom_record_receipt(struct relay *r, const struct party *signer, const char *i
 	if (!accepted && (reason == NULL || *reason == '\0'))
 		reason = medcom_ack_code_name(medcom_response_code(ack));
 	/* The sender gets this Acknowledgement itself, when it named signer (docs/medcom.md). */
-	if (store_begin(r->store, 0, &tx, NULL) == 0 &&
-	    store_delivery_get(tx, id, signer->name, 0, &d, NULL) == 0) {
-		store_rollback(tx);
-		tx = NULL;
-		if ((rc = medcom_answer_build(r, signer, id, medcom_response_code(ack), reason, ack,
-		    signed_der, &ans, why)) != 0)
-			goto out;
-	}
-	store_rollback(tx);
-	tx = NULL;
-	store_delivery_clear(&d);
+	if ((rc = medcom_answer_build(r, signer, id, medcom_response_code(ack), reason, ack,
+	    signed_der, &ans, why)) != 0)
+		goto out;
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
 	rc = store_delivery_get(tx, id, signer->name, 0, &d, why);
@@ -3171,6 +3163,7 @@ medcom_answer_build(struct relay *r, const struct party *answerer, const char *i
 	struct store_medcom row;
 	struct store_message m;
 	struct store_receipt old;
+	struct store_delivery d;
 	struct envelope_signed *sig = NULL;
 	struct medcom_msg *orig = NULL;
 	struct medcom_answer *a = NULL;
@@ -3187,11 +3180,14 @@ medcom_answer_build(struct relay *r, const struct party *answerer, const char *i
 	memset(&row, 0, sizeof(row));
 	memset(&m, 0, sizeof(m));
 	memset(&old, 0, sizeof(old));
+	memset(&d, 0, sizeof(d));
 	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
 		goto out;
 	rc = store_medcom_get(tx, STORE_MEDCOM_BY_MESSAGE, NULL, id, &row, why);
+	/* No copy for the answerer: the receipt is refused later, with nothing built for it. */
 	if (rc == HEGN_ERR_NOT_FOUND ||
-	    (rc == 0 && store_receipt_get(tx, id, answerer->name, &old, NULL) == 0)) {
+	    (rc == 0 && store_receipt_get(tx, id, answerer->name, &old, NULL) == 0) ||
+	    (rc == 0 && store_delivery_get(tx, id, answerer->name, 0, &d, NULL) != 0)) {
 		why_clear(why);
 		rc = 0;
 		goto out;
@@ -3285,6 +3281,7 @@ out:
 	medcom_free(orig);
 	envelope_signed_free(sig);
 	store_receipt_clear(&old);
+	store_delivery_clear(&d);
 	store_message_clear(&m);
 	store_medcom_clear(&row);
 	pki_free(pki);
