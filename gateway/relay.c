@@ -3651,6 +3651,12 @@ relay_message_view(struct relay *r, const struct party *party, const char *user_
 	}
 	mine = strcmp(m.sender, party->name) == 0 ||
 	    store_delivery_get(tx, id, party->name, 0, &d, NULL) == 0;
+	/* A MedCom Acknowledgement is FHIR without citizen data: its status says all it says. */
+	if (mine && strcmp(m.kind, MEDCOM_ACK_KIND) == 0) {
+		rc = why_set(why, HEGN_ERR_UNSUPPORTED, "%s is a MedCom Acknowledgement: its status "
+		    "shows what it answers", id);
+		goto out;
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.action = POLICY_VIEW;
 	ctx.actor_role = party->role;
