@@ -310,6 +310,67 @@ check "... delivered to ringsted-visitation" test "$(copies_of "$e3")" = "ringst
 check "the X-eCPR is in no log line" sh -c "! grep -q $ECPR '$T/hegnd.log'"
 check "... no audit entry, event or assignment row" test "$(sqlite3 "$D/state/hegn.db" \
 	"SELECT (SELECT count(*) FROM audit WHERE entry LIKE '%$ECPR%') + (SELECT count(*) FROM events WHERE detail LIKE '%$ECPR%') + (SELECT count(*) FROM assignments WHERE citizen_ref LIKE '%$ECPR%')")" = 0
+
+# --- 8. Other channels: an Acknowledgement is pushed once, never resent, never faxed.
+setkey() { # setkey SECTION KEY VALUE in hegn.conf
+	awk -v s="[$1]" -v k="$2" -v v="$3" '
+		/^\[/ { if (insec && !done) { print k " = " v; done = 1 } insec = ($0 == s) }
+		insec && $0 ~ ("^" k " *=") { if (!done) { print k " = " v; done = 1 } next }
+		{ print }
+		END { if (insec && !done) print k " = " v }' "$D/hegn.conf" >"$T/conf.new" &&
+	cat "$T/conf.new" >"$D/hegn.conf"
+}
+restart_hegnd() {
+	kill "$(cat "$D/run/hegnd.pid")"
+	for _ in $(seq 1 100); do [ -f "$D/run/hegnd.pid" ] || break; sleep 0.1; done
+	"$HEGND" -c "$D/hegn.conf" -D 2>>"$T/hegnd.log"
+}
+deliver_at() { "$HEGN" -c "$D/hegn.conf" deliver --now "$(date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ)" >/dev/null 2>>"$T/deliver.log"; }
+ack_state() { sqlite3 -cmd '.timeout 10000' "$D/state/hegn.db" "SELECT state || ' ' || channel FROM deliveries WHERE message_id = '$1'"; }
+# answered_ack EXAMPLE: a new admission, accepted by ringsted-visitation; prints the Acknowledgement's id.
+answered_ack() {
+	fresh "$ADMIT" "$T/ch.json" && seal "$T/ch.json" "$T/ch.sealed" &&
+	[ "$(post_sealed "$T/ch.sealed")" = 201 ] || return 1
+	local id
+	id=$(location_id)
+	[ "$(receipt ringsted-visitation "$id" accepted)" = 200 ] || return 1
+	sqlite3 -cmd '.timeout 10000' "$D/state/hegn.db" "SELECT substr(detail, length(detail) - 35) FROM events WHERE message_id = '$id' AND event = 'medcom_ack'"
+}
+mkdir -p "$T/push"
+rm -f "$T/push.port"
+python3 "$(dirname "$0")/push_receiver.py" --cert "$D/pki/gateway-fullchain.pem" \
+	--key "$D/pki/gateway.key" --ca "$D/pki/ca.pem" --dir "$T/push" --port-file "$T/push.port" &
+PUSH_PID=$!
+trap 'kill $PUSH_PID 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 100); do [ -s "$T/push.port" ] && break; sleep 0.1; done
+setkey "party region-hospital" delivery "push,pull"
+setkey "party region-hospital" push_url "https://127.0.0.1:$(cat "$T/push.port")/ok"
+check "hegnd restarts with region-hospital on push" restart_hegnd
+pack=$(answered_ack)
+check "an Acknowledgement for the push party" test -n "$pack"
+now=$(date +%s)
+deliver_at "$now"
+for _ in $(seq 1 100); do [ -s "$T/push/1.body" ] && break; sleep 0.1; done
+check "... is pushed" test -s "$T/push/1.body"
+check "... decrypts and verifies as an ok Acknowledgement of that letter" sh -c \
+	"openssl cms -decrypt -inform DER -in '$T/push/1.body' -recip '$D/pki/region-hospital.pem' -inkey '$D/pki/region-hospital.key' -out '$T/p.signed' 2>/dev/null &&
+	 openssl cms -verify -inform DER -in '$T/p.signed' -CAfile '$D/pki/ca.pem' -purpose any -out '$T/p.json' 2>/dev/null &&
+	 grep -q '\"identifier\": *\"$(header_id "$T/ch.json")\"' '$T/p.json'"
+check "... its copy is complete once handed over" test "$(ack_state "$pack")" = "acknowledged push"
+deliver_at $((now + 7200))
+deliver_at $((now + 14400))
+check "... and never resent (one POST after two resend periods)" test "$(find "$T/push" -name '*.body' | wc -l)" = 1
+setkey "party region-hospital" delivery "fax"
+check "hegnd restarts with region-hospital on fax only" restart_hegnd
+fack=$(answered_ack)
+check "an Acknowledgement for a fax-only party" test -n "$fack"
+deliver_at "$(date +%s)"
+for _ in $(seq 1 100); do [ "$(ack_state "$fack")" = "failed fax" ] && break; sleep 0.1; done
+check "... is not faxed: its copy fails" test "$(ack_state "$fack")" = "failed fax"
+check "... saying why" test "$(sqlite3 -cmd '.timeout 10000' "$D/state/hegn.db" \
+	"SELECT count(*) FROM events WHERE message_id = '$fack' AND event = 'failed' AND detail LIKE '%not sent on paper%'")" = 1
+check "... and nothing of it went to the fax folder" sh -c "! ls '$D/fax-out' 2>/dev/null | grep -q '$fack'"
+
 check "the audit log verifies" "$HEGN" -c "$D/hegn.conf" audit verify
 check "no sanitizer reports from hegnd" no_sanitizer_reports
 finish
