@@ -112,7 +112,8 @@ cpr_ecpr_check(const char *ecpr, struct why *why)
 {
 	if (ecpr == NULL || strlen(ecpr) != 10 ||
 	    strspn(ecpr, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 10)
-		return why_set(why, HEGN_ERR_INVALID, "not an X-eCPR (10 digits or capital letters)");
+		return why_set(why, HEGN_ERR_INVALID,
+		    "not an X-eCPR (10 digits or capital letters)");
 	return 0;
 }
 

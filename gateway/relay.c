@@ -2695,10 +2695,11 @@ medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
 			continue;
 		}
 		memset(&copies[*ncopies], 0, sizeof(copies[*ncopies]));
-		if ((rc = decide_send(r, pol, tx, sender, p, hm, cref, services, &ctx, &dec, why)) != 0)
+		if ((rc = decide_send(r, pol, tx, sender, p, hm, cref, services, &ctx, &dec,
+		    why)) != 0)
 			return rc;
 		if (dec.allow) {
-			/* A class the kind requires that p may not see would fail its copy later. */
+			/* A required class that p may not see would fail its copy later. */
 			ctx.action = POLICY_SEND;
 			missing = message_required_classes(message_kind(hm)) & message_classes(hm) &
 			    ~policy_classes_for(pol, &ctx, NULL);
@@ -2706,15 +2707,17 @@ medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
 				class_list(missing, classes);
 				dec.allow = 0;
 				snprintf(dec.rule_id, sizeof(dec.rule_id), "minimisation");
-				snprintf(dec.reason, sizeof(dec.reason), "%s may not see %s, which %s "
-				    "requires", p->name, classes, message_kind_name(message_kind(hm)));
+				snprintf(dec.reason, sizeof(dec.reason),
+				    "%s may not see %s, which %s requires", p->name, classes,
+				    message_kind_name(message_kind(hm)));
 			}
 		}
 		if (!dec.allow) {
 			snprintf(detail, sizeof(detail), "cc %s refused: %s (rule %s)", p->name,
 			    dec.reason, dec.rule_id);
 			json_array_append_new(*notes, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			    "cc_refused", "recipient", p->name, "rule", dec.rule_id, "detail", detail));
+			    "cc_refused", "recipient", p->name, "rule", dec.rule_id, "detail",
+			    detail));
 			continue;
 		}
 		copies[*ncopies].send = dec;
@@ -3217,7 +3220,8 @@ medcom_answer_build(struct relay *r, const struct party *answerer, const char *i
 	snprintf(a->code, sizeof(a->code), "%s", medcom_ack_code_name(code));
 	util_uuid(a->id);
 	if (m.signed_der.data == NULL) {
-		snprintf(a->skip, sizeof(a->skip), "the original's content was deleted (retention)");
+		snprintf(a->skip, sizeof(a->skip),
+		    "the original's content was deleted (retention)");
 		goto done;
 	}
 	/* Read back as taken in: the signature was valid then. */
@@ -3247,8 +3251,9 @@ medcom_answer_build(struct relay *r, const struct party *answerer, const char *i
 	} else {
 		medcom_our_ids(r, answerer, &sor, &gln);
 		if (sor == NULL) {
-			snprintf(a->skip, sizeof(a->skip), "neither %s nor a visitation party has a "
-			    "valid SOR and GLN", answerer->name);
+			snprintf(a->skip, sizeof(a->skip),
+			    "neither %s nor a visitation party has a valid SOR and GLN",
+			    answerer->name);
 			goto done;
 		}
 		if (medcom_ack_build(orig, code, reason, sor, gln, &ack, &w) != 0) {
@@ -3653,8 +3658,8 @@ relay_message_view(struct relay *r, const struct party *party, const char *user_
 	    store_delivery_get(tx, id, party->name, 0, &d, NULL) == 0;
 	/* A MedCom Acknowledgement is FHIR without citizen data: its status says all it says. */
 	if (mine && strcmp(m.kind, MEDCOM_ACK_KIND) == 0) {
-		rc = why_set(why, HEGN_ERR_UNSUPPORTED, "%s is a MedCom Acknowledgement: its status "
-		    "shows what it answers", id);
+		rc = why_set(why, HEGN_ERR_UNSUPPORTED,
+		    "%s is a MedCom Acknowledgement: its status shows what it answers", id);
 		goto out;
 	}
 	memset(&ctx, 0, sizeof(ctx));

@@ -52,7 +52,8 @@ check_accepted(const uint8_t *data, size_t size, struct medcom_msg *m)
 	for (i = 0; i < medcom_cc_count(m); i++)
 		FUZZ_ASSERT(medcom_sor_valid(medcom_cc_sor(m, i)) &&
 		    medcom_gln_valid(medcom_cc_gln(m, i)));
-	FUZZ_ASSERT(medcom_cc_count(m) <= MEDCOM_MAX_CC && medcom_cc_sor(m, medcom_cc_count(m)) == NULL);
+	FUZZ_ASSERT(medcom_cc_count(m) <= MEDCOM_MAX_CC);
+	FUZZ_ASSERT(medcom_cc_sor(m, medcom_cc_count(m)) == NULL);
 	FUZZ_ASSERT((medcom_cpr(m) != NULL) != (medcom_ecpr(m) != NULL));
 	FUZZ_ASSERT(medcom_cpr(m) == NULL || strlen(medcom_cpr(m)) == 10);
 	FUZZ_ASSERT(medcom_ack_build(m, MEDCOM_ACK_FATAL_ERROR, "fuzz", OUR_SOR, OUR_GLN, &ack,

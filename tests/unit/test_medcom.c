@@ -751,8 +751,8 @@ add_cc(json_t *root, const char *gln, const char *sor)
 	    "system", "https://www.gs1.org/gln", "value", gln,
 	    "system", "urn:oid:1.2.208.176.1.1", "value", sor);
 	ck_assert_ptr_nonnull(org);
-	json_array_append_new(json_object_get(root, "entry"), json_pack("{s:s, s:o}", "fullUrl", url,
-	    "resource", org));
+	json_array_append_new(json_object_get(root, "entry"), json_pack("{s:s, s:o}", "fullUrl",
+	    url, "resource", org));
 	dest = json_deep_copy(json_array_get(json_object_get(hdr, "destination"), 0));
 	json_object_set_new(json_object_get(json_array_get(json_object_get(dest, "extension"), 0),
 	    "valueCoding"), "code", json_string("cc"));
@@ -797,7 +797,7 @@ START_TEST(test_cc)
 	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
 	medcom_free(m);
 
-	/* A cc without an endpoint, or whose endpoint names another SOR, or an unresolvable receiver. */
+	/* A cc without an endpoint, one naming another SOR, and an unresolvable receiver. */
 	dest = json_array_get(json_object_get(header_of(root), "destination"), 3);
 	json_object_del(dest, "endpoint");
 	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
@@ -806,7 +806,8 @@ START_TEST(test_cc)
 	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
 	ck_assert_msg(strstr(why.text, "(cc)") != NULL, "%s", why.text);
 	json_object_set_new(dest, "endpoint", json_string("https://sor2.sum.dsdn.dk/#id=1"));
-	json_object_set_new(dest, "receiver", json_pack("{s:s}", "reference", "Organization/nowhere"));
+	json_object_set_new(dest, "receiver", json_pack("{s:s}", "reference",
+	    "Organization/nowhere"));
 	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
 	ck_assert_msg(strstr(why.text, "destination.receiver (cc)") != NULL, "%s", why.text);
 	json_decref(root);
@@ -1374,7 +1375,7 @@ START_TEST(test_to_hegn_refused)
 	medcom_free(m);
 	json_decref(root);
 
-	/* A citizen known by an X-eCPR only keeps it as citizen.ecpr, and hegn's parser takes it. */
+	/* A citizen known by an X-eCPR only keeps it as citizen.ecpr, which hegn's parser takes. */
 	if ((root = load_example_json("carecommunication-new.json")) == NULL)
 		return;
 	ck_assert_int_eq(parse_json(root, &m, &why), 0);
