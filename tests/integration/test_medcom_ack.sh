@@ -271,6 +271,17 @@ check "the cc accepts: 200 ($code)" test "$code" = 200
 check "... the sender gets one Acknowledgement more" test "$(acks)" = $((n + 1))
 inbox_acks ringsted-visitation >"$T/acks4"
 check "... from the cc, in its inbox" grep -q ' ringsted-homecare$' "$T/acks4"
+ack4=$(sed -n 's/ ringsted-homecare$//p' "$T/acks4" | tail -n 1)
+check "... fetched and verified" fetch ringsted-visitation "$ack4" "$T/ack4"
+check "... signed with ringsted-homecare's key (hegn holds it)" signer_is "$T/ack4.signer" ringsted-homecare
+code=$(receipt hovmand-care "$ccl" accepted)
+check "the primary, hovmand-care (hegn does not hold its key), accepts: 200 ($code)" test "$code" = 200
+inbox_acks ringsted-visitation >"$T/acks5"
+ack5=$(sed -n 's/ hovmand-care$//p' "$T/acks5")
+check "... an Acknowledgement from hovmand-care in the sender's inbox" test -n "$ack5"
+check "... fetched and verified" fetch ringsted-visitation "$ack5" "$T/ack5"
+check "... signed with the gateway's key" signer_is "$T/ack5.signer" gateway
+check "... an ok Acknowledgement of the letter" grep -q "\"identifier\": *\"$(header_id "$T/cc-letter.json")\"" "$T/ack5"
 
 # --- 7. A citizen known by an X-eCPR only.
 fresh "$ADMIT" "$T/e1a.json"
