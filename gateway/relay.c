@@ -2655,6 +2655,17 @@ out:
  * rule, detail), in the message's transaction.  A message withheld from
  * everybody is withheld from its cc too.
  */
+/* Append a cc note; HEGN_ERR_NOMEM rather than a note silently lost. */
+static int
+medcom_cc_note(json_t *notes, const char *event, const char *to, const char *rule,
+    const char *detail, struct why *why)
+{
+	if (json_array_append_new(notes, json_pack("{s:s, s:s, s:s, s:s}", "event", event,
+	    "recipient", to, "rule", rule, "detail", detail)) != 0)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory for the cc destinations");
+	return 0;
+}
+
 static int
 medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
     const struct party *sender, const struct medcom_msg *mm, const struct message *hm,
@@ -2670,12 +2681,13 @@ medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
 	size_t i, j;
 	int rc, dup;
 
-	*notes = json_array();
+	if ((*notes = json_array()) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory for the cc destinations");
 	for (i = 0; i < medcom_cc_count(mm); i++) {
 		if (medcom_party(r, "MessageHeader.destination (cc)", medcom_cc_sor(mm, i),
 		    medcom_cc_gln(mm, i), &p, &w) != 0) {
-			json_array_append_new(*notes, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			    "cc_unrouted", "recipient", "", "rule", "", "detail", w.text));
+			if ((rc = medcom_cc_note(*notes, "cc_unrouted", "", "", w.text, why)) != 0)
+				return rc;
 			continue;
 		}
 		for (dup = p == sender, j = 0; !dup && j < *ncopies; j++)
@@ -2684,14 +2696,15 @@ medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
 			/* The sender itself, or a party that has its copy already: never twice. */
 			snprintf(detail, sizeof(detail), "cc %s: %s", p->name, p == sender ?
 			    "the sender itself, no copy" : "has a copy already, not a second one");
-			json_array_append_new(*notes, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			    "cc_skipped", "recipient", p->name, "rule", "", "detail", detail));
+			if ((rc = medcom_cc_note(*notes, "cc_skipped", p->name, "", detail,
+			    why)) != 0)
+				return rc;
 			continue;
 		}
 		if (withheld) {
-			json_array_append_new(*notes, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			    "cc_withheld", "recipient", p->name, "rule", "", "detail",
-			    "withheld with the message: the citizen receives no services"));
+			if ((rc = medcom_cc_note(*notes, "cc_withheld", p->name, "",
+			    "withheld with the message: the citizen receives no services", why)) != 0)
+				return rc;
 			continue;
 		}
 		memset(&copies[*ncopies], 0, sizeof(copies[*ncopies]));
@@ -2715,9 +2728,9 @@ medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
 		if (!dec.allow) {
 			snprintf(detail, sizeof(detail), "cc %s refused: %s (rule %s)", p->name,
 			    dec.reason, dec.rule_id);
-			json_array_append_new(*notes, json_pack("{s:s, s:s, s:s, s:s}", "event",
-			    "cc_refused", "recipient", p->name, "rule", dec.rule_id, "detail",
-			    detail));
+			if ((rc = medcom_cc_note(*notes, "cc_refused", p->name, dec.rule_id, detail,
+			    why)) != 0)
+				return rc;
 			continue;
 		}
 		copies[*ncopies].send = dec;
