@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "cpr.h"
@@ -100,4 +101,34 @@ cpr_normalize(const char *cpr, char out[11])
 	if (cpr_check(cpr, NULL, NULL, NULL, NULL) != 0)
 		return HEGN_ERR_INVALID;
 	return cpr_digits(cpr, out) == 0 ? 0 : HEGN_ERR_INVALID;
+}
+
+/*
+ * X-eCPR (HL7 Denmark's DkCoreXeCprIdentifier): ten digits or capital
+ * letters.  Its "date" need not be a date, so only the shape is checked.
+ */
+int
+cpr_ecpr_check(const char *ecpr, struct why *why)
+{
+	if (ecpr == NULL || strlen(ecpr) != 10 ||
+	    strspn(ecpr, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 10)
+		return why_set(why, HEGN_ERR_INVALID,
+		    "not an X-eCPR (10 digits or capital letters)");
+	return 0;
+}
+
+int
+cpr_ecpr_key(const char *ecpr, char *out, size_t size, struct why *why)
+{
+	int r;
+
+	if (size > 0)
+		out[0] = '\0';
+	if ((r = cpr_ecpr_check(ecpr, why)) != 0)
+		return r;
+	if ((size_t)snprintf(out, size, "%s%s", CPR_ECPR_PREFIX, ecpr) >= size) {
+		out[0] = '\0';
+		return why_set(why, HEGN_ERR_INTERNAL, "X-eCPR key buffer too small");
+	}
+	return 0;
 }

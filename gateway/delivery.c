@@ -11,6 +11,7 @@
 #include "delivery.h"
 #include "envelope.h"
 #include "log.h"
+#include "medcom.h"
 #include "message.h"
 #include "util.h"
 
@@ -270,7 +271,7 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	struct why w = { 0 };
 	const struct party *sender;
 	char detail[300];
-	int rc, resend;
+	int rc, resend, ack = 0;
 
 	memset(&d, 0, sizeof(d));
 	memset(&m, 0, sizeof(m));
@@ -286,6 +287,15 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	tx = NULL;
 	if (rc != 0)
 		goto out;
+	/* A MedCom Acknowledgement (docs/medcom.md) is for the sender's system, never paper. */
+	if ((ack = strcmp(m.kind, MEDCOM_ACK_KIND) == 0) && is_paper(s->channel)) {
+		snprintf(s->state, sizeof(s->state), "%s", STORE_STATE_FAILED);
+		snprintf(s->fallback_reason, sizeof(s->fallback_reason),
+		    "a MedCom Acknowledgement is not sent on paper");
+		s->next_ms = 0;
+		rc = record(ctx, s, "failed", s->fallback_reason, now, why);
+		goto out;
+	}
 	if (is_paper(s->channel) && (rc = paper_content(ctx, to, s->message_id, &content, &w)) != 0) {
 		rc = fall_back(ctx, to, s, w.text, now, why);
 		goto out;
@@ -340,6 +350,11 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	if (strcmp(s->state, STORE_STATE_SUBMITTED) == 0)
 		snprintf(s->state, sizeof(s->state), "%s", STORE_STATE_DELIVERED);
 	s->next_ms = until_deadline(s, now + (int64_t)ctx->conf->resend_after * 1000);
+	if (ack) {
+		/* Never acknowledged: handed over is done. */
+		snprintf(s->state, sizeof(s->state), "%s", STORE_STATE_ACKNOWLEDGED);
+		s->next_ms = 0;
+	}
 	snprintf(detail, sizeof(detail), "%s%s: %s", resend ? "resent by " : "delivered by ",
 	    s->channel, res.detail);
 	if ((rc = record(ctx, s, resend ? "resent" : "delivered", detail, now, why)) != 0)

@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "client.h"
 #include "conf.h"
+#include "cpr.h"
 #include "demo.h"
 #include "envelope.h"
 #include "log.h"
@@ -123,9 +124,10 @@ usage(void)
 	    "  policy check --as P --kind K --to P --cpr CPR\n"
 	    "                                    the decision, its rule and the classes the recipient gets\n"
 	    "  policy show                       the rules as the gateway understands them\n"
-	    "  assign add --cpr CPR --provider P --services S --from DATE [--to DATE]\n"
-	    "  assign end --cpr CPR [--provider P] [--services S] --date DATE [--reason TEXT]\n"
-	    "  assign list [--cpr CPR] [--provider P]\n"
+	    "  assign add --cpr CPR|--ecpr ECPR --provider P --services S --from DATE [--to DATE]\n"
+	    "  assign end --cpr CPR|--ecpr ECPR [--provider P] [--services S] --date DATE"
+	    " [--reason TEXT]\n"
+	    "  assign list [--cpr CPR|--ecpr ECPR] [--provider P]\n"
 	    "  user add NAME --party P --role R [--password-file F]   (else read from stdin)\n"
 	    "  user list | user disable NAME | user enable NAME\n"
 	    "  audit verify [--export FILE --pubkey FILE]\n"
@@ -828,33 +830,43 @@ static int
 cmd_assign(const char *conf_path, int argc, char **argv)
 {
 	static const char *const names[] = { "cpr", "provider", "services", "from", "to", "date",
-		"reason", NULL };
+		"reason", "ecpr", NULL };
 	struct opts o;
 	struct relay *r = NULL;
 	struct why why = { 0 };
 	json_t *j = NULL;
+	/* A citizen without a CPR is named by its X-eCPR key (cpr.h), never both. */
+	char ekey[64];
+	const char *cpr;
 	int rc = 1;
 
 	if (argc < 1 || opts_parse(&o, argc - 1, argv + 1, names) != 0)
 		usage();
+	cpr = opt(&o, "cpr");
+	if (opt(&o, "ecpr") != NULL) {
+		if (cpr != NULL)
+			usage();
+		snprintf(ekey, sizeof(ekey), "%s%s", CPR_ECPR_PREFIX, opt(&o, "ecpr"));
+		cpr = ekey;
+	}
 	if (open_relay(conf_path, &r) != 0)
 		return 1;
 	if (strcmp(argv[0], "add") == 0) {
-		if (!opt(&o, "cpr") || !opt(&o, "provider") || !opt(&o, "services") || !opt(&o, "from"))
+		if (!cpr || !opt(&o, "provider") || !opt(&o, "services") || !opt(&o, "from"))
 			usage();
-		if (relay_assign_add(r, operator_name(), opt(&o, "cpr"), opt(&o, "provider"),
+		if (relay_assign_add(r, operator_name(), cpr, opt(&o, "provider"),
 		    opt(&o, "services"), opt(&o, "from"), opt(&o, "to"), &why) != 0)
 			goto fail;
 		printf("assigned\n");
 	} else if (strcmp(argv[0], "end") == 0) {
-		if (!opt(&o, "cpr") || !opt(&o, "date"))
+		if (!cpr || !opt(&o, "date"))
 			usage();
-		if (relay_assign_end(r, operator_name(), opt(&o, "cpr"), opt(&o, "provider"),
+		if (relay_assign_end(r, operator_name(), cpr, opt(&o, "provider"),
 		    opt(&o, "services"), opt(&o, "date"), opt(&o, "reason"), &why) != 0)
 			goto fail;
 		printf("ended\n");
 	} else if (strcmp(argv[0], "list") == 0) {
-		if (relay_assign_list(r, opt(&o, "cpr"), opt(&o, "provider"), &j, &why) != 0)
+		if (relay_assign_list(r, cpr, opt(&o, "provider"), &j, &why) != 0)
 			goto fail;
 		print_json(j);
 	} else {
@@ -865,6 +877,7 @@ cmd_assign(const char *conf_path, int argc, char **argv)
 fail:
 	fail("assign", &why);
 out:
+	sodium_memzero(ekey, sizeof(ekey));
 	json_decref(j);
 	relay_close(r);
 	return rc;

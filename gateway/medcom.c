@@ -112,6 +112,10 @@ struct medcom_msg {
 	const char *timestamp;
 	const char *sender_sor, *sender_gln, *sender_name;
 	const char *receiver_sor, *receiver_gln;
+	size_t ncc;
+	struct {
+		const char *sor, *gln;
+	} cc[MEDCOM_MAX_CC];
 	const char *source_endpoint;
 	const char *dest_endpoint;
 	char cpr[11];
@@ -679,6 +683,38 @@ destination_use(json_t *dest, size_t i, struct why *why)
 	return use;
 }
 
+/*
+ * A cc destination is checked as the primary one is (an identifier that
+ * fails its check could name another organisation), and remembered for
+ * routing.
+ */
+static int
+check_cc(struct medcom_msg *m, const struct bundle *b, json_t *d, size_t i, struct why *why)
+{
+	json_t *org;
+	const char *endpoint;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "MessageHeader.destination[%zu]", i);
+	if (m->ncc == MEDCOM_MAX_CC)
+		return why_set(why, HEGN_ERR_INVALID, "%s: more than %d cc destinations", path,
+		    MEDCOM_MAX_CC);
+	if (!uri_valid(endpoint = get_str(d, "endpoint")))
+		return why_set(why, HEGN_ERR_INVALID, "%s.endpoint: missing or not a URL", path);
+	if ((org = resolve(b, get_str(json_object_get(d, "receiver"), "reference"),
+	    "Organization", "MessageHeader.destination.receiver (cc)", why)) == NULL)
+		return why->code;
+	if ((r = org_identifiers(org, "cc receiver", &m->cc[m->ncc].sor, &m->cc[m->ncc].gln,
+	    why)) != 0)
+		return r;
+	if ((r = endpoint_matches("MessageHeader.destination.endpoint (cc)", endpoint,
+	    m->cc[m->ncc].sor, why)) != 0)
+		return r;
+	m->ncc++;
+	return 0;
+}
+
 static int
 check_routing(struct medcom_msg *m, const struct bundle *b, json_t *header, struct why *why)
 {
@@ -696,6 +732,8 @@ check_routing(struct medcom_msg *m, const struct bundle *b, json_t *header, stru
 		if (strcmp(use, "primary") == 0) {
 			nprimary++;
 			primary = d;
+		} else if ((r = check_cc(m, b, d, i, why)) != 0) {
+			return r;
 		}
 	}
 	if (nprimary != 1)
@@ -770,8 +808,7 @@ check_patient(struct medcom_msg *m, const struct bundle *b, struct why *why)
 			return why_set(why, HEGN_ERR_INVALID, "Patient.identifier (CPR): malformed");
 	} else if (necpr == 1) {
 		/* X-eCPR: ten characters; its "date" part is not a date, so only the shape. */
-		if (ecpr == NULL || strlen(ecpr) != 10 || strspn(ecpr,
-		    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 10)
+		if (cpr_ecpr_check(ecpr, NULL) != 0)
 			return why_set(why, HEGN_ERR_INVALID,
 			    "Patient.identifier (X-eCPR): not 10 digits or capital letters");
 		m->ecpr = ecpr;
@@ -1090,6 +1127,24 @@ const char *
 medcom_receiver_gln(const struct medcom_msg *m)
 {
 	return m->receiver_gln;
+}
+
+size_t
+medcom_cc_count(const struct medcom_msg *m)
+{
+	return m->ncc;
+}
+
+const char *
+medcom_cc_sor(const struct medcom_msg *m, size_t i)
+{
+	return i < m->ncc ? m->cc[i].sor : NULL;
+}
+
+const char *
+medcom_cc_gln(const struct medcom_msg *m, size_t i)
+{
+	return i < m->ncc ? m->cc[i].gln : NULL;
 }
 
 const char *
@@ -1568,16 +1623,17 @@ medcom_to_hegn(const struct medcom_msg *m, const char *kind, const char *to, jso
 	int r;
 
 	*out = NULL;
-	if (m->cpr[0] == '\0') {
-		r = why_set(why, HEGN_ERR_UNPROCESSABLE,
-		    "Patient.identifier: hegn identifies citizens by CPR; an X-eCPR is not converted");
-		goto out;
-	}
 	if (kind == NULL || to == NULL) {
 		r = why_set(why, HEGN_ERR_INVALID, "medcom: no kind or recipient to convert to");
 		goto out;
 	}
-	root = json_pack("{s:s, s:s, s:{s:s}}", "kind", kind, "to", to, "citizen", "cpr", m->cpr);
+	/* A citizen without a CPR keeps the X-eCPR (docs/messages.md, citizen.ecpr). */
+	root = json_pack("{s:s, s:s, s:{s:s}}", "kind", kind, "to", to, "citizen",
+	    m->cpr[0] != '\0' ? "cpr" : "ecpr", m->cpr[0] != '\0' ? m->cpr : m->ecpr);
+	if (root == NULL) {
+		r = why_set(why, HEGN_ERR_INVALID, "medcom: no citizen to convert");
+		goto out;
+	}
 	if (m->patient != NULL && (name = patient_name(m->patient)) != NULL)
 		json_object_set_new(json_object_get(root, "citizen"), "name", json_string(name));
 	basic = json_object();

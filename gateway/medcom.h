@@ -23,6 +23,14 @@
 
 /* Largest MedCom message accepted, in bytes (attachments are base64 inside). */
 #define MEDCOM_MAX_BYTES ((size_t)64 * 1024 * 1024)
+/*
+ * The kind hegn records for an Acknowledgement it delivers to a MedCom
+ * sender (inbox, status, reports); not a kind of hegn's JSON format.
+ */
+#define MEDCOM_ACK_KIND "acknowledgement"
+
+/* Most cc destinations one message may name. */
+#define MEDCOM_MAX_CC 32
 
 enum medcom_event {
 	MEDCOM_HOSPITAL_NOTIFICATION = 0,
@@ -80,6 +88,12 @@ const char *medcom_sender_gln(const struct medcom_msg *m);
 const char *medcom_receiver_sor(const struct medcom_msg *m);
 /* GLN of the primary receiver. */
 const char *medcom_receiver_gln(const struct medcom_msg *m);
+/* How many cc destinations (destinationUse cc) the message names. */
+size_t medcom_cc_count(const struct medcom_msg *m);
+/* SOR code of the i-th cc receiver, or NULL when i is out of range. */
+const char *medcom_cc_sor(const struct medcom_msg *m, size_t i);
+/* GLN of the i-th cc receiver, or NULL when i is out of range. */
+const char *medcom_cc_gln(const struct medcom_msg *m, size_t i);
 /* MessageHeader.source.endpoint: where the acknowledgement goes. */
 const char *medcom_source_endpoint(const struct medcom_msg *m);
 /* The primary destination's endpoint. */
@@ -160,9 +174,8 @@ bool medcom_is_fhir(const uint8_t *json, size_t len);
  * Convert a parsed HospitalNotification or CareCommunication to hegn's
  * message format (docs/messages.md) as kind, addressed to party to
  * (docs/medcom.md, "hegn's format for a MedCom message").  Returns 0 and a
- * new *out, HEGN_ERR_UNPROCESSABLE for a citizen with an X-eCPR only (hegn
- * identifies citizens by CPR), or HEGN_ERR_INVALID for a kind that does not
- * fit the event.
+ * new *out (citizen.cpr, or citizen.ecpr for a citizen known by an X-eCPR
+ * only), or HEGN_ERR_INVALID for a kind that does not fit the event.
  */
 int medcom_to_hegn(const struct medcom_msg *m, const char *kind, const char *to, json_t **out,
     struct why *why);

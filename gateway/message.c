@@ -255,7 +255,7 @@ static const char *const top_fields[] = {
 struct message {
 	json_t *root;
 	enum message_kind kind;
-	char cpr[11];
+	char cpr[sizeof(CPR_ECPR_PREFIX) + 10];   /* ten digits, or the X-eCPR key */
 	time_t deadline;
 	unsigned classes;
 };
@@ -537,18 +537,28 @@ check_citizen(struct message *m, json_t *c, struct why *why)
 	if (!json_is_object(c))
 		return why_set(why, HEGN_ERR_INVALID, "citizen: not an object");
 	json_object_foreach(c, key, v) {
-		if (strcmp(key, "cpr") != 0 && strcmp(key, "name") != 0)
+		if (strcmp(key, "cpr") != 0 && strcmp(key, "ecpr") != 0 && strcmp(key, "name") != 0)
 			return why_set(why, HEGN_ERR_INVALID, "citizen: unknown field %s",
 			    shown(key, tmp, sizeof(tmp)));
 	}
-	if ((v = json_object_get(c, "cpr")) == NULL)
-		return why_set(why, HEGN_ERR_INVALID, "citizen.cpr: missing");
-	if (!json_is_string(v))
-		return why_set(why, HEGN_ERR_INVALID, "citizen.cpr: not a string");
-	if ((r = cpr_check(json_string_value(v), NULL, NULL, NULL, why)) != 0)
-		return why_prefix(why, r, "citizen.cpr");
-	if (cpr_normalize(json_string_value(v), m->cpr) != 0)
-		return why_set(why, HEGN_ERR_INVALID, "citizen.cpr: not ten digits");
+	/* A citizen without a CPR is known by an X-eCPR; one of the two, never both. */
+	if ((v = json_object_get(c, "ecpr")) != NULL) {
+		if (json_object_get(c, "cpr") != NULL)
+			return why_set(why, HEGN_ERR_INVALID, "citizen: both cpr and ecpr");
+		if (!json_is_string(v))
+			return why_set(why, HEGN_ERR_INVALID, "citizen.ecpr: not a string");
+		if ((r = cpr_ecpr_key(json_string_value(v), m->cpr, sizeof(m->cpr), why)) != 0)
+			return why_prefix(why, r, "citizen.ecpr");
+	} else {
+		if ((v = json_object_get(c, "cpr")) == NULL)
+			return why_set(why, HEGN_ERR_INVALID, "citizen.cpr: missing");
+		if (!json_is_string(v))
+			return why_set(why, HEGN_ERR_INVALID, "citizen.cpr: not a string");
+		if ((r = cpr_check(json_string_value(v), NULL, NULL, NULL, why)) != 0)
+			return why_prefix(why, r, "citizen.cpr");
+		if (cpr_normalize(json_string_value(v), m->cpr) != 0)
+			return why_set(why, HEGN_ERR_INVALID, "citizen.cpr: not ten digits");
+	}
 	if ((v = json_object_get(c, "name")) != NULL &&
 	    (r = check_string("citizen.name", v, TEXT_NAME, 0, why)) != 0)
 		return r;

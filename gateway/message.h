@@ -83,7 +83,11 @@ const char *message_from(const struct message *m);
 int message_set_from(struct message *m, const char *from);
 enum message_kind message_kind(const struct message *m);
 const char *message_to(const struct message *m);
-/* The citizen's CPR, normalised to ten digits. */
+/*
+ * The citizen's key: the CPR normalised to ten digits, or, for a citizen
+ * known by an X-eCPR only (citizen.ecpr), CPR_ECPR_PREFIX and the X-eCPR.
+ * Never empty, so two citizens never share a keyed hash.
+ */
 const char *message_cpr(const struct message *m);
 /* The "deadline" override, or 0 when absent. */
 time_t message_deadline(const struct message *m);

@@ -635,6 +635,19 @@ static int relay_submit_medcom(struct relay *r, const struct party *caller,
 static int relay_receipt_medcom(struct relay *r, const struct party *signer, const char *id,
     const uint8_t *content, size_t clen, const uint8_t *body, size_t len, json_t **out,
     struct why *why);
+/* A MedCom Acknowledgement for the sender of a MedCom message its recipient answered. */
+struct medcom_answer;
+static int medcom_answer_prepare(struct relay *r, const struct party *answerer, const char *id,
+    int accepted, const char *reason, struct medcom_answer **out, struct why *why);
+static int medcom_answer_store(struct relay *r, struct store_tx *tx,
+    const struct medcom_answer *a, int64_t now, struct why *why);
+static void medcom_answer_free(struct medcom_answer *a);
+static int medcom_answer_build(struct relay *r, const struct party *answerer, const char *id,
+    enum medcom_ack_code code, const char *reason, const struct medcom_msg *their,
+    const struct buf *their_der, struct medcom_answer **out, struct why *why);
+/* The fetch decision for an Acknowledgement hegn delivers: 1 when m is one (and *d is set). */
+static int medcom_ack_fetch(const struct store_message *m, const struct party *caller,
+    struct policy_decision *d);
 
 /*
  * Store each copy of a submission with its schedule, and record in the
@@ -1113,7 +1126,8 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 	    (rc = assign_state_of(tx, m.citizen_ref, caller->name, NULL, &as, NULL, why)) != 0)
 		goto out;
 	ctx.assignment = policy_assignment_of(as);
-	policy_decide(pol, &ctx, &dec);
+	if (!medcom_ack_fetch(&m, caller, &dec))
+		policy_decide(pol, &ctx, &dec);
 	if (!dec.allow || sender == NULL) {
 		store_rollback(tx);
 		tx = NULL;
@@ -1135,6 +1149,11 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 		sched.next_ms = now + (int64_t)r->conf->resend_after * 1000;
 		if (sched.deadline_ms > 0 && sched.deadline_ms < sched.next_ms)
 			sched.next_ms = sched.deadline_ms;
+		/* An Acknowledgement waits for no receipt: delivered is done (docs/medcom.md). */
+		if (strcmp(m.kind, MEDCOM_ACK_KIND) == 0) {
+			snprintf(sched.state, sizeof(sched.state), "%s", STORE_STATE_ACKNOWLEDGED);
+			sched.next_ms = 0;
+		}
 		if ((rc = store_schedule_update(tx, &sched, why)) != 0 ||
 		    (rc = store_event_add(tx, &ev, why)) != 0)
 			goto out;
@@ -1331,6 +1350,7 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	struct store_event ev;
 	struct audit_event ae;
 	struct receipt rcpt;
+	struct medcom_answer *ans = NULL;
 	const struct party *signer;
 	const uint8_t *content;
 	size_t clen;
@@ -1382,6 +1402,10 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 		    id);
 		goto out;
 	}
+	/* A MedCom sender gets the answer as an Acknowledgement, built before the transaction. */
+	if ((rc = medcom_answer_prepare(r, signer, id, rcpt.accepted, rcpt.reason, &ans,
+	    why)) != 0)
+		goto out;
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
 	rc = store_delivery_get(tx, id, signer->name, 0, &d, why);
@@ -1448,7 +1472,8 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	if (sched.delivered_ms == 0)
 		sched.delivered_ms = now;
 	sched.next_ms = 0;
-	if ((rc = store_schedule_update(tx, &sched, why)) != 0)
+	if ((rc = store_schedule_update(tx, &sched, why)) != 0 ||
+	    (rc = medcom_answer_store(r, tx, ans, now, why)) != 0)
 		goto out;
 	rc = store_commit(tx, why);
 	tx = NULL;
@@ -1464,6 +1489,7 @@ out:
 	store_receipt_clear(&old);
 	store_message_clear(&m);
 	envelope_signed_free(sig);
+	medcom_answer_free(ans);
 	free(subject);
 	pki_free(pki);
 	return rc;
@@ -1787,6 +1813,13 @@ cpr_ref(struct relay *r, const char *cpr, char cref[65], struct why *why)
 {
 	char norm[11];
 
+	/* A citizen without a CPR: keyed by its X-eCPR key (cpr.h), as its messages are. */
+	if (cpr != NULL && strncmp(cpr, CPR_ECPR_PREFIX, strlen(CPR_ECPR_PREFIX)) == 0) {
+		if (cpr_ecpr_check(cpr + strlen(CPR_ECPR_PREFIX), why) != 0)
+			return why_prefix(why, HEGN_ERR_INVALID, "ecpr");
+		citizen_ref(r, cpr, cref);
+		return 0;
+	}
 	if (cpr_check(cpr, NULL, NULL, NULL, why) != 0 || cpr_normalize(cpr, norm) != 0)
 		return why_prefix(why, HEGN_ERR_INVALID, "cpr");
 	citizen_ref(r, norm, cref);
@@ -2371,6 +2404,7 @@ static int
 medcom_record_receipt(struct relay *r, const struct party *signer, const char *id,
     const struct medcom_msg *ack, const struct buf *signed_der, json_t **out, struct why *why)
 {
+	struct medcom_answer *ans = NULL;
 	struct store_tx *tx = NULL;
 	struct store_delivery d;
 	struct store_receipt sr, old;
@@ -2389,6 +2423,13 @@ medcom_record_receipt(struct relay *r, const struct party *signer, const char *i
 	memset(&sr, 0, sizeof(sr));
 	memset(&old, 0, sizeof(old));
 	memset(&m, 0, sizeof(m));
+	reason = medcom_outcome_text(ack);
+	if (!accepted && (reason == NULL || *reason == '\0'))
+		reason = medcom_ack_code_name(medcom_response_code(ack));
+	/* The sender gets this Acknowledgement itself, when it named signer (docs/medcom.md). */
+	if ((rc = medcom_answer_build(r, signer, id, medcom_response_code(ack), reason, ack,
+	    signed_der, &ans, why)) != 0)
+		goto out;
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
 	rc = store_delivery_get(tx, id, signer->name, 0, &d, why);
@@ -2407,9 +2448,6 @@ medcom_record_receipt(struct relay *r, const struct party *signer, const char *i
 		rc = 0;
 		goto out;
 	}
-	reason = medcom_outcome_text(ack);
-	if (!accepted && (reason == NULL || *reason == '\0'))
-		reason = medcom_ack_code_name(medcom_response_code(ack));
 	snprintf(sr.message_id, sizeof(sr.message_id), "%s", id);
 	snprintf(sr.recipient, sizeof(sr.recipient), "%s", signer->name);
 	snprintf(sr.status, sizeof(sr.status), "%s", status);
@@ -2435,7 +2473,8 @@ medcom_record_receipt(struct relay *r, const struct party *signer, const char *i
 	if (sched.delivered_ms == 0)
 		sched.delivered_ms = now;
 	sched.next_ms = 0;
-	if ((rc = store_schedule_update(tx, &sched, why)) != 0)
+	if ((rc = store_schedule_update(tx, &sched, why)) != 0 ||
+	    (rc = medcom_answer_store(r, tx, ans, now, why)) != 0)
 		goto out;
 	rc = store_commit(tx, why);
 	tx = NULL;
@@ -2450,6 +2489,7 @@ out:
 	store_delivery_clear(&d);
 	store_receipt_clear(&old);
 	store_message_clear(&m);
+	medcom_answer_free(ans);
 	return rc;
 }
 
@@ -2607,6 +2647,128 @@ out:
 	return rc;
 }
 
+/*
+ * cc destinations (docs/medcom.md, "cc destinations"): each that names a
+ * party gets a copy under the same policy as the primary, appended to
+ * copies (room for every cc is there).  One that names no party, the
+ * sender, or a party that already has a copy, or that the policy refuses,
+ * gets none; *notes collects what is recorded about it (event, recipient,
+ * rule, detail), in the message's transaction.  A message withheld from
+ * everybody is withheld from its cc too.
+ */
+/* Append a cc note; HEGN_ERR_NOMEM rather than a note silently lost. */
+static int
+medcom_cc_note(json_t *notes, const char *event, const char *to, const char *rule,
+    const char *detail, struct why *why)
+{
+	if (json_array_append_new(notes, json_pack("{s:s, s:s, s:s, s:s}", "event", event,
+	    "recipient", to, "rule", rule, "detail", detail)) != 0)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory for the cc destinations");
+	return 0;
+}
+
+static int
+medcom_route_cc(struct relay *r, struct policy *pol, struct store_tx *tx,
+    const struct party *sender, const struct medcom_msg *mm, const struct message *hm,
+    const char *cref, const char *services, int withheld, struct copy *copies,
+    size_t *ncopies, json_t **notes, struct why *why)
+{
+	const struct party *p;
+	struct policy_ctx ctx;
+	struct policy_decision dec;
+	struct why w = { 0 };
+	unsigned missing;
+	char detail[256], classes[32];
+	size_t i, j;
+	int rc, dup;
+
+	if ((*notes = json_array()) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory for the cc destinations");
+	for (i = 0; i < medcom_cc_count(mm); i++) {
+		if (medcom_party(r, "MessageHeader.destination (cc)", medcom_cc_sor(mm, i),
+		    medcom_cc_gln(mm, i), &p, &w) != 0) {
+			if ((rc = medcom_cc_note(*notes, "cc_unrouted", "", "", w.text, why)) != 0)
+				return rc;
+			continue;
+		}
+		for (dup = p == sender, j = 0; !dup && j < *ncopies; j++)
+			dup = copies[j].to == p;
+		if (dup) {
+			/* The sender itself, or a party that has its copy already: never twice. */
+			snprintf(detail, sizeof(detail), "cc %s: %s", p->name, p == sender ?
+			    "the sender itself, no copy" : "has a copy already, not a second one");
+			if ((rc = medcom_cc_note(*notes, "cc_skipped", p->name, "", detail,
+			    why)) != 0)
+				return rc;
+			continue;
+		}
+		if (withheld) {
+			if ((rc = medcom_cc_note(*notes, "cc_withheld", p->name, "",
+			    "withheld with the message: the citizen receives no services", why)) != 0)
+				return rc;
+			continue;
+		}
+		memset(&copies[*ncopies], 0, sizeof(copies[*ncopies]));
+		if ((rc = decide_send(r, pol, tx, sender, p, hm, cref, services, &ctx, &dec,
+		    why)) != 0)
+			return rc;
+		if (dec.allow) {
+			/* A required class that p may not see would fail its copy later. */
+			ctx.action = POLICY_SEND;
+			missing = message_required_classes(message_kind(hm)) & message_classes(hm) &
+			    ~policy_classes_for(pol, &ctx, NULL);
+			if (missing != 0) {
+				class_list(missing, classes);
+				dec.allow = 0;
+				snprintf(dec.rule_id, sizeof(dec.rule_id), "minimisation");
+				snprintf(dec.reason, sizeof(dec.reason),
+				    "%s may not see %s, which %s requires", p->name, classes,
+				    message_kind_name(message_kind(hm)));
+			}
+		}
+		if (!dec.allow) {
+			snprintf(detail, sizeof(detail), "cc %s refused: %s (rule %s)", p->name,
+			    dec.reason, dec.rule_id);
+			if ((rc = medcom_cc_note(*notes, "cc_refused", p->name, dec.rule_id, detail,
+			    why)) != 0)
+				return rc;
+			continue;
+		}
+		copies[*ncopies].send = dec;
+		copies[(*ncopies)++].to = p;
+	}
+	return 0;
+}
+
+/* What medcom_route_cc noted, in the delivery log and (refusals) the audit log. */
+static int
+medcom_record_cc(struct store_tx *tx, const char *id, const char *sender, const char *cref,
+    json_t *notes, int64_t now, struct why *why)
+{
+	struct store_event ev;
+	struct audit_event ae;
+	json_t *n;
+	size_t i;
+	int rc;
+
+	json_array_foreach(notes, i, n) {
+		const char *event = json_string_value(json_object_get(n, "event"));
+		const char *to = json_string_value(json_object_get(n, "recipient"));
+		const char *detail = json_string_value(json_object_get(n, "detail"));
+
+		event_fill(&ev, id, *to ? to : NULL, event, GATEWAY_NAME, detail, now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			return rc;
+		if (strcmp(event, "cc_refused") != 0)
+			continue;
+		audit_fill(&ae, "message.submit", sender, id, cref, "deny",
+		    json_string_value(json_object_get(n, "rule")), detail);
+		if ((rc = audit_append(tx, &ae, now, why)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int
 relay_submit_medcom(struct relay *r, const struct party *caller, const struct party *sealed_by,
     const uint8_t *content, size_t clen, const struct buf *sender_signed, json_t **response,
@@ -2635,6 +2797,7 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	char id[65], csha[65], cref[65] = "", services[257], detail[256];
 	enum medcom_dup dup;
 	X509 *rcert = NULL;
+	json_t *cc_notes = NULL;
 	int64_t now;
 	int rc, withheld = 0, bseen = 0, hseen = 0;
 
@@ -2782,6 +2945,11 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 			copies[ncopies++].to = p;
 		}
 	}
+	/* copies[0] keeps the primary's decision even when withheld leaves ncopies 0. */
+	copies = xrealloc(copies, (ncopies + 1 + medcom_cc_count(mm)) * sizeof(*copies));
+	if ((rc = medcom_route_cc(r, pol, tx, sender, mm, hm, cref, services, withheld, copies,
+	    &ncopies, &cc_notes, why)) != 0)
+		goto out;
 	store_rollback(tx);
 	tx = NULL;
 
@@ -2887,7 +3055,8 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	for (i = 0; i < ncopies; i++)
 		copies[i].form = copies[i].own_signed ? "hegn's format" : "the original MedCom FHIR";
 	if ((rc = store_copies(r, tx, id, sender->name, cref, message_kind(hm),
-	    message_classes(hm), 0, copies, ncopies, NULL, now, why)) != 0)
+	    message_classes(hm), 0, copies, ncopies, NULL, now, why)) != 0 ||
+	    (rc = medcom_record_cc(tx, id, sender->name, cref, cc_notes, now, why)) != 0)
 		goto out;
 	/* A death (Patient.deceased) ends the assignments, as hegn's death_notice does. */
 	if ((rc = apply_assignments(tx, hm, cref, to, services, id, now, why)) != 0)
@@ -2921,6 +3090,7 @@ out:
 	free(providers);
 	store_medcom_clear(&by_bundle);
 	store_medcom_clear(&by_header);
+	json_decref(cc_notes);
 	buf_free(&ack, 0);
 	buf_free(&own_signed, 1);
 	message_free(hm);
@@ -2932,6 +3102,302 @@ out:
 	policy_free(pol);
 	pki_free(pki);
 	return rc;
+}
+
+/*
+ * --- MedCom Acknowledgements to the sender (issue 7, items 4 and 5) ---
+ *
+ * When a destination the sender of a MedCom message named (the primary or
+ * a cc) answers its copy, with hegn's receipt or a MedCom Acknowledgement,
+ * the sender gets a MedCom Acknowledgement as a message of its own, in its
+ * inbox, through the delivery machinery (docs/medcom.md, "Acknowledgements
+ * to the sender").  It is stored in the receipt's transaction, so a
+ * repeated receipt, which is answered before anything is stored, never
+ * makes a second one.
+ */
+
+#define MEDCOM_ACK_RULE "medcom-acknowledgement"
+
+struct medcom_answer {
+	char id[65];                    /* the Acknowledgement's hegn id */
+	char orig_id[65];               /* the message it answers */
+	char cref[65];                  /* the original's citizen, for the audit log */
+	char code[17];                  /* its response.code */
+	char signed_by[65];             /* who signed it */
+	int theirs;                     /* the answerer's own Acknowledgement, as it signed it */
+	char skip[200];                 /* set: none is sent, and this says why */
+	const struct party *from;       /* the answering party */
+	struct copy cp;                 /* the copy for the original's sender */
+	struct buf signed_der;
+	char content_sha[65];
+};
+
+static void
+medcom_answer_free(struct medcom_answer *a)
+{
+	if (a == NULL)
+		return;
+	buf_free(&a->signed_der, 0);
+	buf_free(&a->cp.sealed, 0);
+	free(a);
+}
+
+/* Did the sender of orig name p as a destination (primary or cc)? */
+static int
+medcom_addressed(const struct relay *r, const struct medcom_msg *orig, const struct party *p)
+{
+	const struct party *q;
+	size_t i;
+
+	if (medcom_party(r, "", medcom_receiver_sor(orig), medcom_receiver_gln(orig), &q,
+	    NULL) == 0 && q == p)
+		return 1;
+	for (i = 0; i < medcom_cc_count(orig); i++)
+		if (medcom_party(r, "", medcom_cc_sor(orig, i), medcom_cc_gln(orig, i), &q,
+		    NULL) == 0 && q == p)
+			return 1;
+	return 0;
+}
+
+/*
+ * Build, sign and seal the Acknowledgement for answerer's answer (code,
+ * reason) to message id, or take their own (their, parsed, and their_der,
+ * as signed).  *out stays NULL when none is due: id is not a MedCom
+ * message, answerer already answered it, or answerer was not a destination
+ * the sender named (a copy hegn routed on by assignment).  A problem with
+ * what was stored earlier (content deleted, a sender that cannot receive)
+ * is not the answerer's fault: *out then carries skip, recorded beside the
+ * receipt.  Errors are the answerer's (their Acknowledgement names another
+ * receiver) or retryable.
+ */
+static int
+medcom_answer_build(struct relay *r, const struct party *answerer, const char *id,
+    enum medcom_ack_code code, const char *reason, const struct medcom_msg *their,
+    const struct buf *their_der, struct medcom_answer **out, struct why *why)
+{
+	struct pki *pki = pki_get(r);
+	struct store_tx *tx = NULL;
+	struct store_medcom row;
+	struct store_message m;
+	struct store_receipt old;
+	struct store_delivery d;
+	struct envelope_signed *sig = NULL;
+	struct medcom_msg *orig = NULL;
+	struct medcom_answer *a = NULL;
+	struct buf ack = { 0 };
+	const struct party *to, *named;
+	const uint8_t *content;
+	const char *sor, *gln, *signer;
+	struct why w = { 0 };
+	X509 *rcert = NULL;
+	size_t clen;
+	int rc;
+
+	*out = NULL;
+	memset(&row, 0, sizeof(row));
+	memset(&m, 0, sizeof(m));
+	memset(&old, 0, sizeof(old));
+	memset(&d, 0, sizeof(d));
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		goto out;
+	rc = store_medcom_get(tx, STORE_MEDCOM_BY_MESSAGE, NULL, id, &row, why);
+	/* No copy for the answerer: the receipt is refused later, with nothing built for it. */
+	if (rc == HEGN_ERR_NOT_FOUND ||
+	    (rc == 0 && store_receipt_get(tx, id, answerer->name, &old, NULL) == 0) ||
+	    (rc == 0 && store_delivery_get(tx, id, answerer->name, 0, &d, NULL) != 0)) {
+		why_clear(why);
+		rc = 0;
+		goto out;
+	}
+	if (rc != 0 || (rc = store_message_get(tx, id, 1, &m, why)) != 0)
+		goto out;
+	store_rollback(tx);
+	tx = NULL;
+	/* An Acknowledgement is never acknowledged, and hegn's never gets a medcom row. */
+	if ((to = party_find(r->parties, m.sender)) == NULL ||
+	    strcmp(m.kind, MEDCOM_ACK_KIND) == 0)
+		goto out;
+	if (their != NULL && (medcom_party(r, "", medcom_receiver_sor(their),
+	    medcom_receiver_gln(their), &named, NULL) != 0 || named != to)) {
+		rc = why_set(why, HEGN_ERR_INVALID, "MessageHeader.destination.receiver: (SOR %s, "
+		    "GLN %s) is not %s, who sent %s", medcom_receiver_sor(their),
+		    medcom_receiver_gln(their), to->name, id);
+		goto out;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->from = answerer;
+	a->cp.to = to;
+	a->cp.form = "a MedCom Acknowledgement";
+	snprintf(a->cp.send.rule_id, sizeof(a->cp.send.rule_id), "%s", MEDCOM_ACK_RULE);
+	snprintf(a->orig_id, sizeof(a->orig_id), "%s", id);
+	memcpy(a->cref, m.citizen_ref, sizeof(a->cref));
+	snprintf(a->code, sizeof(a->code), "%s", medcom_ack_code_name(code));
+	util_uuid(a->id);
+	if (m.signed_der.data == NULL) {
+		snprintf(a->skip, sizeof(a->skip),
+		    "the original's content was deleted (retention)");
+		goto done;
+	}
+	/* Read back as taken in: the signature was valid then. */
+	if (envelope_verify(pki, m.signed_der.data, m.signed_der.len,
+	    (time_t)(m.created_ms / 1000), &sig, &w) != 0) {
+		snprintf(a->skip, sizeof(a->skip), "the original does not verify now: %s", w.text);
+		goto done;
+	}
+	content = envelope_signed_content(sig, &clen);
+	if (medcom_parse(content, clen, &orig, &w) != 0) {
+		snprintf(a->skip, sizeof(a->skip), "the original does not parse now: %s", w.text);
+		goto done;
+	}
+	if (!medcom_addressed(r, orig, answerer)) {
+		medcom_answer_free(a);
+		a = NULL;
+		goto out;
+	}
+	if (their != NULL) {
+		/* Their own Acknowledgement goes on as they signed it (non-repudiation). */
+		a->theirs = 1;
+		snprintf(a->signed_by, sizeof(a->signed_by), "%s", answerer->name);
+		a->signed_der.data = xmalloc(their_der->len);
+		memcpy(a->signed_der.data, their_der->data, their_der->len);
+		a->signed_der.len = their_der->len;
+		util_sha256_hex(their_der->data, their_der->len, a->content_sha);
+	} else {
+		medcom_our_ids(r, answerer, &sor, &gln);
+		if (sor == NULL) {
+			snprintf(a->skip, sizeof(a->skip),
+			    "neither %s nor a visitation party has a valid SOR and GLN",
+			    answerer->name);
+			goto done;
+		}
+		if (medcom_ack_build(orig, code, reason, sor, gln, &ack, &w) != 0) {
+			snprintf(a->skip, sizeof(a->skip), "%s", w.text);
+			goto done;
+		}
+		signer = signer_has(r->signer, answerer->name) ? answerer->name : GATEWAY_NAME;
+		snprintf(a->signed_by, sizeof(a->signed_by), "%s", signer);
+		util_sha256_hex(ack.data, ack.len, a->content_sha);
+		if ((rc = signer_sign(r->signer, signer, ack.data, ack.len, a->id, &a->signed_der,
+		    why)) != 0)
+			goto out;
+	}
+	if (recipient_cert(r, pki, to, &rcert, &w) != 0) {
+		snprintf(a->skip, sizeof(a->skip), "%s cannot receive: %s", to->name, w.text);
+		goto done;
+	}
+	if ((rc = envelope_seal(rcert, (enum envelope_cipher)to->conf->cipher, a->signed_der.data,
+	    a->signed_der.len, 1, &a->cp.sealed, why)) != 0)
+		goto out;
+	util_sha256_hex(a->cp.sealed.data, a->cp.sealed.len, a->cp.sealed_sha);
+done:
+	*out = a;
+	a = NULL;
+	rc = 0;
+out:
+	store_rollback(tx);
+	medcom_answer_free(a);
+	buf_free(&ack, 0);
+	medcom_free(orig);
+	envelope_signed_free(sig);
+	store_receipt_clear(&old);
+	store_delivery_clear(&d);
+	store_message_clear(&m);
+	store_medcom_clear(&row);
+	pki_free(pki);
+	return rc;
+}
+
+/* The Acknowledgement for a hegn receipt: ok for accepted, fatal-error with the reason. */
+static int
+medcom_answer_prepare(struct relay *r, const struct party *answerer, const char *id,
+    int accepted, const char *reason, struct medcom_answer **out, struct why *why)
+{
+	return medcom_answer_build(r, answerer, id, accepted ? MEDCOM_ACK_OK :
+	    MEDCOM_ACK_FATAL_ERROR, reason, NULL, NULL, out, why);
+}
+
+/*
+ * Store the Acknowledgement a (NULL: none due) as a message from the
+ * answerer to the original's sender, in tx: the message, its copy and
+ * schedule, the delivery log and the audit entries.  It waits for no
+ * receipt: no deadline, no resends.
+ */
+static int
+medcom_answer_store(struct relay *r, struct store_tx *tx, const struct medcom_answer *a,
+    int64_t now, struct why *why)
+{
+	struct store_message sm;
+	struct store_schedule sched;
+	struct store_event ev;
+	struct audit_event ae;
+	char detail[256];
+	int rc;
+
+	if (a == NULL)
+		return 0;
+	if (a->skip[0] != '\0') {
+		snprintf(detail, sizeof(detail), "no MedCom Acknowledgement to %s: %s",
+		    a->cp.to->name, a->skip);
+		log_warn("relay: %s for %s (%s)", detail, a->orig_id, a->from->name);
+		event_fill(&ev, a->orig_id, a->from->name, "medcom_ack", GATEWAY_NAME, detail, now);
+		return store_event_add(tx, &ev, why);
+	}
+	memset(&sm, 0, sizeof(sm));
+	snprintf(sm.id, sizeof(sm.id), "%s", a->id);
+	snprintf(sm.sender, sizeof(sm.sender), "%s", a->from->name);
+	snprintf(sm.kind, sizeof(sm.kind), "%s", MEDCOM_ACK_KIND);
+	memcpy(sm.content_sha256, a->content_sha, sizeof(sm.content_sha256));
+	memcpy(sm.citizen_ref, a->cref, sizeof(sm.citizen_ref));
+	sm.created_ms = now;
+	sm.signed_der = a->signed_der;
+	if ((rc = store_message_insert(tx, &sm, why)) != 0)
+		return rc;
+	snprintf(detail, sizeof(detail), "MedCom Acknowledgement %s answering %s: %s%s", a->code,
+	    a->orig_id, a->theirs ? "the recipient's own, as it signed it" :
+	    "built from the receipt, signed by ", a->theirs ? "" : a->signed_by);
+	event_fill(&ev, a->id, NULL, "submitted", a->from->name, detail, now);
+	if ((rc = store_event_add(tx, &ev, why)) != 0)
+		return rc;
+	snprintf(detail, sizeof(detail), "MedCom Acknowledgement %s to %s for %s", a->code,
+	    a->cp.to->name, a->orig_id);
+	audit_fill(&ae, "message.submit", a->from->name, a->id, a->cref, "allow", MEDCOM_ACK_RULE,
+	    detail);
+	if ((rc = audit_append(tx, &ae, now, why)) != 0)
+		return rc;
+	if ((rc = store_copies(r, tx, a->id, a->from->name, a->cref, MSG_KIND_COUNT, 0, 0, &a->cp,
+	    1, NULL, now, why)) != 0)
+		return rc;
+	/* Never acknowledged: no deadline to fall back on, nothing to resend. */
+	if ((rc = store_schedule_get(tx, a->id, a->cp.to->name, &sched, why)) != 0)
+		return rc;
+	sched.deadline_ms = 0;
+	sched.next_ms = strcmp(sched.channel, "pull") == 0 ? 0 : now;
+	if ((rc = store_schedule_update(tx, &sched, why)) != 0)
+		return rc;
+	snprintf(detail, sizeof(detail), "MedCom Acknowledgement %s to %s: message %s", a->code,
+	    a->cp.to->name, a->id);
+	event_fill(&ev, a->orig_id, a->from->name, "medcom_ack", a->from->name, detail, now);
+	if ((rc = store_event_add(tx, &ev, why)) != 0)
+		return rc;
+	log_info("relay: MedCom Acknowledgement %s for %s from %s to %s as %s", a->code,
+	    a->orig_id, a->from->name, a->cp.to->name, a->id);
+	return 0;
+}
+
+static int
+medcom_ack_fetch(const struct store_message *m, const struct party *caller,
+    struct policy_decision *d)
+{
+	(void)caller;
+	if (strcmp(m->kind, MEDCOM_ACK_KIND) != 0)
+		return 0;
+	/* Only its addressee has a copy to fetch; it carries no citizen data. */
+	memset(d, 0, sizeof(*d));
+	d->allow = 1;
+	snprintf(d->rule_id, sizeof(d->rule_id), "%s", MEDCOM_ACK_RULE);
+	snprintf(d->reason, sizeof(d->reason), "a MedCom Acknowledgement carries no citizen data "
+	    "and goes to the sender of the message it answers");
+	return 1;
 }
 
 /*
@@ -3204,6 +3670,12 @@ relay_message_view(struct relay *r, const struct party *party, const char *user_
 	}
 	mine = strcmp(m.sender, party->name) == 0 ||
 	    store_delivery_get(tx, id, party->name, 0, &d, NULL) == 0;
+	/* A MedCom Acknowledgement is FHIR without citizen data: its status says all it says. */
+	if (mine && strcmp(m.kind, MEDCOM_ACK_KIND) == 0) {
+		rc = why_set(why, HEGN_ERR_UNSUPPORTED,
+		    "%s is a MedCom Acknowledgement: its status shows what it answers", id);
+		goto out;
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.action = POLICY_VIEW;
 	ctx.actor_role = party->role;

@@ -287,6 +287,7 @@ static const struct {
 } labels[] = {
 	{ "name", "Navn / Name" },
 	{ "cpr", "CPR-nummer / CPR number" },
+	{ "ecpr", "Erstatnings-CPR (X-eCPR) / replacement CPR (X-eCPR)" },
 	{ "services", "Ydelser / Services" },
 	{ "start_date", "Startdato / Start date" },
 	{ "end_date", "Slutdato / End date" },

@@ -782,8 +782,9 @@ render_content(struct page *p, const json_t *c)
 	size_t i;
 
 	out(p, "<section class=\"content\"><h3>%s</h3><dl>", tr(p, "Borger", "Citizen"));
-	out(p, "<dt>CPR</dt><dd>");
-	esc(p, jstr(cit, "cpr"));
+	/* A citizen without a CPR is known by an X-eCPR (docs/messages.md). */
+	out(p, "<dt>%s</dt><dd>", json_object_get(cit, "ecpr") != NULL ? "X-eCPR" : "CPR");
+	esc(p, jstr(cit, json_object_get(cit, "ecpr") != NULL ? "ecpr" : "cpr"));
 	out(p, "</dd>");
 	if (json_object_get(cit, "name") != NULL) {
 		out(p, "<dt>%s</dt><dd>", tr(p, "Navn", "Name"));

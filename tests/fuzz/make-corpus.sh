@@ -225,6 +225,10 @@ if [ -d "$ex" ]; then
 	sed 's/"hospital-notification-message"/"no-such-message"/' "$a" >"$mc/bad-event.json"
 	sed 's/"admit-inpatient"/"admit-outpatient"/' "$a" >"$mc/bad-activity.json"
 	head -c 2000 "$a" >"$mc/bad-truncated.json"
+	# A citizen known by an X-eCPR only, and a cc destination (issue 7).
+	ed="python3 $(dirname "$0")/../integration/medcom_edit.py"
+	$ed "$a" "$mc/seed-ecpr.json" ecpr 0101701A2B
+	$ed "$a" "$mc/seed-cc.json" add-cc 5790009000013,123456789012346
 else
 	echo "make-corpus.sh: no $ex, MedCom seeds left out" >&2
 fi

@@ -68,6 +68,27 @@ elif op == "from-to":
                                   {"system": "urn:oid:1.2.208.176.1.1", "value": sor}]
     header["source"]["endpoint"] = "https://sor2.sum.dsdn.dk/#id=" + ssor
     header["destination"][0]["endpoint"] = "https://sor2.sum.dsdn.dk/#id=" + rsor
+elif op == "add-cc":
+    # arg: GLN,SOR of a cc receiver: a destination with destinationUse cc and its Organization
+    gln, sor = arg.split(",")
+    oid = str(uuid.uuid4())
+    base = entries[0]["fullUrl"].rsplit("/MessageHeader/", 1)[0]
+    entries.append({"fullUrl": base + "/Organization/" + oid,
+                    "resource": {"resourceType": "Organization", "id": oid,
+                                 "identifier": [{"system": "https://www.gs1.org/gln", "value": gln},
+                                                {"system": "urn:oid:1.2.208.176.1.1", "value": sor}],
+                                 "name": "cc " + sor}})
+    cc = json.loads(json.dumps(header["destination"][0]))
+    for e in cc["extension"]:
+        e["valueCoding"]["code"] = "cc"
+    cc["endpoint"] = "https://sor2.sum.dsdn.dk/#id=" + sor
+    cc["receiver"] = {"reference": "Organization/" + oid}
+    header["destination"].append(cc)
+elif op == "ecpr":
+    # arg: the X-eCPR that replaces the CPR
+    for p in resources("Patient"):
+        p["identifier"] = [i for i in p["identifier"] if i.get("system") != "urn:oid:1.2.208.176.1.2"]
+        p["identifier"].append({"system": "urn:oid:1.2.208.176.1.6.1.1", "value": arg})
 else:
     sys.exit("unknown operation " + op)
 with open(dst, "w", encoding="utf-8") as f:

@@ -124,6 +124,31 @@ START_TEST(test_normalize)
 }
 END_TEST
 
+START_TEST(test_ecpr)
+{
+	char key[32];
+	struct why why = { 0 };
+
+	ck_assert_int_eq(cpr_ecpr_check("0101701A2B", NULL), 0);
+	ck_assert_int_eq(cpr_ecpr_check("0000000000", NULL), 0);
+	ck_assert_int_eq(cpr_ecpr_check(NULL, NULL), HEGN_ERR_INVALID);
+	ck_assert_int_eq(cpr_ecpr_check("0101701a2b", &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_null(strstr(why.text, "0101701a2b"));
+	ck_assert_int_eq(cpr_ecpr_check("0101701A2", NULL), HEGN_ERR_INVALID);
+	ck_assert_int_eq(cpr_ecpr_check("0101701A2BC", NULL), HEGN_ERR_INVALID);
+	ck_assert_int_eq(cpr_ecpr_check("010170-A2B", NULL), HEGN_ERR_INVALID);
+	ck_assert_int_eq(cpr_ecpr_key("0101701A2B", key, sizeof(key), NULL), 0);
+	ck_assert_str_eq(key, CPR_ECPR_PREFIX "0101701A2B");
+	/* A key never has the shape of a CPR, even for an all-digit X-eCPR. */
+	ck_assert_int_eq(cpr_ecpr_key("2509479989", key, sizeof(key), NULL), 0);
+	ck_assert_int_ne(cpr_check(key, NULL, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(cpr_ecpr_key("bad", key, sizeof(key), NULL), HEGN_ERR_INVALID);
+	ck_assert_str_eq(key, "");
+	ck_assert_int_eq(cpr_ecpr_key("0101701A2B", key, 10, NULL), HEGN_ERR_INTERNAL);
+	ck_assert_str_eq(key, "");
+}
+END_TEST
+
 /* Count CPR identifiers in j (recursively), failing on any cpr_check refuses. */
 static int
 check_identifiers(json_t *j)
@@ -201,6 +226,7 @@ cpr_suite(void)
 	tcase_add_test(tc, test_bad_dates);
 	tcase_add_test(tc, test_bad_shape);
 	tcase_add_test(tc, test_normalize);
+	tcase_add_test(tc, test_ecpr);
 	tcase_add_test(tc, test_medcom_examples);
 	suite_add_tcase(s, tc);
 	return s;

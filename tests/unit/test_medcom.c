@@ -735,6 +735,94 @@ START_TEST(test_ecpr)
 }
 END_TEST
 
+/* Add a cc destination naming a new Organization with gln and sor; returns that Organization. */
+static json_t *
+add_cc(json_t *root, const char *gln, const char *sor)
+{
+	json_t *hdr = header_of(root), *dest, *org;
+	char url[256], ref[128], ep[128];
+	static int n;
+
+	snprintf(ref, sizeof(ref), "Organization/cc-org-%d", ++n);
+	snprintf(url, sizeof(url), "https://medcomfhir.dk/ig/hospitalnotification/%s", ref);
+	snprintf(ep, sizeof(ep), "https://sor2.sum.dsdn.dk/#id=%s", sor);
+	org = json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "resourceType", "Organization",
+	    "id", ref + strlen("Organization/"), "identifier",
+	    "system", "https://www.gs1.org/gln", "value", gln,
+	    "system", "urn:oid:1.2.208.176.1.1", "value", sor);
+	ck_assert_ptr_nonnull(org);
+	json_array_append_new(json_object_get(root, "entry"), json_pack("{s:s, s:o}", "fullUrl",
+	    url, "resource", org));
+	dest = json_deep_copy(json_array_get(json_object_get(hdr, "destination"), 0));
+	json_object_set_new(json_object_get(json_array_get(json_object_get(dest, "extension"), 0),
+	    "valueCoding"), "code", json_string("cc"));
+	json_object_set_new(dest, "endpoint", json_string(ep));
+	json_object_set_new(dest, "receiver", json_pack("{s:s}", "reference", ref));
+	json_array_append_new(json_object_get(hdr, "destination"), dest);
+	return org;
+}
+
+START_TEST(test_cc)
+{
+	struct medcom_msg *m = NULL;
+	struct why why = { 0 };
+	json_t *root, *org, *dest;
+	int i;
+
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	ck_assert_uint_eq(medcom_cc_count(m), 0);
+	ck_assert_ptr_null(medcom_cc_sor(m, 0));
+	medcom_free(m);
+
+	add_cc(root, "5790009000013", "123456789012346");
+	add_cc(root, "5790000209354", "265161000016000");
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	ck_assert_uint_eq(medcom_cc_count(m), 2);
+	ck_assert_str_eq(medcom_cc_gln(m, 0), "5790009000013");
+	ck_assert_str_eq(medcom_cc_sor(m, 0), "123456789012346");
+	ck_assert_str_eq(medcom_cc_gln(m, 1), "5790000209354");
+	ck_assert_ptr_null(medcom_cc_gln(m, 2));
+	/* The primary is still the primary. */
+	ck_assert_str_eq(medcom_receiver_sor(m), "953741000016009");
+	medcom_free(m);
+
+	/* A cc receiver's GLN is checked as the primary's is. */
+	org = add_cc(root, "5790009000014", "1");
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "cc receiver") != NULL && strstr(why.text,
+	    "bad check digit") != NULL, "%s", why.text);
+	set_identifier(org, "https://www.gs1.org/gln", "5790009000013");
+	ck_assert_msg(parse_json(root, &m, &why) == 0, "%s", why.text);
+	medcom_free(m);
+
+	/* A cc without an endpoint, one naming another SOR, and an unresolvable receiver. */
+	dest = json_array_get(json_object_get(header_of(root), "destination"), 3);
+	json_object_del(dest, "endpoint");
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "destination[3].endpoint") != NULL, "%s", why.text);
+	json_object_set_new(dest, "endpoint", json_string("https://sor2.sum.dsdn.dk/#id=2"));
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "(cc)") != NULL, "%s", why.text);
+	json_object_set_new(dest, "endpoint", json_string("https://sor2.sum.dsdn.dk/#id=1"));
+	json_object_set_new(dest, "receiver", json_pack("{s:s}", "reference",
+	    "Organization/nowhere"));
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "destination.receiver (cc)") != NULL, "%s", why.text);
+	json_decref(root);
+
+	/* At most MEDCOM_MAX_CC of them. */
+	if ((root = load_example_json("hospitalnotification-admit-inpatient.json")) == NULL)
+		return;
+	for (i = 0; i <= MEDCOM_MAX_CC; i++)
+		add_cc(root, "5790009000013", "123456789012346");
+	ck_assert_int_eq(parse_json(root, &m, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(strstr(why.text, "cc destinations") != NULL, "%s", why.text);
+	json_decref(root);
+}
+END_TEST
+
 START_TEST(test_deceased)
 {
 	struct medcom_msg *m = NULL;
@@ -1287,7 +1375,7 @@ START_TEST(test_to_hegn_refused)
 	medcom_free(m);
 	json_decref(root);
 
-	/* hegn identifies citizens by CPR: an X-eCPR is not converted. */
+	/* A citizen known by an X-eCPR only keeps it as citizen.ecpr, which hegn's parser takes. */
 	if ((root = load_example_json("carecommunication-new.json")) == NULL)
 		return;
 	ck_assert_int_eq(parse_json(root, &m, &why), 0);
@@ -1296,10 +1384,24 @@ START_TEST(test_to_hegn_refused)
 	json_object_set_new(find_res(root, "Patient", 0), "identifier", json_pack("[{s:s, s:s}]",
 	    "system", "urn:oid:1.2.208.176.1.6.1.1", "value", "0000000AB1"));
 	ck_assert_int_eq(parse_json(root, &m, &why), 0);
-	ck_assert_int_eq(medcom_to_hegn(m, "observation", "x", &out, &why), HEGN_ERR_UNPROCESSABLE);
-	ck_assert_ptr_nonnull(strstr(why.text, "X-eCPR"));
-	ck_assert_ptr_null(strstr(why.text, "0000000AB1"));
-	ck_assert_ptr_null(out);
+	ck_assert_msg(medcom_to_hegn(m, "observation", "x", &out, &why) == 0, "%s", why.text);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(out, "citizen"),
+	    "ecpr")), "0000000AB1");
+	ck_assert_ptr_null(json_object_get(json_object_get(out, "citizen"), "cpr"));
+	{
+		char *text = json_dumps(out, JSON_COMPACT);
+		struct message *hm = NULL;
+
+		ck_assert_ptr_nonnull(text);
+		ck_assert_msg(message_parse((const uint8_t *)text, strlen(text), NULL, &hm,
+		    &why) == 0, "%s", why.text);
+		/* The key cannot collide with a CPR: it is prefixed. */
+		ck_assert_str_eq(message_cpr(hm), "X-eCPR:0000000AB1");
+		message_free(hm);
+		free(text);
+	}
+	json_decref(out);
+	out = NULL;
 	medcom_free(m);
 	json_decref(root);
 
@@ -1308,7 +1410,8 @@ START_TEST(test_to_hegn_refused)
 		return;
 	ck_assert_int_eq(parse_json(root, &m, &why), 0);
 	ck_assert_int_eq(medcom_to_hegn(m, "admission_notice", "x", &out, &why),
-	    HEGN_ERR_UNPROCESSABLE);
+	    HEGN_ERR_INVALID);
+	ck_assert_ptr_null(out);
 	medcom_free(m);
 	json_decref(root);
 }
@@ -1353,6 +1456,7 @@ medcom_suite(void)
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_gln_http_spelling);
 	tcase_add_test(tc, test_ecpr);
+	tcase_add_test(tc, test_cc);
 	tcase_add_test(tc, test_deceased);
 	tcase_add_test(tc, test_activity_kinds);
 	tcase_add_loop_test(tc, test_ack_build, 0, NEXAMPLES * MEDCOM_ACK_CODE_COUNT);

@@ -505,6 +505,49 @@ START_TEST(test_cpr_in_message)
 }
 END_TEST
 
+/* A citizen without a CPR: citizen.ecpr instead, keyed apart from every CPR. */
+START_TEST(test_ecpr_in_message)
+{
+	json_t *j;
+	char *text;
+	struct message *m = NULL;
+	struct why why = { 0 };
+
+	j = example_json(MSG_REFERRAL);
+	json_object_del(at(j, "citizen"), "cpr");
+	json_object_set_new(at(j, "citizen"), "ecpr", json_string("0101701A2B"));
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	ck_assert_msg(message_parse((uint8_t *)text, strlen(text), NULL, &m, &why) == 0, "%s",
+	    why.text);
+	free(text);
+	ck_assert_str_eq(message_cpr(m), "X-eCPR:0101701A2B");
+	message_free(m);
+	m = NULL;
+
+	j = example_json(MSG_REFERRAL);
+	json_object_set_new(at(j, "citizen"), "ecpr", json_string("0101701A2B"));
+	expect(j, HEGN_ERR_INVALID, "citizen: both cpr and ecpr");
+	j = example_json(MSG_REFERRAL);
+	json_object_del(at(j, "citizen"), "cpr");
+	json_object_set_new(at(j, "citizen"), "ecpr", json_string("0101701a2b"));
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	ck_assert_int_eq(message_parse((uint8_t *)text, strlen(text), NULL, &m, &why),
+	    HEGN_ERR_INVALID);
+	free(text);
+	ck_assert_ptr_nonnull(strstr(why.text, "citizen.ecpr"));
+	ck_assert_ptr_null(strstr(why.text, "0101701a2b"));
+	j = example_json(MSG_REFERRAL);
+	json_object_del(at(j, "citizen"), "cpr");
+	json_object_set_new(at(j, "citizen"), "ecpr", json_integer(1));
+	expect(j, HEGN_ERR_INVALID, "citizen.ecpr: not a string");
+	j = example_json(MSG_REFERRAL);
+	json_object_del(at(j, "citizen"), "cpr");
+	expect(j, HEGN_ERR_INVALID, "citizen.cpr: missing");
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
 	static const char deep_head[] = "{\"kind\":\"referral\",\"basic\":";
@@ -994,6 +1037,7 @@ message_suite(void)
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_top_level);
 	tcase_add_test(tc, test_cpr_in_message);
+	tcase_add_test(tc, test_ecpr_in_message);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_attachments);
 	tcase_add_test(tc, test_canonical);
