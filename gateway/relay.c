@@ -738,7 +738,7 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	char id[65], csha[65], cref[65] = "", services[257], detail[256];
 	char signer_fp[65];
 	X509 *rcert = NULL;
-	json_t *list;
+	json_t *list, *answer = NULL;
 	int64_t now;
 	int rc, sealed_form, withheld = 0;
 
@@ -979,22 +979,39 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		goto out;
 	if ((rc = apply_assignments(tx, m, cref, to, services, id, now, why)) != 0)
 		goto out;
+	/*
+	 * The answer is made before the commit: once committed, the sender
+	 * must hear so, and running out of memory then would leave it with
+	 * neither an answer nor an error.
+	 */
+	if ((list = json_array()) == NULL) {
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ncopies; i++)
+		if (json_array_append_new(list, json_string(copies[i].to->name)) != 0) {
+			json_decref(list);
+			rc = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	if ((answer = json_pack("{s:s, s:s, s:o}", "id", id, "state", STORE_STATE_SUBMITTED,
+	    "recipients", list)) == NULL || (withheld &&
+	    json_object_set_new(answer, "withheld", json_true()) != 0)) {
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	rc = store_commit(tx, why);
 	tx = NULL;
 	if (rc != 0)
 		goto out;
 	log_info("relay: %s %s from %s accepted, %zu cop%s", sm.kind, id, sender->name, ncopies,
 	    ncopies == 1 ? "y" : "ies");
-	list = json_array();
-	for (i = 0; i < ncopies; i++)
-		json_array_append_new(list, json_string(copies[i].to->name));
-	*response = json_pack("{s:s, s:s, s:o}", "id", id, "state", STORE_STATE_SUBMITTED,
-	    "recipients", list);
-	if (withheld)
-		json_object_set_new(*response, "withheld", json_true());
+	*response = answer;
+	answer = NULL;
 	*created = 1;
 	rc = 0;
 out:
+	json_decref(answer);
 	store_rollback(tx);
 	for (i = 0; i < ncopies; i++) {
 		if (copies[i].own_signed)
@@ -2614,6 +2631,7 @@ medcom_repeat(struct relay *r, const struct party *sender, const struct medcom_m
 	struct store_tx *tx = NULL;
 	struct store_medcom row;
 	struct store_event ev;
+	json_t *answer = NULL;
 	int64_t now = util_now_ms();
 	int rc;
 
@@ -2633,16 +2651,22 @@ medcom_repeat(struct relay *r, const struct party *sender, const struct medcom_m
 	    "not delivered again", now);
 	if ((rc = store_event_add(tx, &ev, why)) != 0)
 		goto out;
+	if ((answer = medcom_ack_response(&first->ack)) == NULL ||
+	    json_object_set_new(answer, "id", json_string(first->message_id)) != 0 ||
+	    json_object_set_new(answer, "state", json_string(medcom_dup_name(dup))) != 0) {
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	rc = store_commit(tx, why);
 	tx = NULL;
 	if (rc != 0)
 		goto out;
-	*response = medcom_ack_response(&first->ack);
-	json_object_set_new(*response, "id", json_string(first->message_id));
-	json_object_set_new(*response, "state", json_string(medcom_dup_name(dup)));
+	*response = answer;
+	answer = NULL;
 	log_info("relay: MedCom %s of %s from %s answered with the first acknowledgement",
 	    medcom_dup_name(dup), first->message_id, sender->name);
 out:
+	json_decref(answer);
 	store_rollback(tx);
 	return rc;
 }
@@ -2778,7 +2802,7 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	struct policy *pol = policy_get(r);
 	struct medcom_msg *mm = NULL;
 	struct message *hm = NULL;
-	json_t *hj = NULL, *list;
+	json_t *hj = NULL, *list, *answer = NULL;
 	char *hjs = NULL;
 	const struct party *sender = sealed_by, *to = NULL;
 	struct buf own_signed = { 0 }, ack = { 0 };
@@ -3061,6 +3085,20 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	/* A death (Patient.deceased) ends the assignments, as hegn's death_notice does. */
 	if ((rc = apply_assignments(tx, hm, cref, to, services, id, now, why)) != 0)
 		goto out;
+	/* The answer before the commit, as in relay_submit. */
+	if ((answer = medcom_ack_response(&ack)) == NULL || (list = json_array()) == NULL ||
+	    json_object_set_new(answer, "recipients", list) != 0 ||
+	    json_object_set_new(answer, "id", json_string(id)) != 0 ||
+	    json_object_set_new(answer, "state", json_string(STORE_STATE_SUBMITTED)) != 0 ||
+	    (withheld && json_object_set_new(answer, "withheld", json_true()) != 0)) {
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ncopies; i++)
+		if (json_array_append_new(list, json_string(copies[i].to->name)) != 0) {
+			rc = why_set(why, HEGN_ERR_NOMEM, "out of memory");
+			goto out;
+		}
 	rc = store_commit(tx, why);
 	tx = NULL;
 	if (rc != 0)
@@ -3068,18 +3106,12 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	log_info("relay: MedCom %s %s from %s accepted as %s, %zu cop%s",
 	    medcom_event_name(medcom_event(mm)), id, sender->name, kind, ncopies,
 	    ncopies == 1 ? "y" : "ies");
-	list = json_array();
-	for (i = 0; i < ncopies; i++)
-		json_array_append_new(list, json_string(copies[i].to->name));
-	*response = medcom_ack_response(&ack);
-	json_object_set_new(*response, "id", json_string(id));
-	json_object_set_new(*response, "state", json_string(STORE_STATE_SUBMITTED));
-	json_object_set_new(*response, "recipients", list);
-	if (withheld)
-		json_object_set_new(*response, "withheld", json_true());
+	*response = answer;
+	answer = NULL;
 	*created = 1;
 	rc = 0;
 out:
+	json_decref(answer);
 	store_rollback(tx);
 	for (i = 0; i < ncopies; i++) {
 		if (copies[i].own_signed)
