@@ -2390,6 +2390,19 @@ medcom_ack_response(const struct buf *ack)
  * kept; without an Acknowledgement (ours unconfigured, or the refused
  * message is itself one) the answer is the plain error.
  */
+static void
+medcom_answer_error(struct relay *r, const struct party *to, const struct medcom_msg *m,
+    enum medcom_ack_code code, const char *text, json_t **response)
+{
+	struct buf ack = { 0 };
+	const char *sor, *gln;
+
+	medcom_our_ids(r, to, &sor, &gln);
+	if (sor != NULL && medcom_ack_build(m, code, text, sor, gln, &ack, NULL) == 0)
+		*response = medcom_ack_response(&ack);
+	buf_free(&ack, 0);
+}
+
 static int
 medcom_refuse(struct relay *r, const struct party *to, const struct medcom_msg *m,
     const uint8_t *content, size_t len, int code, json_t **response, struct why *why)
@@ -2400,12 +2413,15 @@ medcom_refuse(struct relay *r, const struct party *to, const struct medcom_msg *
 
 	snprintf(text, sizeof(text), "%s", why != NULL && why->text[0] ? why->text :
 	    hegn_strerror(code));
-	medcom_our_ids(r, to, &sor, &gln);
-	if (sor != NULL && (m != NULL ?
-	    medcom_ack_build(m, MEDCOM_ACK_FATAL_ERROR, text, sor, gln, &ack, NULL) :
-	    medcom_fatal_for_unparseable(content, len, text, sor, gln, &ack, NULL)) == 0)
-		*response = medcom_ack_response(&ack);
-	buf_free(&ack, 0);
+	if (m != NULL)
+		medcom_answer_error(r, to, m, MEDCOM_ACK_FATAL_ERROR, text, response);
+	else {
+		medcom_our_ids(r, to, &sor, &gln);
+		if (sor != NULL && medcom_fatal_for_unparseable(content, len, text, sor, gln,
+		    &ack, NULL) == 0)
+			*response = medcom_ack_response(&ack);
+		buf_free(&ack, 0);
+	}
 	if (why != NULL)
 		why->code = code;
 	return code;
@@ -2883,9 +2899,11 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	    (rc = message_parse((const uint8_t *)hjs, strlen(hjs), &r->limits, &hm, why)) != 0) {
 		if (rc == 0)
 			rc = why_set(why, HEGN_ERR_NOMEM, "medcom: out of memory");
-		else
+		else if (err_http_status(rc) < 500) {
 			why_prefix(why, rc, "in hegn's format");
-		rc = medcom_refuse(r, to, mm, content, clen, HEGN_ERR_UNPROCESSABLE, response, why);
+			rc = medcom_refuse(r, to, mm, content, clen, HEGN_ERR_UNPROCESSABLE,
+			    response, why);
+		}
 		goto out;
 	}
 
@@ -3111,6 +3129,16 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	*created = 1;
 	rc = 0;
 out:
+	/*
+	 * Our own failure (the store, memory, the key process) after the
+	 * message was read: a transient-error Acknowledgement with the 5xx, so
+	 * the sender's MedCom system resends it rather than giving up.  The
+	 * text says nothing of our internals.
+	 */
+	if (rc != 0 && *response == NULL && mm != NULL &&
+	    medcom_event(mm) != MEDCOM_ACKNOWLEDGEMENT && err_http_status(rc) >= 500)
+		medcom_answer_error(r, to, mm, MEDCOM_ACK_TRANSIENT_ERROR,
+		    "the gateway could not take the message now; send it again later", response);
 	json_decref(answer);
 	store_rollback(tx);
 	for (i = 0; i < ncopies; i++) {

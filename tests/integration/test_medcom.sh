@@ -121,6 +121,29 @@ cchc=$(location_id)
 check "... ringsted-homecare (format medcom) gets the FHIR" fetch ringsted-homecare "$cchc" "$T/cc-hc.medcom"
 check "... byte for byte as submitted" cmp -s "$T/cc-hc.medcom" "$T/cc-hc.json"
 check "... signed by hegn with ringsted-visitation's key" signer_is "$T/cc-hc.medcom.signer" ringsted-visitation
+
+# --- 2c. Our own failure is a transient-error Acknowledgement with the 5xx, so the sender resends.
+# Another process holds the store's write lock past hegnd's busy timeout (5 s).
+$EDIT "$T/cc-hc.json" "$T/tr1.json" new-header
+$EDIT "$T/tr1.json" "$T/transient.json" new-bundle
+python3 -c 'import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(12)
+db.execute("ROLLBACK")' "$D/state/hegn.db" "$T/locked" &
+locker=$!
+while [ ! -e "$T/locked" ]; do sleep 0.1; done
+code=$(post_fhir ringsted-visitation "$T/transient.json")
+check "with the store locked by another process: 503 ($code)" test "$code" = 503
+check "... answered with a MedCom Acknowledgement" is_fhir_answer
+check "... transient-error" ack_code_is transient-error
+check "... whose OperationOutcome asks for a resend" grep -q 'send it again later' "$T/body"
+wait "$locker"
+code=$(post_fhir ringsted-visitation "$T/transient.json")
+check "the same envelope sent again once the store is free: 201 ($code)" test "$code" = 201
+check "... acknowledged ok" ack_code_is ok
+
 $EDIT "$EX/carecommunication-new.json" "$T/cc-hm.json" from-to "$VIS,5790009000013,123456789012346"
 $EDIT "$T/cc-hm.json" "$T/cc-hm1.json" new-header
 $EDIT "$T/cc-hm1.json" "$T/cc-hm2.json" new-bundle
