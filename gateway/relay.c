@@ -650,6 +650,52 @@ static int medcom_ack_fetch(const struct store_message *m, const struct party *c
     struct policy_decision *d);
 
 /*
+ * A hospital's notice to the municipality goes on to every provider with an
+ * active assignment for the citizen that the policy lets have it
+ * (hospital-route); for a citizen who receives no services it is recorded and
+ * shown to nobody, *withheld (Retssikkerhedsloven section 12c).  *copies holds
+ * the primary's decision on entry and grows here.
+ */
+static int
+route_notice(struct relay *r, struct policy *pol, struct store_tx *tx,
+    const struct party *sender, const struct party *to, const struct message *m,
+    const char *cref, const char *services, struct policy_ctx *ctx, struct copy **copies,
+    size_t *ncopies, int *withheld, struct why *why)
+{
+	char (*providers)[65] = NULL;
+	struct copy *c;
+	size_t nprov = 0, i;
+	int rc = 0;
+
+	if (sender->role != ROLE_HOSPITAL || to->role != ROLE_VISITATION ||
+	    !is_notice(message_kind(m)))
+		goto out;
+	if ((rc = assign_providers(tx, cref, NULL, &providers, &nprov, why)) != 0)
+		goto out;
+	if (nprov == 0) {
+		*withheld = 1;
+		*ncopies = 0;
+	}
+	*copies = c = xrealloc(*copies, (1 + nprov) * sizeof(**copies));
+	for (i = 0; i < nprov; i++) {
+		const struct party *p = party_find(r->parties, providers[i]);
+
+		if (p == NULL || p == sender)
+			continue;
+		memset(&c[*ncopies], 0, sizeof(c[*ncopies]));
+		if ((rc = decide_send(r, pol, tx, sender, p, m, cref, services, ctx,
+		    &c[*ncopies].send, why)) != 0)
+			goto out;
+		if (!c[*ncopies].send.allow)
+			continue;
+		c[(*ncopies)++].to = p;
+	}
+out:
+	free(providers);
+	return rc;
+}
+
+/*
  * Store each copy of a submission with its schedule, and record in the
  * delivery log and the audit log what it carries: the classes kept, those
  * removed (and who signed the minimised copy), and the envelope.
@@ -730,8 +776,7 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	struct copy *copies = NULL;
-	size_t ncopies = 0, i, nprov = 0;
-	char (*providers)[65] = NULL;
+	size_t ncopies = 0, i;
 	const uint8_t *content;
 	size_t content_len;
 	const char *cid = NULL;
@@ -863,29 +908,9 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 		goto out;
 	}
 	copies[0].send = dec;
-	if (sender->role == ROLE_HOSPITAL && to->role == ROLE_VISITATION &&
-	    is_notice(message_kind(m))) {
-		if ((rc = assign_providers(tx, cref, NULL, &providers, &nprov, why)) != 0)
-			goto out;
-		if (nprov == 0) {
-			withheld = 1;
-			ncopies = 0;
-		}
-		copies = xrealloc(copies, (1 + nprov) * sizeof(*copies));
-		for (i = 0; i < nprov; i++) {
-			const struct party *p = party_find(r->parties, providers[i]);
-
-			if (p == NULL || p == sender)
-				continue;
-			memset(&copies[ncopies], 0, sizeof(copies[ncopies]));
-			if ((rc = decide_send(r, pol, tx, sender, p, m, cref, services, &ctx,
-			    &copies[ncopies].send, why)) != 0)
-				goto out;
-			if (!copies[ncopies].send.allow)
-				continue;
-			copies[ncopies++].to = p;
-		}
-	}
+	if ((rc = route_notice(r, pol, tx, sender, to, m, cref, services, &ctx, &copies,
+	    &ncopies, &withheld, why)) != 0)
+		goto out;
 	store_rollback(tx);
 	tx = NULL;
 
@@ -1019,7 +1044,6 @@ out:
 		buf_free(&copies[i].sealed, 0);
 	}
 	free(copies);
-	free(providers);
 	envelope_signed_free(sig);
 	message_free(m);
 	buf_free(&inner, 1);
@@ -2831,8 +2855,7 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	struct copy *copies = NULL;
-	size_t ncopies = 0, i, nprov = 0;
-	char (*providers)[65] = NULL;
+	size_t ncopies = 0, i;
 	const char *kind = NULL, *our_sor, *our_gln, *format;
 	char id[65], csha[65], cref[65] = "", services[257], detail[256];
 	enum medcom_dup dup;
@@ -2964,29 +2987,9 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 		goto out;
 	}
 	copies[0].send = dec;
-	if (sender->role == ROLE_HOSPITAL && to->role == ROLE_VISITATION &&
-	    is_notice(message_kind(hm))) {
-		if ((rc = assign_providers(tx, cref, NULL, &providers, &nprov, why)) != 0)
-			goto out;
-		if (nprov == 0) {
-			withheld = 1;
-			ncopies = 0;
-		}
-		copies = xrealloc(copies, (1 + nprov) * sizeof(*copies));
-		for (i = 0; i < nprov; i++) {
-			const struct party *p = party_find(r->parties, providers[i]);
-
-			if (p == NULL || p == sender)
-				continue;
-			memset(&copies[ncopies], 0, sizeof(copies[ncopies]));
-			if ((rc = decide_send(r, pol, tx, sender, p, hm, cref, services, &ctx,
-			    &copies[ncopies].send, why)) != 0)
-				goto out;
-			if (!copies[ncopies].send.allow)
-				continue;
-			copies[ncopies++].to = p;
-		}
-	}
+	if ((rc = route_notice(r, pol, tx, sender, to, hm, cref, services, &ctx, &copies,
+	    &ncopies, &withheld, why)) != 0)
+		goto out;
 	/* copies[0] keeps the primary's decision even when withheld leaves ncopies 0. */
 	copies = xrealloc(copies, (ncopies + 1 + medcom_cc_count(mm)) * sizeof(*copies));
 	if ((rc = medcom_route_cc(r, pol, tx, sender, mm, hm, cref, services, withheld, copies,
@@ -3147,7 +3150,6 @@ out:
 		buf_free(&copies[i].sealed, 0);
 	}
 	free(copies);
-	free(providers);
 	store_medcom_clear(&by_bundle);
 	store_medcom_clear(&by_header);
 	json_decref(cc_notes);
