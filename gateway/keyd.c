@@ -770,16 +770,12 @@ keyd_serve_workers(const int *fds, size_t n, struct signer *s, struct audit_sign
 	size_t i, live = 0;
 	int rc = 0, status;
 
-	if (n == 0 || n > KEYD_WORKERS_MAX) {
+	if (n == 0 || n > KEYD_WORKERS_MAX)
 		rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: %zu connections (1 to %d)", n,
 		    KEYD_WORKERS_MAX);
-		goto out;
-	}
-	if ((sh = keyd_shared_new(why)) == NULL) {
+	else if ((sh = keyd_shared_new(why)) == NULL)
 		rc = HEGN_ERR_INTERNAL;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; rc == 0 && i < n; i++) {
 		if ((pids[i] = fork()) == -1) {
 			rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: fork: %s", strerror(errno));
 			break;
@@ -788,7 +784,7 @@ keyd_serve_workers(const int *fds, size_t n, struct signer *s, struct audit_sign
 			worker_main(fds, n, i, me, s, a, sh, max);
 		live++;
 	}
-	/* This process keeps the keys for no one: the workers hold the sockets. */
+	/* This process answers no one itself: the workers hold the sockets. */
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	/*
@@ -822,7 +818,6 @@ keyd_serve_workers(const int *fds, size_t n, struct signer *s, struct audit_sign
 	for (i = 0; i < live; i++)
 		while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR)
 			;
-out:
 	keyd_shared_free(sh);
 	return rc;
 }
