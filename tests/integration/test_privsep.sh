@@ -160,12 +160,17 @@ l2=$!
 submit_loop 3 &
 l3=$!
 for _ in $(seq 200); do [ "$(wc -l <"$T/acked")" -ge 8 ] && break; sleep 0.05; done
+KWORKERS=$(ps -o pid= --ppid "$KEYS" | tr -d ' ' | tr '\n' ' ')
+check "the key process has its workers ($KWORKERS)" test -n "$KWORKERS"
 kill -KILL "$NET"
 wait "$l1" "$l2" "$l3" || true
 echo "# answers around the kill: $(sort "$T/codes" | uniq -c | tr -s ' \n' ' ')"
 n=$(wc -l <"$T/acked")
 check "some submissions were acknowledged before the kill ($n)" test "$n" -ge 5
 check "the key process exits when the network process dies" wait_gone "$KEYS"
+for wk in $KWORKERS; do
+	check "... and so does its worker $wk" wait_gone "$wk"
+done
 rm -f "$D/run/hegnd.pid"
 "$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
 check "hegnd restarts after SIGKILL" test -s "$D/run/hegnd.pid"
