@@ -23,8 +23,8 @@
  * latency then counts from each message's planned start).
  *
  * Each result is one line of key=value pairs.  CPU seconds per message are
- * hegnd's utime+stime (/proc/PID/stat, with its key process's under
- * privilege separation) over the measured window divided by
+ * hegnd's utime+stime (/proc/PID/stat, with its key process's and its key
+ * workers' under privilege separation) over the measured window divided by
  * the messages in it; rss_peak_mb is hegnd's VmHWM at the end.
  */
 #include "config.h"
@@ -176,12 +176,14 @@ proc_cpu1(int pid)
 }
 
 /*
- * hegnd's utime+stime in seconds, with its child processes': started as
- * root, hegnd signs and decrypts in a key process of its own (privilege
- * separation).
+ * hegnd's utime+stime in seconds, with its descendants': started as root,
+ * hegnd signs and decrypts in a key process of its own (privilege
+ * separation), whose workers are its children.  A worker's time reaches its
+ * parent's counters only when it is reaped, at the end, so every live
+ * process of the tree is read.
  */
 static double
-proc_cpu(int pid)
+proc_cpu_tree(int pid, int depth)
 {
 	char path[64];
 	struct dirent *de;
@@ -189,6 +191,9 @@ proc_cpu(int pid)
 	FILE *f;
 	double cpu = proc_cpu1(pid);
 	int child;
+
+	if (depth > 4)
+		return cpu;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	if ((d = opendir(path)) == NULL)
@@ -200,11 +205,17 @@ proc_cpu(int pid)
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		while (fscanf(f, "%d", &child) == 1)
-			cpu += proc_cpu1(child);
+			cpu += proc_cpu_tree(child, depth + 1);
 		fclose(f);
 	}
 	closedir(d);
 	return cpu;
+}
+
+static double
+proc_cpu(int pid)
+{
+	return proc_cpu_tree(pid, 0);
 }
 
 static long

@@ -159,19 +159,21 @@ struct privsep {
 	char user[64];
 	uid_t uid;
 	gid_t gid;
-	int keyd_fd;
+	int keyd_fds[KEYD_WORKERS_MAX]; /* the network process's ends, a pool */
+	size_t nkeyd;
+	size_t workers;         /* the key process's workers */
 	pid_t keyd_pid;
 	int seccomp;            /* [server] seccomp */
 };
 
 static int
-keyd_init(void *arg, int fd)
+keyd_init(void *arg, const int *fds, size_t n)
 {
 	struct privsep *ps = arg;
 	struct why why = { 0 };
 
 	log_init("hegnd-keys", LOG_LVL_INFO, 0);
-	if (relay_keyd_serve(ps->conf_path, fd, &why) != 0) {
+	if (relay_keyd_serve(ps->conf_path, fds, n, &why) != 0) {
 		log_error("keyd: stopped (%s)", why.text);
 		return 1;
 	}
@@ -428,8 +430,9 @@ privsep_drop(void *arg, struct why *why)
 		return why_set(why, HEGN_ERR_INTERNAL, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 	if (ps->seccomp && (r = privsep_seccomp(why)) != 0)
 		return r;
-	log_info("hegnd: privilege separation: serving as %s (uid %lu), keys in process %ld%s",
-	    ps->user, (unsigned long)ps->uid, (long)ps->keyd_pid,
+	log_info("hegnd: privilege separation: serving as %s (uid %lu), keys in process %ld "
+	    "with %zu worker%s%s", ps->user, (unsigned long)ps->uid, (long)ps->keyd_pid,
+	    ps->workers, ps->workers == 1 ? "" : "s",
 	    ps->seccomp ? ", system calls filtered (seccomp)" : "");
 	return 0;
 }
@@ -439,6 +442,7 @@ static int
 privsep_start(const char *conf_path, struct privsep *ps, struct why *why)
 {
 	struct conf *c = NULL;
+	size_t n;
 	int r;
 
 	ps->conf_path = conf_path;
@@ -450,8 +454,12 @@ privsep_start(const char *conf_path, struct privsep *ps, struct why *why)
 	if (ps->seccomp && (r = privsep_seccomp(why)) != 0)
 		goto out;
 #endif
-	if ((r = keyd_spawn(keyd_init, ps, &ps->keyd_fd, &ps->keyd_pid, why)) != 0)
+	/* A connection, and a key worker, per private-key operation that may run at once. */
+	n = keyd_workers(c->crypto_workers);
+	if ((r = keyd_spawn(keyd_init, ps, n, ps->keyd_fds, &ps->keyd_pid, why)) != 0)
 		goto out;
+	ps->nkeyd = n;
+	ps->workers = n;
 	r = privsep_prepare_files(c, ps, why);
 out:
 	conf_free(c);
@@ -483,8 +491,9 @@ main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct sigaction sa;
 	struct why why = { 0 };
-	struct privsep ps = { .keyd_fd = -1, .keyd_pid = -1 };
-	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, scheduler = 0, keyd_fd;
+	struct privsep ps = { .nkeyd = 0, .keyd_pid = -1 };
+	int ch, check_only = 0, background = 0, notify_fd = -1, rc = 1, scheduler = 0;
+	size_t nkeyd, i;
 	pthread_t scheduler_thread;
 	char *pid_file = NULL;
 
@@ -541,9 +550,10 @@ main(int argc, char **argv)
 		log_info("hegnd: not started as root: privilege separation is off, this "
 		    "process holds the keys (docs/PRIVSEP.md)");
 	}
-	keyd_fd = ps.keyd_fd;
-	ps.keyd_fd = -1;
-	if (relay_open_keyd(conf_path, RELAY_KEYS | RELAY_STORE, keyd_fd, &relay, &why) != 0) {
+	nkeyd = ps.nkeyd;
+	ps.nkeyd = 0;
+	if (relay_open_keyd(conf_path, RELAY_KEYS | RELAY_STORE, ps.keyd_fds, nkeyd, &relay,
+	    &why) != 0) {
 		log_error("hegnd: cannot start (%s)", why.text);
 		goto out;
 	}
@@ -627,10 +637,10 @@ out:
 	/* The pid file goes last: when it is gone, the database is closed too. */
 	pid_file = relay != NULL && relay_conf(relay)->pid_file != NULL && rc == 0 ?
 	    strdup(relay_conf(relay)->pid_file) : NULL;
-	/* Closing the socket (in relay_close) is what tells the key process to end. */
+	/* Closing the sockets (in relay_close) is what tells the key process to end. */
 	relay_close(relay);
-	if (ps.keyd_fd != -1)
-		close(ps.keyd_fd);
+	for (i = 0; i < ps.nkeyd; i++)
+		close(ps.keyd_fds[i]);
 	if (ps.keyd_pid > 0)
 		waitpid(ps.keyd_pid, NULL, 0);
 	if (pid_file != NULL)

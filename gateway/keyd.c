@@ -16,9 +16,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -503,10 +505,54 @@ out:
 	return rc;
 }
 
+/*
+ * What the connections of one key side share: the floor for checkpoints.
+ * The workers are processes forked from the one that loaded the keys, so
+ * it lives in a shared mapping with a process-shared mutex.
+ */
+struct keyd_shared {
+	pthread_mutex_t lock;
+	uint64_t last_size;     /* entries of the largest checkpoint signed */
+};
+
+struct keyd_shared *
+keyd_shared_new(struct why *why)
+{
+	pthread_mutexattr_t attr;
+	struct keyd_shared *sh;
+	void *p;
+
+	p = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		why_set(why, HEGN_ERR_INTERNAL, "keyd: shared memory: %s", strerror(errno));
+		return NULL;
+	}
+	sh = p;
+	memset(sh, 0, sizeof(*sh));
+	if (pthread_mutexattr_init(&attr) != 0 ||
+	    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutex_init(&sh->lock, &attr) != 0) {
+		munmap(p, sizeof(*sh));
+		why_set(why, HEGN_ERR_INTERNAL, "keyd: cannot make a process-shared lock");
+		return NULL;
+	}
+	pthread_mutexattr_destroy(&attr);
+	return sh;
+}
+
+void
+keyd_shared_free(struct keyd_shared *sh)
+{
+	if (sh == NULL)
+		return;
+	pthread_mutex_destroy(&sh->lock);
+	munmap(sh, sizeof(*sh));
+}
+
 /* The key process: one request in, one reply out. */
 static int
 serve_one(const struct keyd_request *req, struct signer *s, struct audit_signer *a,
-    uint64_t *last_size, struct buf *reply, struct why *why)
+    struct keyd_shared *sh, struct buf *reply, struct why *why)
 {
 	struct buf out = { 0 };
 	struct why w = { 0 };
@@ -526,19 +572,26 @@ serve_one(const struct keyd_request *req, struct signer *s, struct audit_signer 
 			status = why_set(&w, HEGN_ERR_NOT_FOUND, "the key process holds no audit key");
 			break;
 		}
-		/* A checkpoint never covers fewer entries than one already signed. */
-		if (req->size < *last_size) {
+		/*
+		 * A checkpoint never covers fewer entries than one already
+		 * signed, on any connection: the floor is shared, and held
+		 * across the signature so two connections cannot race past it.
+		 */
+		pthread_mutex_lock(&sh->lock);
+		if (req->size < sh->last_size) {
 			status = why_set(&w, HEGN_ERR_CONFLICT, "checkpoint of %llu entries after "
 			    "one of %llu", (unsigned long long)req->size,
-			    (unsigned long long)*last_size);
+			    (unsigned long long)sh->last_size);
+			pthread_mutex_unlock(&sh->lock);
 			break;
 		}
 		if ((status = audit_signer_sign(a, req->size, req->root, &note, &w)) == 0) {
-			*last_size = req->size;
+			sh->last_size = req->size;
 			out.data = (uint8_t *)note;
 			out.len = strlen(note);
 			note = NULL;
 		}
+		pthread_mutex_unlock(&sh->lock);
 		break;
 	default:
 		status = why_set(&w, HEGN_ERR_UNSUPPORTED, "no request of type %d", (int)req->type);
@@ -555,9 +608,22 @@ serve_one(const struct keyd_request *req, struct signer *s, struct audit_signer 
 int
 keyd_serve(int fd, struct signer *s, struct audit_signer *a, size_t max, struct why *why)
 {
+	struct keyd_shared *sh;
+	int rc;
+
+	if ((sh = keyd_shared_new(why)) == NULL)
+		return HEGN_ERR_INTERNAL;
+	rc = keyd_serve_shared(fd, s, a, sh, max, why);
+	keyd_shared_free(sh);
+	return rc;
+}
+
+int
+keyd_serve_shared(int fd, struct signer *s, struct audit_signer *a, struct keyd_shared *sh,
+    size_t max, struct why *why)
+{
 	struct keyd_request req;
 	struct buf msg = { 0 }, reply = { 0 };
-	uint64_t last_size = 0;
 	int rc;
 
 	for (;;) {
@@ -566,7 +632,7 @@ keyd_serve(int fd, struct signer *s, struct audit_signer *a, size_t max, struct 
 			break;
 		if ((rc = keyd_request_decode(msg.data, msg.len, max, &req, why)) != 0)
 			break;
-		rc = serve_one(&req, s, a, &last_size, &reply, why);
+		rc = serve_one(&req, s, a, sh, &reply, why);
 		buf_free(&msg, 1);
 		if (rc != 0 || (rc = keyd_send(fd, reply.data, reply.len, why)) != 0)
 			break;
@@ -578,36 +644,49 @@ keyd_serve(int fd, struct signer *s, struct audit_signer *a, size_t max, struct 
 }
 
 int
-keyd_spawn(int (*init)(void *arg, int fd), void *arg, int *fd, pid_t *pid, struct why *why)
+keyd_spawn(int (*init)(void *arg, const int *fds, size_t n), void *arg, size_t n, int *fds,
+    pid_t *pid, struct why *why)
 {
 	struct sigaction sa;
 	pid_t parent = getpid(), child;
-	int sv[2] = { -1, -1 }, rc;
+	int sv[KEYD_WORKERS_MAX][2], mine[KEYD_WORKERS_MAX], rc = 0;
+	size_t i, made = 0;
 
-	*fd = -1;
 	*pid = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
-		return why_set(why, HEGN_ERR_INTERNAL, "keyd: socketpair: %s", strerror(errno));
+	for (i = 0; i < n && i < KEYD_WORKERS_MAX; i++)
+		fds[i] = -1;
+	if (n == 0 || n > KEYD_WORKERS_MAX)
+		return why_set(why, HEGN_ERR_INTERNAL, "keyd: %zu connections (1 to %d)", n,
+		    KEYD_WORKERS_MAX);
+	for (made = 0; made < n; made++) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv[made]) == -1) {
+			rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: socketpair: %s",
+			    strerror(errno));
+			goto fail;
+		}
+	}
 	if ((child = fork()) == -1) {
 		rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: fork: %s", strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
-		return rc;
+		goto fail;
 	}
 	if (child > 0) {
-		close(sv[1]);
-		*fd = sv[0];
+		for (i = 0; i < n; i++) {
+			close(sv[i][1]);
+			fds[i] = sv[i][0];
+		}
 		*pid = child;
 		return 0;
 	}
 	/* The key process. */
-	close(sv[0]);
+	for (i = 0; i < n; i++)
+		close(sv[i][0]);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(1);
 	/*
 	 * A terminal's ^C or a group-wide SIGTERM must not take the keys away
 	 * from a network process that is still draining requests: the key
-	 * process ends when that process closes the socket, or dies.
+	 * process ends when that process closes the sockets, or dies.  The
+	 * workers it forks inherit this.
 	 */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -616,53 +695,214 @@ keyd_spawn(int (*init)(void *arg, int fd), void *arg, int *fd, pid_t *pid, struc
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
-	/* Nothing else the parent had open (pipes, sockets) comes along. */
-	if (dup2(sv[1], 3) == -1)
-		_exit(1);
-	if (sv[1] != 3)
-		close(sv[1]);
-	closefrom(4);
-	_exit(init(arg, 3));
+	/*
+	 * Nothing else the parent had open (pipes, sockets) comes along; the
+	 * sockets become 3, 4, ...  Each is first moved above that range so
+	 * that no dup2 lands on one not yet moved.
+	 */
+	for (i = 0; i < n; i++) {
+		if ((mine[i] = fcntl(sv[i][1], F_DUPFD, 3 + (int)n)) == -1)
+			_exit(1);
+		close(sv[i][1]);
+	}
+	for (i = 0; i < n; i++) {
+		if (dup2(mine[i], 3 + (int)i) == -1)
+			_exit(1);
+		close(mine[i]);
+		mine[i] = 3 + (int)i;
+	}
+	closefrom(3 + (int)n);
+	_exit(init(arg, mine, n));
+fail:
+	for (i = 0; i < made; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	return rc;
 }
 
+/*
+ * Workers (docs/PRIVSEP.md "Concurrency").  One process answering one
+ * request at a time put every private-key operation of the daemon on one
+ * core.  The process that loaded the keys forks a worker per connection;
+ * each worker serves only its own socket, so requests on different
+ * connections run side by side, and none waits for another's reply.
+ */
+size_t
+keyd_workers(int configured)
+{
+	long n = configured;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > KEYD_WORKERS_MAX ? KEYD_WORKERS_MAX : (size_t)n;
+}
+
+/* A worker: its own connection only, until the peer closes it or breaks the framing. */
+static void
+worker_main(const int *fds, size_t n, size_t me, pid_t parent, struct signer *s,
+    struct audit_signer *a, struct keyd_shared *sh, size_t max)
+{
+	struct why w = { 0 };
+	size_t i;
+	int rc;
+
+	/* Dies with the process that holds the others, so no worker outlives a stop. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(1);
+	for (i = 0; i < n; i++)
+		if (i != me)
+			close(fds[i]);
+	if ((rc = keyd_serve_shared(fds[me], s, a, sh, max, &w)) != 0)
+		log_error("keyd: worker %zu stopped (%s)", me + 1, w.text);
+	/* No exit handlers: they belong to the process that forked this one. */
+	_exit(rc == 0 ? 0 : 1);
+}
+
+int
+keyd_serve_workers(const int *fds, size_t n, struct signer *s, struct audit_signer *a,
+    size_t max, struct why *why)
+{
+	struct keyd_shared *sh = NULL;
+	pid_t pids[KEYD_WORKERS_MAX], me = getpid(), p;
+	size_t i, live = 0;
+	int rc = 0, status;
+
+	if (n == 0 || n > KEYD_WORKERS_MAX)
+		rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: %zu connections (1 to %d)", n,
+		    KEYD_WORKERS_MAX);
+	else if ((sh = keyd_shared_new(why)) == NULL)
+		rc = HEGN_ERR_INTERNAL;
+	for (i = 0; rc == 0 && i < n; i++) {
+		if ((pids[i] = fork()) == -1) {
+			rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: fork: %s", strerror(errno));
+			break;
+		}
+		if (pids[i] == 0)
+			worker_main(fds, n, i, me, s, a, sh, max);
+		live++;
+	}
+	/* This process answers no one itself: the workers hold the sockets. */
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	/*
+	 * The workers end together: when the network process closes every
+	 * socket (a stop), each exits 0.  A worker that breaks off (a framing
+	 * error, a crash, a kill) takes the others with it, and this process
+	 * exits, which the network process sees and stops on: it cannot tell
+	 * a half-working key side from a broken one.
+	 */
+	while (rc == 0 && live > 0) {
+		if ((p = waitpid(-1, &status, 0)) == -1) {
+			if (errno == EINTR)
+				continue;
+			rc = why_set(why, HEGN_ERR_INTERNAL, "keyd: waitpid: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < live && pids[i] != p; i++)
+			;
+		if (i == live)
+			continue;
+		pids[i] = pids[--live];
+		if (WIFSIGNALED(status))
+			rc = why_set(why, HEGN_ERR_INTERNAL, "a key worker was killed by signal %d",
+			    WTERMSIG(status));
+		else if (WEXITSTATUS(status) != 0)
+			rc = why_set(why, HEGN_ERR_INTERNAL, "a key worker exited with status %d",
+			    WEXITSTATUS(status));
+	}
+	for (i = 0; i < live; i++)
+		kill(pids[i], SIGKILL);
+	for (i = 0; i < live; i++)
+		while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR)
+			;
+	keyd_shared_free(sh);
+	return rc;
+}
+
+/*
+ * The network process's side: a pool of connections.  A request takes an
+ * idle one and gives it back with the reply, so at most as many requests
+ * are at the key side as it has workers, and each connection carries one
+ * exchange at a time.
+ */
 struct keyd_client {
 	pthread_mutex_t lock;
-	int fd;
+	pthread_cond_t idle_cv;
+	int fds[KEYD_WORKERS_MAX];      /* every connection */
+	int idle[KEYD_WORKERS_MAX];     /* those free to take, a stack */
+	size_t n, nidle, busy, peak;
 	size_t max;
-	int broken;             /* a request failed half-way: the stream is out of step */
+	int broken;             /* a request failed half-way: the key side is going */
 };
+
+struct keyd_client *
+keyd_client_new_pool(const int *fds, size_t n, size_t max)
+{
+	struct keyd_client *c;
+	size_t i;
+
+	c = xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->idle_cv, NULL);
+	for (i = 0; i < n; i++) {
+		if (i >= KEYD_WORKERS_MAX) {
+			/* More than the key side ever gets: the rest are not used. */
+			close(fds[i]);
+			continue;
+		}
+		c->fds[c->n++] = fds[i];
+		c->idle[c->nidle++] = fds[i];
+	}
+	c->max = max;
+	if (c->n == 0)
+		c->broken = 1;
+	return c;
+}
 
 struct keyd_client *
 keyd_client_new(int fd, size_t max)
 {
-	struct keyd_client *c;
+	return keyd_client_new_pool(&fd, 1, max);
+}
 
-	c = xcalloc(1, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	c->fd = fd;
-	c->max = max;
-	return c;
+size_t
+keyd_client_size(struct keyd_client *c, size_t *peak)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	if (peak != NULL)
+		*peak = c->peak;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void
 keyd_client_free(struct keyd_client *c)
 {
+	size_t i;
+
 	if (c == NULL)
 		return;
-	if (c->fd != -1)
-		close(c->fd);
+	for (i = 0; i < c->n; i++)
+		close(c->fds[i]);
+	pthread_cond_destroy(&c->idle_cv);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-/* Send req, wait for its reply; one request at a time on the socket. */
+/* Send req on an idle connection, wait for its reply there. */
 static int
 roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out,
     struct why *why)
 {
 	struct buf msg = { 0 }, in = { 0 };
 	struct keyd_reply rep;
-	int rc, locked = 0;
+	int rc, fd = -1;
 
 	if ((rc = keyd_request_encode(req, &msg, why)) != 0)
 		goto out;
@@ -673,22 +913,41 @@ roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out
 		goto out;
 	}
 	pthread_mutex_lock(&c->lock);
-	locked = 1;
-	if (c->broken) {
+	while (!c->broken && c->nidle == 0)
+		pthread_cond_wait(&c->idle_cv, &c->lock);
+	if (!c->broken) {
+		fd = c->idle[--c->nidle];
+		if (++c->busy > c->peak)
+			c->peak = c->busy;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (fd == -1) {
 		rc = why_set(why, HEGN_ERR_INTERNAL, "the key process is unreachable");
 		goto out;
 	}
-	if ((rc = keyd_send(c->fd, msg.data, msg.len, why)) != 0 ||
-	    (rc = keyd_recv(c->fd, c->max + KEYD_SLACK, &in, why)) != 0 ||
+	if ((rc = keyd_send(fd, msg.data, msg.len, why)) != 0 ||
+	    (rc = keyd_recv(fd, c->max + KEYD_SLACK, &in, why)) != 0 ||
 	    (in.len == 0 && (rc = why_set(why, HEGN_ERR_IO, "keyd: closed")) != 0) ||
 	    (rc = keyd_reply_decode(in.data, in.len, c->max + KEYD_SLACK, &rep, why)) != 0) {
+		/*
+		 * The stream is out of step and the key side is going down
+		 * (its workers end together): every request fails from now
+		 * on, and those waiting for a connection are woken to fail.
+		 */
+		pthread_mutex_lock(&c->lock);
 		c->broken = 1;
+		c->busy--;
+		pthread_cond_broadcast(&c->idle_cv);
+		pthread_mutex_unlock(&c->lock);
 		log_error("keyd: the key process is unreachable (%s)", why != NULL ? why->text : "");
 		rc = why_set(why, HEGN_ERR_INTERNAL, "the key process is unreachable");
 		goto out;
 	}
+	pthread_mutex_lock(&c->lock);
+	c->idle[c->nidle++] = fd;
+	c->busy--;
+	pthread_cond_signal(&c->idle_cv);
 	pthread_mutex_unlock(&c->lock);
-	locked = 0;
 	if (rep.status != 0) {
 		rc = why_set(why, rep.status, "%s", rep.why);
 		goto out;
@@ -699,8 +958,6 @@ roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out
 	out->len = rep.len;
 	rc = 0;
 out:
-	if (locked)
-		pthread_mutex_unlock(&c->lock);
 	buf_free(&msg, 1);
 	buf_free(&in, 1);
 	return rc;

@@ -113,16 +113,58 @@ struct audit_signer;
  */
 int keyd_serve(int fd, struct signer *s, struct audit_signer *a, size_t max, struct why *why);
 
-/*
- * Fork the key process on a socketpair.  In the child, init(arg, fd) loads
- * the keys and serves (its return value is the exit status); the child
- * dies with its parent.  In the parent: 0, *fd and *pid.
- */
-int keyd_spawn(int (*init)(void *arg, int fd), void *arg, int *fd, pid_t *pid,
-    struct why *why);
+/* The most connections (and workers) a key side has. */
+#define KEYD_WORKERS_MAX 64
 
-/* The network process's side: one connection shared by every thread. */
+/*
+ * Fork the key process on n (1..KEYD_WORKERS_MAX) socketpairs.  In the
+ * child, whose ends are descriptors 3 .. 3+n-1 and nothing else beyond
+ * standard input, output and error, init(arg, fds, n) loads the keys and
+ * serves (its return value is the exit status); the child dies with its
+ * parent.  In the parent: 0, fds[0..n-1] and *pid.
+ */
+int keyd_spawn(int (*init)(void *arg, const int *fds, size_t n), void *arg, size_t n,
+    int *fds, pid_t *pid, struct why *why);
+
+/* The number of key-side connections for [limits] crypto_workers (0: online CPUs), at most KEYD_WORKERS_MAX. */
+size_t keyd_workers(int configured);
+
+/*
+ * State the connections of one key side share, across the processes forked
+ * after keyd_shared_new: the largest checkpoint signed.  NULL (why set) when
+ * no shared mapping can be made.
+ */
+struct keyd_shared;
+struct keyd_shared *keyd_shared_new(struct why *why);
+void keyd_shared_free(struct keyd_shared *sh);
+
+/* keyd_serve with the checkpoint floor in sh, shared with other connections. */
+int keyd_serve_shared(int fd, struct signer *s, struct audit_signer *a, struct keyd_shared *sh,
+    size_t max, struct why *why);
+
+/*
+ * The key process with several connections: fork a worker process per
+ * fds[i] (each serving only that socket, dying with this process), close
+ * every fds[i] here, and wait.  0 when every worker ended because the
+ * network process closed its socket; when one worker fails or is killed,
+ * the others are killed and HEGN_ERR_INTERNAL says which way it ended.
+ */
+int keyd_serve_workers(const int *fds, size_t n, struct signer *s, struct audit_signer *a,
+    size_t max, struct why *why);
+
+/*
+ * The network process's side: a pool of connections shared by every thread.
+ * A request takes an idle connection (waiting for one when all are busy) and
+ * gives it back with the reply.  After a request fails half-way (the key
+ * side closed, a framing error), every request fails, waiting ones too.
+ */
 struct keyd_client;
+
+/* A client on the n connections fds (taken, like keyd_client_new's). */
+struct keyd_client *keyd_client_new_pool(const int *fds, size_t n, size_t max);
+
+/* The connections of c, and in *peak (may be NULL) the most ever in use at once. */
+size_t keyd_client_size(struct keyd_client *c, size_t *peak);
 
 /*
  * A client on fd (taken: keyd_client_free closes it) for request bodies up to

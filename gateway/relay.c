@@ -121,12 +121,12 @@ load_pki(const struct conf *c, struct pki **out, struct why *why)
 int
 relay_open(const char *conf_path, int flags, struct relay **out, struct why *why)
 {
-	return relay_open_keyd(conf_path, flags, -1, out, why);
+	return relay_open_keyd(conf_path, flags, NULL, 0, out, why);
 }
 
 int
-relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **out,
-    struct why *why)
+relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nkeyd,
+    struct relay **out, struct why *why)
 {
 	struct relay *r;
 	size_t i;
@@ -149,9 +149,9 @@ relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **ou
 		goto out;
 	r->signer = signer_new();
 	signer_set_workers(r->signer, r->conf->crypto_workers);  /* performance, issue 9 */
-	if (keyd_fd != -1) {
-		r->keyd = keyd_client_new(keyd_fd, keyd_limit(r->conf));
-		keyd_fd = -1;
+	if (nkeyd > 0) {
+		r->keyd = keyd_client_new_pool(keyd_fds, nkeyd, keyd_limit(r->conf));
+		nkeyd = 0;
 		signer_connect(r->signer, r->keyd);
 	}
 	if (flags & RELAY_KEYS) {
@@ -198,8 +198,8 @@ relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **ou
 	r = NULL;
 	rc = 0;
 out:
-	if (keyd_fd != -1)
-		close(keyd_fd);
+	for (i = 0; i < nkeyd; i++)
+		close(keyd_fds[i]);
 	relay_close(r);
 	return rc;
 }
@@ -3820,17 +3820,21 @@ relay_audit_verify(struct relay *r, FILE *report, struct why *why)
 /*
  * Privilege separation (docs/PRIVSEP.md): the key process's whole life.  It
  * loads the keys as relay_open does for hegnd and answers the network
- * process until that closes the socket.
+ * process, a worker process per socket, until that closes them.
  */
 int
-relay_keyd_serve(const char *conf_path, int fd, struct why *why)
+relay_keyd_serve(const char *conf_path, const int *fds, size_t n, struct why *why)
 {
 	struct relay *r = NULL;
+	size_t i;
 	int rc;
 
-	if ((rc = relay_open(conf_path, RELAY_KEYS, &r, why)) != 0)
+	if ((rc = relay_open(conf_path, RELAY_KEYS, &r, why)) != 0) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
 		goto out;
-	rc = keyd_serve(fd, r->signer, r->audit, keyd_limit(r->conf), why);
+	}
+	rc = keyd_serve_workers(fds, n, r->signer, r->audit, keyd_limit(r->conf), why);
 out:
 	relay_close(r);
 	return rc;

@@ -255,13 +255,14 @@ int relay_audit_verify(struct relay *r, FILE *report, struct why *why);
 /*
  * Privilege separation (docs/PRIVSEP.md).  relay_open_keyd is relay_open for
  * the network process: with RELAY_KEYS it loads only the certificates, and
- * signing, decryption and checkpoints go to the key process on keyd_fd
- * (taken, closed by relay_close or on failure).  relay_keyd_serve is the key
- * process: load the keys from conf_path and answer on fd until it closes;
- * 0 or the error that ended it.
+ * signing, decryption and checkpoints go to the key process over the nkeyd
+ * connections keyd_fds (a pool; taken, closed by relay_close or on failure;
+ * none: relay_open).  relay_keyd_serve is the key process: load the keys
+ * from conf_path and answer on the n sockets fds, a worker process each,
+ * until they close; 0 or the error that ended it.
  */
-int relay_open_keyd(const char *conf_path, int flags, int keyd_fd, struct relay **out,
-    struct why *why);
-int relay_keyd_serve(const char *conf_path, int fd, struct why *why);
+int relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nkeyd,
+    struct relay **out, struct why *why);
+int relay_keyd_serve(const char *conf_path, const int *fds, size_t n, struct why *why);
 
 #endif

@@ -160,12 +160,17 @@ l2=$!
 submit_loop 3 &
 l3=$!
 for _ in $(seq 200); do [ "$(wc -l <"$T/acked")" -ge 8 ] && break; sleep 0.05; done
+KWORKERS=$(ps -o pid= --ppid "$KEYS" | tr -d ' ' | tr '\n' ' ')
+check "the key process has its workers ($KWORKERS)" test -n "$KWORKERS"
 kill -KILL "$NET"
 wait "$l1" "$l2" "$l3" || true
 echo "# answers around the kill: $(sort "$T/codes" | uniq -c | tr -s ' \n' ' ')"
 n=$(wc -l <"$T/acked")
 check "some submissions were acknowledged before the kill ($n)" test "$n" -ge 5
 check "the key process exits when the network process dies" wait_gone "$KEYS"
+for wk in $KWORKERS; do
+	check "... and so does its worker $wk" wait_gone "$wk"
+done
 rm -f "$D/run/hegnd.pid"
 "$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
 check "hegnd restarts after SIGKILL" test -s "$D/run/hegnd.pid"
@@ -190,6 +195,79 @@ check "... and says why" grep -q 'the key process was killed by signal 9' "$T/he
 rm -f "$D/run/hegnd.pid"
 "$HEGN" -c "$CONF" audit verify >"$T/verify2.txt" 2>&1 && r=0 || r=$?
 check "hegn audit verify passes after the kill and restart" test "$r" = 0
+
+# Two key workers (crypto_workers = 2, docs/PRIVSEP.md "Concurrency"): each
+# serves a connection of its own, so one stuck worker does not stop the
+# other, and one killed worker stops the whole daemon.
+sed -i 's/^\[limits\]$/[limits]\ncrypto_workers = 2/' "$CONF"
+# No periodic checkpoint (it holds a write transaction while it waits for its
+# signature) may land on the stopped worker below: only the one after the start.
+sed -i 's/^checkpoint_interval = .*/checkpoint_interval = 86400/' "$CONF"
+cps=$(rows checkpoints)
+"$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
+NET=$(cat "$D/run/hegnd.pid")
+KEYS=$(child_of "$NET")
+WORKERS=$(ps -o pid= --ppid "$KEYS" | tr -d ' ' | sort -n | tr '\n' ' ')
+set -- $WORKERS
+check "crypto_workers = 2: the key process has two workers ($WORKERS)" test $# = 2
+W1=${1:-}
+W2=${2:-}
+check "... and hegnd says so" grep -q 'keys in process [0-9]* with 2 workers' "$T/hegnd.log"
+fds_of() { ls "/proc/$1/fd" | sort -n | tr '\n' ' '; }
+sockets_of() { ls -l "/proc/$1/fd" | grep -c 'socket:' || true; }
+check "the key process keeps standard input, output and error only ($(fds_of "$KEYS"))" \
+	test "$(fds_of "$KEYS")" = "0 1 2 "
+for wk in $W1 $W2; do
+	check "key worker $wk runs as root" test "$(uids "$wk")" = "0 0 0 0"
+	check "... holds standard input, output, error and one socket ($(fds_of "$wk"))" \
+		test "$(fds_of "$wk" | wc -w)" = 4 -a "$(fds_of "$wk" | cut -d' ' -f1-3)" = "0 1 2" \
+		-a "$(sockets_of "$wk")" = 1
+	check "... has no key file open" sh -c "! ls -l /proc/$wk/fd | grep -q '\\.key\$'"
+done
+for _ in $(seq 50); do [ "$(rows checkpoints)" -gt "$cps" ] && break; sleep 0.2; done
+# One worker stopped in its tracks: of two submissions at once at most one
+# waits for it; the other gets the second connection and is answered.
+kill -STOP "$W1"
+sub_bg() { # sub_bg N: one submission; its status code goes to $T/par.N
+	curl -sS -o /dev/null -w '%{http_code}' --cacert "$D/pki/ca.pem" \
+		--cert "$D/pki/ringsted-visitation.pem" --key "$D/pki/ringsted-visitation.key" \
+		-H 'Content-Type: application/json' --data-binary @"$D/examples/referral.json" \
+		"$URL/v1/messages" >"$T/par.$1.tmp" 2>/dev/null || echo 000 >"$T/par.$1.tmp"
+	mv "$T/par.$1.tmp" "$T/par.$1"
+}
+rm -f "$T"/par.*
+sub_bg 1 &
+p1=$!
+sub_bg 2 &
+p2=$!
+answered=
+for _ in $(seq 300); do
+	for n in 1 2; do
+		if [ -f "$T/par.$n" ]; then answered="$answered $(cat "$T/par.$n")"; fi
+	done
+	if [ -n "$answered" ]; then break; fi
+	sleep 0.1
+done
+check "with one key worker stopped, a submission is answered by the other ($answered)" \
+	sh -c "echo '$answered' | grep -q 201"
+kill -CONT "$W1"
+wait "$p1" "$p2" || true
+check "... and once it goes on, both are: $(cat "$T/par.1" "$T/par.2" | tr '\n' ' ')" \
+	test "$(cat "$T/par.1" "$T/par.2" | tr -d '\n')" = 201201
+# Killing one worker stops the key side, and with it the network process.
+kill -KILL "$W2"
+for _ in $(seq 100); do [ -d "/proc/$NET" ] || break; sleep 0.1; done
+check "the network process stops when a key worker dies" test ! -d "/proc/$NET"
+check "... the key process says which way it ended" \
+	grep -q 'keyd: stopped (a key worker was killed by signal 9)' "$T/hegnd.log"
+check "... the network process says why it stops" \
+	grep -q 'the key process exited with status 1: stopping' "$T/hegnd.log"
+check "... the key process is gone" wait_gone "$KEYS"
+check "... and so is the other worker" wait_gone "$W1"
+rm -f "$D/run/hegnd.pid"
+"$HEGN" -c "$CONF" audit verify >"$T/verify3.txt" 2>&1 && r=0 || r=$?
+check "hegn audit verify passes after a key worker's death" test "$r" = 0
+sed -i 's/^checkpoint_interval = .*/checkpoint_interval = 60/' "$CONF"
 # A first start without a database: hegnd creates it for the account, and
 # root's own tools read it beside the running daemon without disturbing it.
 rm -f "$D"/state/hegn.db "$D"/state/hegn.db-*

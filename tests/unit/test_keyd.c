@@ -1,12 +1,15 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -666,6 +669,435 @@ START_TEST(test_framing_error_ends)
 }
 END_TEST
 
+/*
+ * The pool (docs/PRIVSEP.md "Concurrency").  A fake key side, one thread per
+ * connection: it echoes a SIGN request's content as the reply's payload, so
+ * a reply that reached the wrong thread shows, and it notes a second request
+ * queued on a connection before the first was answered.
+ */
+#define POOL_N 2
+
+struct fake_side {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int in_flight, most, met; /* met: POOL_N requests were at the key side at once */
+	int overlapped;         /* a connection carried two requests at once */
+	int held;               /* HOLD: the request arrived */
+	int gate;               /* HOLD: may hang up now */
+};
+
+enum fake_mode { FAKE_ECHO, FAKE_HOLD };
+
+struct fake_conn {
+	pthread_t thread;
+	int fd;
+	enum fake_mode mode;
+	struct fake_side *side;
+	int served;
+};
+
+static void *
+fake_serve(void *arg)
+{
+	struct fake_conn *fc = arg;
+	struct fake_side *fs = fc->side;
+	struct keyd_request req;
+	struct buf m = { 0 }, rep = { 0 };
+	struct timespec until;
+	uint8_t peek[16];
+
+	for (;;) {
+		if (keyd_recv(fc->fd, MAX, &m, NULL) != 0 || m.len == 0 ||
+		    keyd_request_decode(m.data, m.len, MAX, &req, NULL) != 0)
+			break;
+		pthread_mutex_lock(&fs->lock);
+		if (fc->mode == FAKE_HOLD) {
+			/* Take the request and hang up without a reply, when told. */
+			fs->held = 1;
+			pthread_cond_broadcast(&fs->cv);
+			while (!fs->gate)
+				pthread_cond_wait(&fs->cv, &fs->lock);
+			pthread_mutex_unlock(&fs->lock);
+			break;
+		}
+		if (++fs->in_flight > fs->most)
+			fs->most = fs->in_flight;
+		if (fs->in_flight >= POOL_N)
+			fs->met = 1;
+		pthread_cond_broadcast(&fs->cv);
+		/*
+		 * Until the pool has had POOL_N requests out at once, hold this
+		 * one: a pool that used one connection at a time never gets
+		 * there.  The bound only keeps such a pool from hanging the test.
+		 */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 30;
+		while (!fs->met && pthread_cond_timedwait(&fs->cv, &fs->lock, &until) == 0)
+			;
+		pthread_mutex_unlock(&fs->lock);
+		if (recv(fc->fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT) > 0) {
+			pthread_mutex_lock(&fs->lock);
+			fs->overlapped = 1;
+			pthread_mutex_unlock(&fs->lock);
+		}
+		ck_assert_int_eq(keyd_reply_encode(0, NULL, req.data, req.len, &rep, NULL), 0);
+		pthread_mutex_lock(&fs->lock);
+		fs->in_flight--;
+		pthread_mutex_unlock(&fs->lock);
+		fc->served++;
+		buf_free(&m, 0);
+		if (keyd_send(fc->fd, rep.data, rep.len, NULL) != 0)
+			break;
+		buf_free(&rep, 0);
+	}
+	buf_free(&m, 0);
+	buf_free(&rep, 0);
+	close(fc->fd);
+	return NULL;
+}
+
+static struct keyd_client *
+fake_start(struct fake_side *fs, struct fake_conn *fc, size_t n, const enum fake_mode *modes)
+{
+	int fds[POOL_N], p[2];
+	size_t i;
+
+	memset(fs, 0, sizeof(*fs));
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->cv, NULL);
+	for (i = 0; i < n; i++) {
+		memset(&fc[i], 0, sizeof(fc[i]));
+		pair(p);
+		fds[i] = p[0];
+		fc[i].fd = p[1];
+		fc[i].mode = modes[i];
+		fc[i].side = fs;
+		ck_assert_int_eq(pthread_create(&fc[i].thread, NULL, fake_serve, &fc[i]), 0);
+	}
+	return keyd_client_new_pool(fds, n, MAX);
+}
+
+static void
+fake_stop(struct fake_side *fs, struct fake_conn *fc, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pthread_join(fc[i].thread, NULL);
+	pthread_cond_destroy(&fs->cv);
+	pthread_mutex_destroy(&fs->lock);
+}
+
+struct asker {
+	pthread_t thread;
+	struct keyd_client *kc;
+	int id, rounds;
+	int ok, wrong, failed, last_rc;
+	char last_why[KEYD_WHY_MAX + 1];
+};
+
+static void *
+ask(void *arg)
+{
+	struct asker *a = arg;
+	struct buf out = { 0 };
+	struct why why = { 0 };
+	char content[64];
+	int i, n, rc;
+
+	for (i = 0; i < a->rounds; i++) {
+		n = snprintf(content, sizeof(content), "asker %d, request %d", a->id, i);
+		rc = keyd_client_sign(a->kc, "gateway", (const uint8_t *)content, (size_t)n, NULL,
+		    &out, &why);
+		a->last_rc = rc;
+		if (rc != 0) {
+			snprintf(a->last_why, sizeof(a->last_why), "%s", why.text);
+			a->failed++;
+			continue;
+		}
+		if (out.len == (size_t)n && memcmp(out.data, content, out.len) == 0)
+			a->ok++;
+		else
+			a->wrong++;
+		buf_free(&out, 0);
+	}
+	return NULL;
+}
+
+/* Six threads share two connections: both are used at once, each by one thread at a time. */
+START_TEST(test_pool_shared)
+{
+	static const enum fake_mode modes[POOL_N] = { FAKE_ECHO, FAKE_ECHO };
+	struct fake_side fs;
+	struct fake_conn fc[POOL_N];
+	struct asker as[6];
+	struct keyd_client *kc;
+	size_t i, peak = 0;
+	int served = 0;
+
+	kc = fake_start(&fs, fc, POOL_N, modes);
+	ck_assert_uint_eq(keyd_client_size(kc, &peak), POOL_N);
+	ck_assert_uint_eq(peak, 0);
+	for (i = 0; i < 6; i++) {
+		memset(&as[i], 0, sizeof(as[i]));
+		as[i].kc = kc;
+		as[i].id = (int)i;
+		as[i].rounds = 25;
+		ck_assert_int_eq(pthread_create(&as[i].thread, NULL, ask, &as[i]), 0);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(as[i].thread, NULL);
+		ck_assert_msg(as[i].failed == 0, "asker %zu: %s", i, as[i].last_why);
+		ck_assert_int_eq(as[i].wrong, 0);
+		ck_assert_int_eq(as[i].ok, 25);
+	}
+	ck_assert_msg(fs.met, "the pool never had %d requests out at once", POOL_N);
+	ck_assert_int_eq(fs.most, POOL_N);
+	ck_assert_int_eq(fs.overlapped, 0);
+	ck_assert_uint_eq(keyd_client_size(kc, &peak), POOL_N);
+	ck_assert_uint_eq(peak, POOL_N);
+	keyd_client_free(kc);
+	fake_stop(&fs, fc, POOL_N);
+	for (i = 0; i < POOL_N; i++) {
+		ck_assert_int_gt(fc[i].served, 0);
+		served += fc[i].served;
+	}
+	ck_assert_int_eq(served, 6 * 25);
+}
+END_TEST
+
+/*
+ * The key side hangs up on a request in flight while another thread waits
+ * for the only connection: both get an error, neither hangs, and so does
+ * every later request.
+ */
+START_TEST(test_pool_dead)
+{
+	static const enum fake_mode modes[1] = { FAKE_HOLD };
+	struct fake_side fs;
+	struct fake_conn fc[1];
+	struct asker as[2];
+	struct keyd_client *kc;
+	struct buf out = { 0 };
+	struct why why = { 0 };
+	size_t i;
+
+	kc = fake_start(&fs, fc, 1, modes);
+	for (i = 0; i < 2; i++) {
+		memset(&as[i], 0, sizeof(as[i]));
+		as[i].kc = kc;
+		as[i].id = (int)i;
+		as[i].rounds = 1;
+		ck_assert_int_eq(pthread_create(&as[i].thread, NULL, ask, &as[i]), 0);
+	}
+	pthread_mutex_lock(&fs.lock);
+	while (!fs.held)
+		pthread_cond_wait(&fs.cv, &fs.lock);
+	fs.gate = 1;
+	pthread_cond_broadcast(&fs.cv);
+	pthread_mutex_unlock(&fs.lock);
+	for (i = 0; i < 2; i++) {
+		pthread_join(as[i].thread, NULL);
+		ck_assert_int_eq(as[i].failed, 1);
+		ck_assert_int_eq(as[i].last_rc, HEGN_ERR_INTERNAL);
+		ck_assert_ptr_nonnull(strstr(as[i].last_why, "unreachable"));
+	}
+	ck_assert_int_eq(keyd_client_sign(kc, "gateway", (const uint8_t *)msg, strlen(msg), NULL,
+	    &out, &why), HEGN_ERR_INTERNAL);
+	ck_assert_ptr_null(out.data);
+	keyd_client_free(kc);
+	fake_stop(&fs, fc, 1);
+	/* A pool of nothing refuses at once. */
+	kc = keyd_client_new_pool(NULL, 0, MAX);
+	ck_assert_uint_eq(keyd_client_size(kc, NULL), 0);
+	ck_assert_int_eq(keyd_client_sign(kc, "gateway", (const uint8_t *)msg, strlen(msg), NULL,
+	    &out, &why), HEGN_ERR_INTERNAL);
+	keyd_client_free(kc);
+}
+END_TEST
+
+/* The workers of a key process, forked as hegnd forks its key process. */
+struct keyside {
+	pid_t pid;
+	int fds[POOL_N];
+};
+
+static void
+keyside_start(struct keyside *ks)
+{
+	struct signer *keys;
+	struct audit_signer *audit = NULL;
+	struct why why = { 0 };
+	int sv[POOL_N][2], mine[POOL_N], rc;
+	size_t i;
+
+	for (i = 0; i < POOL_N; i++)
+		pair(sv[i]);
+	ks->pid = fork();
+	ck_assert_int_ne(ks->pid, -1);
+	if (ks->pid == 0) {
+		for (i = 0; i < POOL_N; i++) {
+			close(sv[i][0]);
+			mine[i] = sv[i][1];
+		}
+		keys = signer_new();
+		if (signer_load(keys, "gateway", wpath("a.key"), wpath("a.pem"), NULL, ENVELOPE_PSS,
+		    &why) != 0 || audit_signer_load(wpath("audit.key"), "test.audit", &audit,
+		    &why) != 0)
+			_exit(3);
+		rc = keyd_serve_workers(mine, POOL_N, keys, audit, MAX, &why);
+		if (rc != 0)
+			fprintf(stderr, "key side: %s\n", why.text);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	for (i = 0; i < POOL_N; i++) {
+		close(sv[i][1]);
+		ks->fds[i] = sv[i][0];
+	}
+}
+
+/* The key side's exit status once it has ended. */
+static int
+keyside_wait(struct keyside *ks)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(ks->pid, &status, 0), ks->pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* The workers of pid, from /proc (each thread's children; the key side has one). */
+static size_t
+keyside_workers(pid_t pid, pid_t *out, size_t max)
+{
+	char path[64];
+	FILE *f;
+	size_t n = 0;
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (n < max && fscanf(f, "%d", &child) == 1)
+		out[n++] = (pid_t)child;
+	fclose(f);
+	return n;
+}
+
+static void
+sign_ok(struct keyd_client *kc, const char *content)
+{
+	struct envelope_signed *v = NULL;
+	struct buf der = { 0 };
+	struct why why = { 0 };
+	const uint8_t *c;
+	size_t clen;
+
+	ck_assert_msg(keyd_client_sign(kc, "gateway", (const uint8_t *)content, strlen(content),
+	    NULL, &der, &why) == 0, "%s", why.text);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &v, &why), 0);
+	c = envelope_signed_content(v, &clen);
+	ck_assert_uint_eq(clen, strlen(content));
+	ck_assert_mem_eq(c, content, clen);
+	envelope_signed_free(v);
+	buf_free(&der, 0);
+}
+
+/*
+ * Two worker processes: one answers while the other is stuck inside a
+ * request; the checkpoint floor holds across them; a clean close ends them.
+ */
+START_TEST(test_workers)
+{
+	struct keyside ks;
+	struct keyd_client *one, *two;
+	struct buf big = { 0 }, in = { 0 };
+	struct keyd_reply rep;
+	struct why why = { 0 };
+	uint8_t root[32], *content;
+	pid_t workers[8];
+	size_t n = 200000;
+	char *note = NULL;
+
+	keyside_start(&ks);
+	/* A client per connection, so the test says which worker gets what. */
+	one = keyd_client_new(ks.fds[0], MAX);
+	two = keyd_client_new(ks.fds[1], MAX);
+	sign_ok(one, "on the first connection");
+	sign_ok(two, "on the second connection");
+	ck_assert_uint_eq(keyside_workers(ks.pid, workers, 8), POOL_N);
+
+	/* The floor is shared: a checkpoint on one connection binds the other. */
+	memset(root, 0x5a, sizeof(root));
+	ck_assert_msg(keyd_client_checkpoint(one, 9, root, &note, &why) == 0, "%s", why.text);
+	free(note);
+	ck_assert_int_eq(keyd_client_checkpoint(two, 8, root, &note, &why), HEGN_ERR_CONFLICT);
+	ck_assert_ptr_null(note);
+	ck_assert_int_eq(keyd_client_checkpoint(two, 9, root, &note, &why), 0);
+	free(note);
+	ck_assert_int_eq(keyd_client_checkpoint(one, 8, root, &note, &why), HEGN_ERR_CONFLICT);
+
+	/*
+	 * The first packet of a large request leaves the first worker waiting
+	 * for the rest; the second still answers.  A key side serving its
+	 * connections one at a time would hang here.
+	 */
+	content = xmalloc(n);
+	memset(content, 'x', n);
+	sign_request(&big, "gateway", NULL, content, n);
+	ck_assert_int_gt(big.len, KEYD_PACKET);
+	ck_assert_int_eq(send(ks.fds[0], big.data, KEYD_PACKET, MSG_NOSIGNAL), KEYD_PACKET);
+	sign_ok(two, "while the first worker waits");
+	ck_assert_int_eq(keyd_send(ks.fds[0], big.data + KEYD_PACKET, big.len - KEYD_PACKET, &why),
+	    0);
+	ck_assert_int_eq(keyd_recv(ks.fds[0], MAX + KEYD_SLACK, &in, &why), 0);
+	ck_assert_int_eq(keyd_reply_decode(in.data, in.len, MAX + KEYD_SLACK, &rep, &why), 0);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_int_gt(rep.len, n);
+	buf_free(&in, 0);
+	buf_free(&big, 0);
+	free(content);
+	sign_ok(one, "the first again");
+
+	/* Closing every connection ends the workers and the key side cleanly. */
+	keyd_client_free(one);
+	keyd_client_free(two);
+	ck_assert_int_eq(keyside_wait(&ks), 0);
+}
+END_TEST
+
+/* A worker killed: the key side kills the other and exits 1; no request hangs. */
+START_TEST(test_worker_killed)
+{
+	struct keyside ks;
+	struct keyd_client *kc;
+	struct buf der = { 0 };
+	struct why why = { 0 };
+	pid_t workers[8];
+	int i, failed = 0;
+
+	keyside_start(&ks);
+	kc = keyd_client_new_pool(ks.fds, POOL_N, MAX);
+	sign_ok(kc, "before the kill");
+	ck_assert_uint_eq(keyside_workers(ks.pid, workers, 8), POOL_N);
+	ck_assert_int_eq(kill(workers[0], SIGKILL), 0);
+	ck_assert_int_eq(keyside_wait(&ks), 1);
+	ck_assert_int_ne(kill(workers[1], 0), 0);
+	/* Both connections are dead now: the first request to find out fails, and all after it. */
+	for (i = 0; i < 3; i++) {
+		if (keyd_client_sign(kc, "gateway", (const uint8_t *)msg, strlen(msg), NULL, &der,
+		    &why) != 0) {
+			ck_assert_ptr_nonnull(strstr(why.text, "unreachable"));
+			failed++;
+		}
+		buf_free(&der, 0);
+	}
+	ck_assert_int_eq(failed, 3);
+	keyd_client_free(kc);
+}
+END_TEST
+
 static Suite *
 keyd_suite(void)
 {
@@ -683,6 +1115,10 @@ keyd_suite(void)
 	tcase_set_timeout(tk, 60);
 	tcase_add_test(tk, test_served);
 	tcase_add_test(tk, test_framing_error_ends);
+	tcase_add_test(tk, test_pool_shared);
+	tcase_add_test(tk, test_pool_dead);
+	tcase_add_test(tk, test_workers);
+	tcase_add_test(tk, test_worker_killed);
 	suite_add_tcase(s, tk);
 	return s;
 }
