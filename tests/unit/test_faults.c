@@ -270,7 +270,9 @@ static struct {
 	int failed_kind;     /* the file of the last sync failed by a fault */
 	int hold;            /* the next WAL sync waits while this is set */
 	int held;            /* ... and is waiting */
-} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0 };
+	int fail_held;       /* ... and then fails */
+	long wal_reads;      /* reads of the WAL */
+} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 static __thread long my_wal_write;  /* the number of this thread's last WAL write */
 
@@ -296,6 +298,12 @@ shim_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 {
 	if (io_fault(IO_READ))
 		return SQLITE_IOERR_READ;
+	if (((struct shim_file *)f)->kind == FILE_WAL) {
+		pthread_mutex_lock(&T.lock);
+		T.wal_reads++;
+		pthread_cond_broadcast(&T.cond);
+		pthread_mutex_unlock(&T.lock);
+	}
 	return REAL(f)->pMethods->xRead(REAL(f), buf, amt, off);
 }
 
@@ -340,6 +348,12 @@ shim_sync(sqlite3_file *f, int flags)
 			pthread_cond_broadcast(&T.cond);
 			while (T.hold)
 				pthread_cond_wait(&T.cond, &T.lock);
+			if (T.fail_held) {
+				T.fail_held = 0;
+				T.failed_kind = kind;
+				pthread_mutex_unlock(&T.lock);
+				return SQLITE_IOERR_FSYNC;
+			}
 		}
 		pthread_mutex_unlock(&T.lock);
 	}
@@ -1910,12 +1924,106 @@ gc_many(void)
 	st = NULL;
 }
 
+/* One relay_submit of body on a thread of its own, as hegnd serves a connection. */
+struct gc_submit {
+	pthread_t th;
+	const char *body;
+	size_t len;
+	json_t *resp;
+	int rc;
+	char why[512];
+	int done;            /* under T.lock */
+};
+
+static void *
+gc_submitter(void *arg)
+{
+	struct gc_submit *g = arg;
+	const struct party *p = party_find(relay_parties(rl), "ringsted-visitation");
+	struct why why = { 0 };
+	int created = -1;
+
+	g->rc = relay_submit(rl, p, "application/json", (const uint8_t *)g->body, g->len,
+	    &g->resp, &created, &why);
+	snprintf(g->why, sizeof(g->why), "%s", why.text);
+	pthread_mutex_lock(&T.lock);
+	g->done = 1;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	return NULL;
+}
+
+/*
+ * A submission's commit waits for its WAL sync; the same submission again
+ * reads it meanwhile and is answered as a repeat.  The sync then fails:
+ * the first is refused, and the repeat must be too, not answered as
+ * accepted with what may not be on disk.
+ */
+static void
+gc_repeat_failed_sync(void)
+{
+	struct gc_submit a = { 0 }, b = { 0 }, first = { 0 };
+	struct timespec until;
+	char body[1024];
+	long reads;
+	int n;
+
+	/* A first commit: the WAL is past its header, whose sync belongs to a COMMIT. */
+	relay_setup();
+	n = relay_body(body, sizeof(body));
+	first.body = body;
+	first.len = (size_t)n;
+	gc_submitter(&first);
+	ck_assert_msg(first.rc == 0, "a first submission: %s", first.why);
+	json_decref(first.resp);
+	relay_setup();
+	n = relay_body(body, sizeof(body));
+	a.body = b.body = body;
+	a.len = b.len = (size_t)n;
+	pthread_mutex_lock(&T.lock);
+	T.hold = 1;
+	T.held = 0;
+	T.fail_held = 1;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&a.th, NULL, gc_submitter, &a), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!T.held && !a.done)
+		pthread_cond_wait(&T.cond, &T.lock);
+	ck_assert_msg(!a.done, "the submission returned without a sync of the WAL");
+	reads = T.wal_reads;
+	pthread_mutex_unlock(&T.lock);
+	/* The repeat has read the WAL, so it sees the first submission's commit. */
+	ck_assert_int_eq(pthread_create(&b.th, NULL, gc_submitter, &b), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 120;
+	pthread_mutex_lock(&T.lock);
+	/* A watchdog, not a timing check: the repeat reads the WAL at once. */
+	while (T.wal_reads == reads && !b.done)
+		ck_assert_msg(pthread_cond_timedwait(&T.cond, &T.lock, &until) == 0,
+		    "the repeat never read the WAL");
+	T.hold = 0;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(b.th, NULL), 0);
+	ck_assert_int_eq(T.failed_kind, FILE_WAL);
+	ck_assert_msg(a.rc == HEGN_ERR_STORE && a.resp == NULL, "the submission whose sync "
+	    "failed gives %d (%s)", a.rc, a.why);
+	ck_assert_msg(b.rc == HEGN_ERR_STORE && b.resp == NULL, "its repeat, read before the "
+	    "sync failed, gives %d (%s)", b.rc, b.why);
+	json_decref(a.resp);
+	json_decref(b.resp);
+	relay_close(rl);
+	rl = NULL;
+}
+
 START_TEST(t_group_commit)
 {
 	gc_sync_fails();
 	gc_checkpoint_fails();
 	gc_ack_waits();
 	gc_many();
+	gc_repeat_failed_sync();
 }
 END_TEST
 
