@@ -1143,6 +1143,14 @@ strip_certs(const struct pki *p, const uint8_t *der, size_t len, struct buf *out
 	}
 	if (certs_field.start == NULL)
 		goto out;
+	/*
+	 * Only crls [1] or the signerInfos may follow.  A second [0] would,
+	 * once the first is cut out, pass for the certificates of a DER that
+	 * OpenSSL refuses whole (and its certificates escape the count).
+	 */
+	if (certs_field.end < sd.end && (tlv_next(certs_field.end, sd.end, &f) != 0 ||
+	    (f.xclass == V_ASN1_CONTEXT_SPECIFIC && f.tag == 0)))
+		goto out;
 	if ((certs = sk_X509_new_null()) == NULL)
 		goto out;
 	for (q = certs_field.content; q < certs_field.end; q = c.end) {

@@ -1171,9 +1171,16 @@ pki_cache_stats(const struct pki *p, struct pki_cache_stats *out)
  * was most of the cost of reading a receipt.  The same DER always parses to
  * the same certificate, so a parse is kept by the SHA-256 of the DER, in a
  * table of DCACHE_SLOTS entries (a newer certificate takes an older one's
- * slot).  It decides nothing about trust: pki_verify() does that as before.
+ * slot), if the DER is at most DCACHE_MAX_DER bytes.  It decides nothing
+ * about trust: pki_verify() does that as before.
  */
 #define DCACHE_SLOTS	256
+/*
+ * A real certificate is one or two kilobytes; anything larger is parsed
+ * but not kept, so the table holds a few megabytes at most, and no party
+ * can fill it with certificates of a body's size.
+ */
+#define DCACHE_MAX_DER	16384
 
 struct dcache_entry {
 	uint8_t key[32];
@@ -1219,8 +1226,14 @@ pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X5
 	int r;
 
 	*out = NULL;
-	if (c == NULL || der == NULL || len == 0 || len > PKI_FILE_MAX)
+	if (c == NULL || der == NULL || len == 0 || len > DCACHE_MAX_DER) {
+		if (c != NULL) {
+			pthread_mutex_lock(&c->lock);
+			c->misses++;
+			pthread_mutex_unlock(&c->lock);
+		}
 		return pki_cert_from_der(der, len, out, why);
+	}
 	util_sha256(der, len, key);
 	e = &c->slot[key[0]];
 	pthread_mutex_lock(&c->lock);

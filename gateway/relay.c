@@ -388,9 +388,16 @@ check_repeat(struct relay *r, const char *id, const char *sender, const char *co
 	}
 	if ((rc = store_delivery_list(tx, id, &d, &n, why)) != 0)
 		goto out;
+	/*
+	 * Ended by a commit, which says whether what was read is on disk (the
+	 * first submission's sync may have failed); a rollback would not.
+	 */
+	rc = store_commit(tx, why);
+	tx = NULL;
+	if (rc != 0)
+		goto out;
 	*response = submit_response(id, n > 0 ? d[0].state : STORE_STATE_SUBMITTED,
 	    n > 0 ? d[0].recipient : "");
-	rc = 0;
 out:
 	store_delivery_list_free(d, n);
 	store_message_clear(&old);
@@ -2500,9 +2507,13 @@ medcom_record_receipt(struct relay *r, const struct party *signer, const char *i
 			    "taken; the first receipt stands", id);
 			goto out;
 		}
+		/* A commit of nothing: it says whether the first receipt is on disk. */
+		rc = store_commit(tx, why);
+		tx = NULL;
+		if (rc != 0)
+			goto out;
 		*out = json_pack("{s:s, s:s, s:s}", "id", id, "recipient", signer->name, "state",
 		    d.state);
-		rc = 0;
 		goto out;
 	}
 	snprintf(sr.message_id, sizeof(sr.message_id), "%s", id);

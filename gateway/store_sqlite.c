@@ -1364,8 +1364,10 @@ out:
 }
 
 /*
- * End a read transaction: give the reader back, then wait until all it
- * may have seen is on disk (see struct sq_group).
+ * End a transaction that commits nothing of its own (a read, or a write
+ * rolled back): give the connection back, then wait until all it may have
+ * seen is on disk (see struct sq_group).  A write transaction reads too,
+ * and may answer from what it read without writing (a repeat).
  */
 static int
 sq_read_done(struct sq_tx *tx, struct why *why)
@@ -1391,10 +1393,7 @@ store_sqlite_rollback(void *h)
 		return;
 	if (!sqlite3_get_autocommit(tx->c->db))
 		sq_run(tx->c, SQ_ROLLBACK, "rolling back", NULL);
-	if (tx->write)
-		sq_release(tx);
-	else
-		(void)sq_read_done(tx, NULL);
+	(void)sq_read_done(tx, NULL);
 }
 
 /*

@@ -1607,6 +1607,115 @@ START_TEST(test_certs_apart)
 }
 END_TEST
 
+/* Append a TLV with a minimal DER header. */
+static void
+der_put(struct buf *b, int constructed, int tag, int xclass, const uint8_t *v, size_t len)
+{
+	int hl = ASN1_object_size(constructed, (long)len, tag) - (int)len;
+	unsigned char *wp;
+
+	b->data = realloc(b->data, b->len + (size_t)hl + len);
+	ck_assert_ptr_nonnull(b->data);
+	wp = b->data + b->len;
+	ASN1_put_object(&wp, constructed, (int)len, tag, xclass);
+	if (len > 0)
+		memcpy(wp, v, len);
+	b->len += (size_t)hl + len;
+}
+
+/*
+ * A second [0] behind the certificates: OpenSSL refuses the whole (only
+ * crls [1] or the signerInfos may follow), so taking the first out must
+ * not let the second pass for the certificates, nor its n certificates
+ * past the limit read before decoding.
+ */
+START_TEST(test_certs_apart_two_sets)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	struct buf der = { 0 }, sd = { 0 }, extra = { 0 }, certs = { 0 }, e0 = { 0 }, ci = { 0 };
+	struct buf out = { 0 };
+	struct envelope_signed *s = NULL;
+	struct why why = { 0 };
+	const unsigned char *p, *oid, *field[8], *sd_end;
+	unsigned char *leaf = NULL;
+	long l;
+	int tag, xclass, nf, i, n, leaf_len;
+
+	sk_X509_push(chain, w.ca);
+	ck_assert_int_eq(envelope_sign(w.leaf_key, w.leaf, chain, ENVELOPE_PSS,
+	    (const uint8_t *)msg, strlen(msg), "msg-10", &der, NULL), 0);
+	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &s, &why), 0);
+	envelope_signed_free(s);
+	s = NULL;
+	leaf_len = i2d_X509(w.leaf, &leaf);
+	ck_assert_int_gt(leaf_len, 0);
+	/* ContentInfo, contentType, [0], SignedData, its fields. */
+	p = der.data;
+	ck_assert_int_eq(ASN1_get_object(&p, &l, &tag, &xclass, (long)der.len) & 0x80, 0);
+	oid = p;
+	ck_assert_int_eq(ASN1_get_object(&p, &l, &tag, &xclass, (long)der.len) & 0x80, 0);
+	p += l;
+	ci.len = (size_t)(p - oid);
+	ck_assert_int_eq(ASN1_get_object(&p, &l, &tag, &xclass, (long)der.len) & 0x80, 0);
+	ck_assert_int_eq(ASN1_get_object(&p, &l, &tag, &xclass, (long)der.len) & 0x80, 0);
+	sd_end = p + l;
+	for (nf = 0; p < sd_end && nf < 7; nf++) {
+		field[nf] = p;
+		ck_assert_int_eq(ASN1_get_object(&p, &l, &tag, &xclass, (long)(sd_end - p)) & 0x80,
+		    0);
+		p += l;
+	}
+	field[nf] = sd_end;
+	/* version, digestAlgorithms, encapContentInfo, [0] certificates, signerInfos */
+	ck_assert_int_eq(nf, 5);
+	ck_assert_uint_eq(field[3][0], 0xa0);
+	for (n = 1; n <= 40; n += 39) {
+		certs.data = NULL;
+		certs.len = 0;
+		for (i = 0; i < n; i++) {
+			certs.data = realloc(certs.data, certs.len + (size_t)leaf_len);
+			memcpy(certs.data + certs.len, leaf, (size_t)leaf_len);
+			certs.len += (size_t)leaf_len;
+		}
+		der_put(&extra, 1, 0, V_ASN1_CONTEXT_SPECIFIC, certs.data, certs.len);
+		sd.data = malloc((size_t)(field[4] - field[0]));
+		memcpy(sd.data, field[0], (size_t)(field[4] - field[0]));
+		sd.len = (size_t)(field[4] - field[0]);
+		sd.data = realloc(sd.data, sd.len + extra.len + (size_t)(sd_end - field[4]));
+		memcpy(sd.data + sd.len, extra.data, extra.len);
+		sd.len += extra.len;
+		memcpy(sd.data + sd.len, field[4], (size_t)(sd_end - field[4]));
+		sd.len += (size_t)(sd_end - field[4]);
+		der_put(&e0, 1, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, sd.data, sd.len);
+		ci.data = malloc(ci.len + 16 + e0.len);
+		memcpy(ci.data, oid, ci.len);
+		{
+			unsigned char *wp = ci.data + ci.len;
+
+			ASN1_put_object(&wp, 1, (int)e0.len, 0, V_ASN1_CONTEXT_SPECIFIC);
+			memcpy(wp, e0.data, e0.len);
+			wp += e0.len;
+			der_put(&out, 1, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, ci.data,
+			    (size_t)(wp - ci.data));
+		}
+		ck_assert_int_eq(envelope_verify(w.pki, out.data, out.len, 0, &s, &why),
+		    HEGN_ERR_INVALID);
+		ck_assert_ptr_null(s);
+		same_outcome(out.data, out.len);
+		buf_free(&certs, 0);
+		buf_free(&extra, 0);
+		buf_free(&sd, 0);
+		buf_free(&e0, 0);
+		free(ci.data);
+		ci.data = NULL;
+		buf_free(&out, 0);
+	}
+	OPENSSL_free(leaf);
+	sk_X509_free(chain);
+	buf_free(&der, 0);
+}
+END_TEST
+
 static Suite *
 envelope_suite(void)
 {
@@ -1625,6 +1734,7 @@ envelope_suite(void)
 	tcase_add_test(tc, test_two_signers_and_detached);
 	tcase_add_test(tc, test_tampered_signed);
 	tcase_add_test(tc, test_certs_apart);
+	tcase_add_test(tc, test_certs_apart_two_sets);
 	tcase_add_test(tc, test_truncated_and_garbage);
 	tcase_add_test(tc, test_random_damage);
 	tcase_add_test(tc, test_signer_certificate);

@@ -270,7 +270,9 @@ static struct {
 	int failed_kind;     /* the file of the last sync failed by a fault */
 	int hold;            /* the next WAL sync waits while this is set */
 	int held;            /* ... and is waiting */
-} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0 };
+	int fail_held;       /* ... and then fails */
+	long wal_reads;      /* reads of the WAL */
+} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 static __thread long my_wal_write;  /* the number of this thread's last WAL write */
 
@@ -296,6 +298,12 @@ shim_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 {
 	if (io_fault(IO_READ))
 		return SQLITE_IOERR_READ;
+	if (((struct shim_file *)f)->kind == FILE_WAL) {
+		pthread_mutex_lock(&T.lock);
+		T.wal_reads++;
+		pthread_cond_broadcast(&T.cond);
+		pthread_mutex_unlock(&T.lock);
+	}
 	return REAL(f)->pMethods->xRead(REAL(f), buf, amt, off);
 }
 
@@ -340,6 +348,12 @@ shim_sync(sqlite3_file *f, int flags)
 			pthread_cond_broadcast(&T.cond);
 			while (T.hold)
 				pthread_cond_wait(&T.cond, &T.lock);
+			if (T.fail_held) {
+				T.fail_held = 0;
+				T.failed_kind = kind;
+				pthread_mutex_unlock(&T.lock);
+				return SQLITE_IOERR_FSYNC;
+			}
 		}
 		pthread_mutex_unlock(&T.lock);
 	}
@@ -1749,9 +1763,14 @@ gc_committer(void *arg)
 	return NULL;
 }
 
-/* A reader of gc-a-0: its transaction ends only once what it saw is on disk. */
+/*
+ * A reader of gc-a-0: its transaction ends only once what it saw is on
+ * disk, a write transaction that read it and rolled back (answering from
+ * what it read, as a repeat is) as well as a read.
+ */
 struct gc_reader {
 	pthread_t th;
+	int write;           /* read in a write transaction, ended by a rollback */
 	int saw;             /* found gc-a-0 */
 	int read;            /* under T.lock: has read, and is ending its transaction */
 	int done;            /* under T.lock: its transaction has ended */
@@ -1765,7 +1784,7 @@ gc_read(void *arg)
 	struct store_message m;
 	struct why why = { 0 };
 
-	if (store_begin(st, 0, &tx, &why) == 0) {
+	if (store_begin(st, g->write, &tx, &why) == 0) {
 		if (store_message_get(tx, "gc-a-0", 0, &m, &why) == 0) {
 			g->saw = 1;
 			store_message_clear(&m);
@@ -1784,25 +1803,27 @@ gc_read(void *arg)
 	return NULL;
 }
 
-/* Both committed: the writer lock is free again, so both have counted their commits. */
+/*
+ * Both committed, as seen from outside the store: any transaction of the
+ * store's own ends only once what it saw is on disk, which the held sync
+ * keeps from happening.
+ */
 static int
 gc_committed(const char *a, const char *b)
 {
-	struct store_tx *tx = NULL;
-	struct store_message m;
-	struct why why = { 0 };
-	int n = 0;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int n = -1;
 
-	ck_assert_msg(store_begin(st, 1, &tx, &why) == 0, "store_begin: %s", why.text);
-	if (store_message_get(tx, a, 0, &m, &why) == 0) {
-		n++;
-		store_message_clear(&m);
-	}
-	if (store_message_get(tx, b, 0, &m, &why) == 0) {
-		n++;
-		store_message_clear(&m);
-	}
-	store_rollback(tx);
+	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE id IN (?1, ?2)",
+	    -1, &s, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_bind_text(s, 2, b, -1, SQLITE_STATIC), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
 	return n == 2;
 }
 
@@ -1811,7 +1832,8 @@ gc_committed(const char *a, const char *b)
  * A's sync of the WAL is held in the VFS; B and C commit meanwhile (the
  * sync runs without the write lock), and none of the three returns
  * before a WAL sync begun after its COMMIT has ended.  A reader that saw
- * A's message ends its transaction only after that sync too.  Released,
+ * A's message ends its transaction only after that sync too, and so does
+ * a write transaction that saw it and rolled back.  Released,
  * A's sync covers A, and one more covers B and C.
  */
 static void
@@ -1819,7 +1841,9 @@ gc_ack_waits(void)
 {
 	struct gc_thread t[3] = { { .name = "gc-a", .n = 1 }, { .name = "gc-b", .n = 1 },
 		{ .name = "gc-c", .n = 1 } };
-	struct gc_reader rd = { 0 };
+	struct gc_reader rd = { 0 }, wr = { .write = 1 };
+	struct store_tx *tx = NULL;
+	struct why why = { 0 };
 	long syncs_before;
 	int i, polls;
 
@@ -1840,6 +1864,11 @@ gc_ack_waits(void)
 	while (!rd.read)
 		pthread_cond_wait(&T.cond, &T.lock);
 	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&wr.th, NULL, gc_read, &wr), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!wr.read)
+		pthread_cond_wait(&T.cond, &T.lock);
+	pthread_mutex_unlock(&T.lock);
 	for (i = 1; i < 3; i++)
 		ck_assert_int_eq(pthread_create(&t[i].th, NULL, gc_committer, &t[i]), 0);
 	/* A watchdog, not a timing check: with the sync under the write lock this never ends. */
@@ -1847,11 +1876,16 @@ gc_ack_waits(void)
 		ck_assert_msg(polls < 60000, "B and C cannot commit while A's sync is held");
 		usleep(1000);
 	}
+	/* Once the write lock is free again, both have counted their commits. */
+	ck_assert_msg(store_begin(st, 1, &tx, &why) == 0, "store_begin: %s", why.text);
 	pthread_mutex_lock(&T.lock);
 	for (i = 0; i < 3; i++)
 		ck_assert_msg(!t[i].done, "%s returned before a sync after its commit", t[i].name);
 	ck_assert_msg(rd.saw, "the reader does not see gc-a's commit");
 	ck_assert_msg(!rd.done, "a read of gc-a ended before gc-a was on disk");
+	ck_assert_msg(wr.saw, "the write transaction does not see gc-a's commit");
+	ck_assert_msg(!wr.done, "a write transaction that read gc-a and rolled back ended "
+	    "before gc-a was on disk");
 	T.hold = 0;
 	pthread_cond_broadcast(&T.cond);
 	pthread_mutex_unlock(&T.lock);
@@ -1862,6 +1896,8 @@ gc_ack_waits(void)
 		    "had ended", t[i].name);
 	}
 	ck_assert_int_eq(pthread_join(rd.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(wr.th, NULL), 0);
+	store_rollback(tx);
 	ck_assert_int_eq(T.wal_syncs - syncs_before, 2);
 	store_close(st);
 	st = NULL;
@@ -1888,12 +1924,106 @@ gc_many(void)
 	st = NULL;
 }
 
+/* One relay_submit of body on a thread of its own, as hegnd serves a connection. */
+struct gc_submit {
+	pthread_t th;
+	const char *body;
+	size_t len;
+	json_t *resp;
+	int rc;
+	char why[512];
+	int done;            /* under T.lock */
+};
+
+static void *
+gc_submitter(void *arg)
+{
+	struct gc_submit *g = arg;
+	const struct party *p = party_find(relay_parties(rl), "ringsted-visitation");
+	struct why why = { 0 };
+	int created = -1;
+
+	g->rc = relay_submit(rl, p, "application/json", (const uint8_t *)g->body, g->len,
+	    &g->resp, &created, &why);
+	snprintf(g->why, sizeof(g->why), "%s", why.text);
+	pthread_mutex_lock(&T.lock);
+	g->done = 1;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	return NULL;
+}
+
+/*
+ * A submission's commit waits for its WAL sync; the same submission again
+ * reads it meanwhile and is answered as a repeat.  The sync then fails:
+ * the first is refused, and the repeat must be too, not answered as
+ * accepted with what may not be on disk.
+ */
+static void
+gc_repeat_failed_sync(void)
+{
+	struct gc_submit a = { 0 }, b = { 0 }, first = { 0 };
+	struct timespec until;
+	char body[1024];
+	long reads;
+	int n;
+
+	/* A first commit: the WAL is past its header, whose sync belongs to a COMMIT. */
+	relay_setup();
+	n = relay_body(body, sizeof(body));
+	first.body = body;
+	first.len = (size_t)n;
+	gc_submitter(&first);
+	ck_assert_msg(first.rc == 0, "a first submission: %s", first.why);
+	json_decref(first.resp);
+	relay_setup();
+	n = relay_body(body, sizeof(body));
+	a.body = b.body = body;
+	a.len = b.len = (size_t)n;
+	pthread_mutex_lock(&T.lock);
+	T.hold = 1;
+	T.held = 0;
+	T.fail_held = 1;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&a.th, NULL, gc_submitter, &a), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!T.held && !a.done)
+		pthread_cond_wait(&T.cond, &T.lock);
+	ck_assert_msg(!a.done, "the submission returned without a sync of the WAL");
+	reads = T.wal_reads;
+	pthread_mutex_unlock(&T.lock);
+	/* The repeat has read the WAL, so it sees the first submission's commit. */
+	ck_assert_int_eq(pthread_create(&b.th, NULL, gc_submitter, &b), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 120;
+	pthread_mutex_lock(&T.lock);
+	/* A watchdog, not a timing check: the repeat reads the WAL at once. */
+	while (T.wal_reads == reads && !b.done)
+		ck_assert_msg(pthread_cond_timedwait(&T.cond, &T.lock, &until) == 0,
+		    "the repeat never read the WAL");
+	T.hold = 0;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(b.th, NULL), 0);
+	ck_assert_int_eq(T.failed_kind, FILE_WAL);
+	ck_assert_msg(a.rc == HEGN_ERR_STORE && a.resp == NULL, "the submission whose sync "
+	    "failed gives %d (%s)", a.rc, a.why);
+	ck_assert_msg(b.rc == HEGN_ERR_STORE && b.resp == NULL, "its repeat, read before the "
+	    "sync failed, gives %d (%s)", b.rc, b.why);
+	json_decref(a.resp);
+	json_decref(b.resp);
+	relay_close(rl);
+	rl = NULL;
+}
+
 START_TEST(t_group_commit)
 {
 	gc_sync_fails();
 	gc_checkpoint_fails();
 	gc_ack_waits();
 	gc_many();
+	gc_repeat_failed_sync();
 }
 END_TEST
 

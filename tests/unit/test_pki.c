@@ -1297,6 +1297,51 @@ START_TEST(test_cert_parse_cache)
 }
 END_TEST
 
+/*
+ * A certificate far larger than a real one (64 KiB of extension) is parsed
+ * but never kept: 256 of them, sent by one party, would hold gigabytes.
+ */
+START_TEST(test_cert_parse_cache_large)
+{
+	struct pki *p = world_pki(NULL, NULL, 0);
+	struct why why = { 0 };
+	ASN1_OBJECT *obj = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext = NULL;
+	unsigned char *der = NULL, *big;
+	uint64_t hits, misses;
+	X509 *x = X509_dup(org), *a = NULL, *b = NULL;
+	int len;
+
+	big = calloc(1, 65536);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(ASN1_OCTET_STRING_set(os, big, 65536), 1);
+	ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
+	ck_assert_ptr_nonnull(ext);
+	ck_assert_int_eq(X509_add_ext(x, ext, -1), 1);
+	/* Encoded anew (the signature no longer matches; only the parse is looked at). */
+	ck_assert_int_gt(i2d_re_X509_tbs(x, NULL), 65536);
+	len = i2d_X509(x, &der);
+	ck_assert_int_gt(len, 65536);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &a, &why), 0);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der, (size_t)len, &b, &why), 0);
+	ck_assert_int_eq(X509_cmp(a, b), 0);
+	ck_assert_ptr_ne(a, b);
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(hits, 0);
+	ck_assert_uint_eq(misses, 2);
+	X509_free(a);
+	X509_free(b);
+	OPENSSL_free(der);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+	X509_free(x);
+	free(big);
+	pki_free(p);
+}
+END_TEST
+
 static Suite *
 pki_suite(void)
 {
@@ -1328,6 +1373,7 @@ pki_suite(void)
 	tcase_add_test(tc, test_cache_expiry);
 	tcase_add_test(tc, test_cache_bounded);
 	tcase_add_test(tc, test_cert_parse_cache);
+	tcase_add_test(tc, test_cert_parse_cache_large);
 	suite_add_tcase(s, tc);
 	return s;
 }
