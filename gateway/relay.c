@@ -364,10 +364,11 @@ submit_response(const char *id, const char *state, const char *recipient)
 
 /*
  * A repeat of an id: the same sender with identical content is the same
- * submission; anything else is a conflict.
+ * submission; anything else is a conflict.  Read in *txp; a repeat ends it
+ * with a commit (and *txp is NULL), a new id leaves it open for the caller.
  */
 static int
-repeat_in(struct store_tx *tx, const char *id, const char *sender, const char *content_sha,
+repeat_in(struct store_tx **txp, const char *id, const char *sender, const char *content_sha,
     json_t **response, struct why *why)
 {
 	struct store_message old;
@@ -376,21 +377,21 @@ repeat_in(struct store_tx *tx, const char *id, const char *sender, const char *c
 	int rc;
 
 	memset(&old, 0, sizeof(old));
-	if ((rc = store_message_get(tx, id, 0, &old, why)) != 0)
+	if ((rc = store_message_get(*txp, id, 0, &old, why)) != 0)
 		goto out;
 	if (strcmp(old.sender, sender) != 0 || strcmp(old.content_sha256, content_sha) != 0) {
 		rc = why_set(why, HEGN_ERR_CONFLICT,
 		    "id: message %s was already submitted with other content", id);
 		goto out;
 	}
-	if ((rc = store_delivery_list(tx, id, &d, &n, why)) != 0)
+	if ((rc = store_delivery_list(*txp, id, &d, &n, why)) != 0)
 		goto out;
 	/*
 	 * Ended by a commit, which says whether what was read is on disk (the
 	 * first submission's sync may have failed); a rollback would not.
 	 */
-	rc = store_commit(tx, why);
-	tx = NULL;
+	rc = store_commit(*txp, why);
+	*txp = NULL;
 	if (rc != 0)
 		goto out;
 	*response = submit_response(id, n > 0 ? d[0].state : STORE_STATE_SUBMITTED,
@@ -411,7 +412,7 @@ check_repeat(struct relay *r, const char *id, const char *sender, const char *co
 
 	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
 		return rc;
-	rc = repeat_in(tx, id, sender, content_sha, response, why);
+	rc = repeat_in(&tx, id, sender, content_sha, response, why);
 	store_rollback(tx);
 	return rc;
 }
@@ -905,7 +906,7 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	 */
 	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
 		goto out;
-	rc = repeat_in(tx, id, sender->name, csha, response, why);
+	rc = repeat_in(&tx, id, sender->name, csha, response, why);
 	if (rc == 0 || rc != HEGN_ERR_NOT_FOUND)
 		goto out;
 	why_clear(why);
