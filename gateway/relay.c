@@ -669,6 +669,32 @@ static int medcom_ack_fetch(const struct store_message *m, const struct party *c
     struct policy_decision *d);
 
 /*
+ * The audit entry of an accepted submission (detail: what went to whom), and
+ * for a notice about a citizen who receives no services, withheld, the event
+ * that it was recorded and delivered to nobody (Retssikkerhedsloven section
+ * 12c), in tx.
+ */
+static int
+audit_accepted(struct store_tx *tx, const char *id, const char *sender, const char *cref,
+    const char *rule, const char *detail, int withheld, int64_t now, struct why *why)
+{
+	struct audit_event ae;
+	struct store_event ev;
+	int rc;
+
+	audit_fill(&ae, "message.submit", sender, id, cref, "allow", rule, withheld ?
+	    "recorded, delivered to nobody: the citizen receives no services "
+	    "(Retssikkerhedsloven section 12c)" : detail);
+	if (withheld) {
+		event_fill(&ev, id, NULL, "withheld", GATEWAY_NAME,
+		    "the citizen receives no services: delivered to nobody", now);
+		if ((rc = store_event_add(tx, &ev, why)) != 0)
+			return rc;
+	}
+	return audit_append(tx, &ae, now, why);
+}
+
+/*
  * A hospital's notice to the municipality goes on to every provider with an
  * active assignment for the citizen that the policy lets have it
  * (hospital-route); for a citizen who receives no services it is recorded and
@@ -791,7 +817,6 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	struct store_message sm;
 	struct store_delivery sd;
 	struct store_event ev;
-	struct audit_event ae;
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	struct copy *copies = NULL;
@@ -1008,19 +1033,8 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	if ((rc = store_event_add(tx, &ev, why)) != 0)
 		goto out;
 	snprintf(detail, sizeof(detail), "%s to %s", sm.kind, to->name);
-	audit_fill(&ae, "message.submit", sender->name, id, cref, "allow", copies[0].send.rule_id,
-	    detail);
-	if (withheld) {
-		audit_fill(&ae, "message.submit", sender->name, id, cref, "allow",
-		    copies[0].send.rule_id,
-		    "recorded, delivered to nobody: the citizen receives no services "
-		    "(Retssikkerhedsloven section 12c)");
-		event_fill(&ev, id, NULL, "withheld", GATEWAY_NAME,
-		    "the citizen receives no services: delivered to nobody", now);
-		if ((rc = store_event_add(tx, &ev, why)) != 0)
-			goto out;
-	}
-	if ((rc = audit_append(tx, &ae, now, why)) != 0)
+	if ((rc = audit_accepted(tx, id, sender->name, cref, copies[0].send.rule_id, detail,
+	    withheld, now, why)) != 0)
 		goto out;
 	if ((rc = store_copies(r, tx, id, sender->name, cref, message_kind(m), message_classes(m),
 	    sm.deadline_ms, copies, ncopies, signer_has(r->signer, sender->name) ?
@@ -2879,7 +2893,6 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	struct store_medcom by_bundle, by_header, row;
 	struct store_message sm;
 	struct store_event ev;
-	struct audit_event ae;
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	struct copy *copies = NULL;
@@ -3111,19 +3124,8 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 		goto out;
 	snprintf(detail, sizeof(detail), "%s to %s (MedCom %s)", kind, to->name,
 	    medcom_activity(mm));
-	audit_fill(&ae, "message.submit", sender->name, id, cref, "allow", copies[0].send.rule_id,
-	    detail);
-	if (withheld) {
-		audit_fill(&ae, "message.submit", sender->name, id, cref, "allow",
-		    copies[0].send.rule_id,
-		    "recorded, delivered to nobody: the citizen receives no services "
-		    "(Retssikkerhedsloven section 12c)");
-		event_fill(&ev, id, NULL, "withheld", GATEWAY_NAME,
-		    "the citizen receives no services: delivered to nobody", now);
-		if ((rc = store_event_add(tx, &ev, why)) != 0)
-			goto out;
-	}
-	if ((rc = audit_append(tx, &ae, now, why)) != 0)
+	if ((rc = audit_accepted(tx, id, sender->name, cref, copies[0].send.rule_id, detail,
+	    withheld, now, why)) != 0)
 		goto out;
 	for (i = 0; i < ncopies; i++)
 		copies[i].form = copies[i].own_signed ? "hegn's format" : "the original MedCom FHIR";
