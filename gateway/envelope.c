@@ -195,6 +195,35 @@ bio_to_buf(BIO *bio, struct buf *out, struct why *why)
 	return 0;
 }
 
+/*
+ * The DER of cms in a fresh malloc'd buffer.  OpenSSL 3.0's encoder ignores
+ * a failed allocation while it sorts a SET OF (the signed attributes) and
+ * goes on, leaving the set out: the bytes written then fall short of the
+ * length the first pass computed.  i2d_CMS_bio cannot tell; this can.
+ */
+static int
+cms_der(CMS_ContentInfo *cms, struct buf *out, struct why *why)
+{
+	unsigned char *p;
+	int len, n;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((len = i2d_CMS_ContentInfo(cms, NULL)) <= 0)
+		return why_set(why, HEGN_ERR_CRYPTO, "cannot encode CMS output");
+	if ((out->data = malloc((size_t)len)) == NULL)
+		return why_set(why, HEGN_ERR_NOMEM, "out of memory for %d bytes", len);
+	p = out->data;
+	n = i2d_CMS_ContentInfo(cms, &p);
+	if (n != len || p - out->data != len) {
+		free(out->data);
+		out->data = NULL;
+		return why_set(why, HEGN_ERR_CRYPTO, "cannot encode CMS output");
+	}
+	out->len = (size_t)len;
+	return 0;
+}
+
 static int
 valid_content_id(const uint8_t *s, size_t len)
 {
@@ -226,8 +255,7 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	EVP_PKEY_CTX *pctx;
-	X509 *copy = NULL;
-	BIO *in = NULL, *bout = NULL;
+	BIO *in = NULL;
 	int r, i, flags = CMS_PARTIAL | CMS_BINARY;
 
 	out->data = NULL;
@@ -260,10 +288,7 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	 * listed in docs/formats.md.  CMS_KEY_PARAM leaves the signing
 	 * context open so the RSA padding can be chosen.
 	 */
-	/* A copy of the certificate, as in envelope_seal: its cached key can break. */
-	if ((copy = X509_dup(cert)) == NULL)
-		goto crypto;
-	if ((si = CMS_add1_signer(cms, copy, key, EVP_sha256(),
+	if ((si = CMS_add1_signer(cms, cert, key, EVP_sha256(),
 	    CMS_KEY_PARAM | CMS_NOSMIMECAP)) == NULL)
 		goto crypto;
 	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && padding == ENVELOPE_PSS) {
@@ -283,20 +308,70 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 		goto crypto;
 	if (CMS_final(cms, in, NULL, flags) != 1)
 		goto crypto;
-	if ((bout = BIO_new(BIO_s_mem())) == NULL ||
-	    i2d_CMS_bio(bout, cms) != 1)
+	/*
+	 * OpenSSL 3.0 can return a signature that does not verify: an
+	 * allocation failure while it reads the PSS parameters back from the
+	 * signing context is taken for "the defaults" (tests/unit/test_faults.c
+	 * finds one).  Verifying costs one public-key operation; a signature
+	 * nobody can verify would reach the recipient as a forgery.
+	 */
+	if (CMS_SignerInfo_verify(si) != 1)
 		goto crypto;
-	r = bio_to_buf(bout, out, why);
+	r = cms_der(cms, out, why);
 	goto out;
 crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot create CMS signature");
 	why_openssl(why);
 out:
-	X509_free(copy);
 	BIO_free(in);
-	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
 	return r;
+}
+
+/*
+ * The key-encryption algorithm identifiers envelope_seal asks for, as DER:
+ * RSAES-OAEP with SHA-256 and MGF1-SHA-256 (RFC 8017 A.2.1, RFC 4055), and
+ * dhSinglePass-stdDH-sha256kdf-scheme with id-aes256-wrap (RFC 5753), the
+ * wrap OpenSSL picks for a 256-bit content key.
+ */
+static const uint8_t kek_rsa_oaep_sha256[] = {
+	0x30, 0x38, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+	0x07, 0x30, 0x2b, 0xa0, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48,
+	0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0xa1, 0x1a, 0x30, 0x18, 0x06, 0x09,
+	0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08, 0x30, 0x0b, 0x06,
+	0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+};
+static const uint8_t kek_ecdh_sha256kdf_aes256wrap[] = {
+	0x30, 0x15, 0x06, 0x06, 0x2b, 0x81, 0x04, 0x01, 0x0b, 0x01, 0x30, 0x0b,
+	0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2d,
+};
+
+/*
+ * OpenSSL 3.0 writes the key-encryption algorithm of a recipient from
+ * digest names it reads back from the key context, and an allocation
+ * failure in that lookup is taken for "no digest", i.e. the SHA-1 default:
+ * the identifier then names SHA-1 while SHA-256 was used, and the recipient
+ * cannot open the message (tests/unit/test_faults.c finds one).  So the
+ * identifier written is compared with the one asked for.
+ */
+static int
+kek_as_asked(CMS_RecipientInfo *ri, int rsa)
+{
+	X509_ALGOR *alg = NULL;
+	unsigned char *der = NULL;
+	const uint8_t *want = rsa ? kek_rsa_oaep_sha256 : kek_ecdh_sha256kdf_aes256wrap;
+	size_t want_len = rsa ? sizeof(kek_rsa_oaep_sha256) :
+	    sizeof(kek_ecdh_sha256kdf_aes256wrap);
+	int n, same;
+
+	if (rsa ? CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &alg) != 1 :
+	    CMS_RecipientInfo_kari_get0_alg(ri, &alg, NULL) != 1)
+		return 0;
+	if (alg == NULL || (n = i2d_X509_ALGOR(alg, &der)) <= 0)
+		return 0;
+	same = (size_t)n == want_len && memcmp(der, want, want_len) == 0;
+	OPENSSL_free(der);
+	return same;
 }
 
 int
@@ -309,8 +384,7 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 	EVP_PKEY_CTX *pctx;
 	EVP_PKEY *pub;
 	const EVP_CIPHER *evp;
-	X509 *copy = NULL;
-	BIO *in = NULL, *bout = NULL;
+	BIO *in = NULL;
 	int r, flags = CMS_PARTIAL | CMS_BINARY, rsa;
 
 	out->data = NULL;
@@ -358,16 +432,7 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 	 * (Bleichenbacher).  EC: ephemeral-static ECDH (kari) with the
 	 * X9.63 KDF over SHA-256 rather than OpenSSL's default SHA-1.
 	 */
-	/*
-	 * A copy of the certificate, so its public key object lives for this
-	 * message only: OpenSSL 3.0 can leave the key it caches in the
-	 * certificate broken after an allocation failure, and every later
-	 * message to that recipient would then be sealed to garbage
-	 * (tests/unit/test_faults.c).
-	 */
-	if ((copy = X509_dup(recipient)) == NULL)
-		goto crypto;
-	if ((ri = CMS_add1_recipient_cert(cms, copy, CMS_KEY_PARAM)) == NULL ||
+	if ((ri = CMS_add1_recipient_cert(cms, recipient, CMS_KEY_PARAM)) == NULL ||
 	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL)
 		goto crypto;
 	if (rsa) {
@@ -383,20 +448,15 @@ envelope_seal(X509 *recipient, enum envelope_cipher cipher,
 	if ((in = BIO_new_mem_buf(len == 0 ? "" : (const void *)content,
 	    (int)len)) == NULL)
 		goto crypto;
-	if (CMS_final(cms, in, NULL, flags) != 1)
+	if (CMS_final(cms, in, NULL, flags) != 1 || !kek_as_asked(ri, rsa))
 		goto crypto;
-	if ((bout = BIO_new(BIO_s_mem())) == NULL ||
-	    i2d_CMS_bio(bout, cms) != 1)
-		goto crypto;
-	r = bio_to_buf(bout, out, why);
+	r = cms_der(cms, out, why);
 	goto out;
 crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot encrypt CMS message");
 	why_openssl(why);
 out:
-	X509_free(copy);
 	BIO_free(in);
-	BIO_free(bout);
 	CMS_ContentInfo_free(cms);
 	return r;
 }
