@@ -1058,24 +1058,39 @@ sign_run(struct why *why)
 	    strlen(msg), "fault-2", &eb, why);
 }
 
+/* b is a signature by w.cert over msg; what names it in a failure. */
 static void
-sign_check(int rc, long k)
+sign_verifies(const struct buf *b, long k, const char *what)
 {
 	struct envelope_signed *s = NULL;
 	struct why why = { 0 };
 	const uint8_t *c;
 	size_t len;
 
-	if (rc < 0) {
-		ck_assert_msg(eb.data == NULL && eb.len == 0, "envelope_sign k=%ld: output on error", k);
-		return;
-	}
-	ck_assert_msg(envelope_verify(w.pki, eb.data, eb.len, 0, &s, &why) == 0,
-	    "envelope_sign k=%ld: 0 with a signature that does not verify (%s)", k, why.text);
+	ck_assert_msg(envelope_verify(w.pki, b->data, b->len, 0, &s, &why) == 0,
+	    "envelope_sign k=%ld: %s does not verify (%s)", k, what, why.text);
 	c = envelope_signed_content(s, &len);
 	ck_assert(len == strlen(msg) && memcmp(c, msg, len) == 0);
 	ck_assert_str_eq(envelope_signed_content_id(s), "fault-2");
 	envelope_signed_free(s);
+}
+
+static void
+sign_check(int rc, long k)
+{
+	struct buf again = { 0 };
+	struct why why = { 0 };
+
+	if (rc < 0)
+		ck_assert_msg(eb.data == NULL && eb.len == 0, "envelope_sign k=%ld: output on error", k);
+	else
+		sign_verifies(&eb, k, "0 with a signature that");
+	/* The key and certificate are shared by every message: nothing the fault broke stays broken. */
+	ck_assert_msg(envelope_sign(w.key, w.cert, NULL, ENVELOPE_PSS, (const uint8_t *)msg,
+	    strlen(msg), "fault-2", &again, &why) == 0,
+	    "envelope_sign k=%ld: the next signature fails (%s)", k, why.text);
+	sign_verifies(&again, k, "the next signature");
+	buf_free(&again, 0);
 }
 
 static void
@@ -1116,20 +1131,34 @@ seal_run(struct why *why)
 	return envelope_seal(w.gw_cert, ENVELOPE_AES256_GCM, w.sig.data, w.sig.len, 1, &eb, why);
 }
 
+/* b opens with the gateway's key to w.sig; what names it in a failure. */
 static void
-seal_check(int rc, long k)
+seal_opens(const struct buf *b, long k, const char *what)
 {
 	struct buf out = { 0 };
 	struct why why = { 0 };
 
-	if (rc < 0) {
-		ck_assert_msg(eb.data == NULL && eb.len == 0, "envelope_seal k=%ld: output on error", k);
-		return;
-	}
-	ck_assert_msg(envelope_open(w.gw_key, w.gw_cert, eb.data, eb.len, &out, &why) == 0,
-	    "envelope_seal k=%ld: 0 with something that does not open (%s)", k, why.text);
+	ck_assert_msg(envelope_open(w.gw_key, w.gw_cert, b->data, b->len, &out, &why) == 0,
+	    "envelope_seal k=%ld: %s does not open (%s)", k, what, why.text);
 	ck_assert(out.len == w.sig.len && memcmp(out.data, w.sig.data, out.len) == 0);
 	buf_free(&out, 1);
+}
+
+static void
+seal_check(int rc, long k)
+{
+	struct buf again = { 0 };
+	struct why why = { 0 };
+
+	if (rc < 0)
+		ck_assert_msg(eb.data == NULL && eb.len == 0, "envelope_seal k=%ld: output on error", k);
+	else
+		seal_opens(&eb, k, "0 with something that");
+	/* The recipient's certificate is shared by every message: nothing the fault broke stays broken. */
+	ck_assert_msg(envelope_seal(w.gw_cert, ENVELOPE_AES256_GCM, w.sig.data, w.sig.len, 1,
+	    &again, &why) == 0, "envelope_seal k=%ld: the next sealing fails (%s)", k, why.text);
+	seal_opens(&again, k, "the next sealed message");
+	buf_free(&again, 0);
 }
 
 static int
