@@ -161,12 +161,33 @@ get_inbox(struct relay *r, const struct http_request *req, const char *id,
 	api_json(resp, 200, j);
 }
 
+/* The http layer's reader of a fetched copy: a piece at a time, from the store. */
+static int
+sealed_stream_read(void *arg, uint64_t offset, uint8_t *out, size_t n, size_t *got)
+{
+	struct relay_sealed *s = arg;
+	struct why why = { 0 };
+
+	if (relay_sealed_read(s, offset, out, n, got, &why) != 0) {
+		log_error("api: sending a sealed copy stopped at byte %llu of %llu: %s",
+		    (unsigned long long)offset, (unsigned long long)relay_sealed_size(s), why.text);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sealed_stream_free(void *arg)
+{
+	relay_sealed_free(arg);
+}
+
 static void
 get_message(struct relay *r, const struct http_request *req, const char *id,
     struct http_response *resp)
 {
 	struct why why = { 0 };
-	char sha[65];
+	struct relay_sealed *sealed = NULL;
 	json_t *j = NULL;
 	int rc;
 
@@ -176,14 +197,18 @@ get_message(struct relay *r, const struct http_request *req, const char *id,
 	 */
 	if (accepts(req, "application/pkcs7-mime") ||
 	    (!accepts(req, "application/json") && relay_is_recipient(r, req->party, id))) {
-		rc = relay_fetch(r, req->party, id, &resp->body, sha, &why);
+		rc = relay_fetch(r, req->party, id, &sealed, &why);
 		if (rc != 0) {
 			api_why(resp, rc, &why);
 			return;
 		}
 		resp->status = 200;
 		resp->content_type = "application/pkcs7-mime; smime-type=enveloped-data";
-		snprintf(resp->digest, sizeof(resp->digest), "%s", sha);
+		snprintf(resp->digest, sizeof(resp->digest), "%s", relay_sealed_sha256(sealed));
+		resp->stream.size = relay_sealed_size(sealed);
+		resp->stream.read = sealed_stream_read;
+		resp->stream.free = sealed_stream_free;
+		resp->stream.arg = sealed;
 		return;
 	}
 	rc = relay_status(r, req->party, id, &j, &why);

@@ -132,18 +132,68 @@ out:
 	sk_X509_pop_free(chain, X509_free);
 }
 
+/* A body read in pieces while it is sent (http_response.stream). */
+struct stream {
+	int (*read)(void *arg, uint64_t offset, uint8_t *out, size_t n, size_t *got);
+	void (*free)(void *arg);
+	void *arg;
+};
+
+#define STREAM_BLOCK (64 * 1024)
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	size_t got = 0;
+
+	if (st->read(st->arg, pos, (uint8_t *)buf, max, &got) != 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	/* libmicrohttpd stops at the announced size: a short copy ends the connection. */
+	if (got == 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return (ssize_t)got;
+}
+
+static void
+stream_free(void *cls)
+{
+	struct stream *st = cls;
+
+	if (st->free != NULL)
+		st->free(st->arg);
+	free(st);
+}
+
 static enum MHD_Result
 send_response(struct MHD_Connection *conn, struct http_response *resp)
 {
 	struct MHD_Response *r;
+	struct stream *st;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(resp->body.len, resp->body.data, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
+	if (resp->stream.read != NULL) {
+		st = xmalloc(sizeof(*st));
+		st->read = resp->stream.read;
+		st->free = resp->stream.free;
+		st->arg = resp->stream.arg;
+		resp->stream.read = NULL;
 		buf_free(&resp->body, 0);
-		return MHD_NO;
+		r = MHD_create_response_from_callback(resp->stream.size, STREAM_BLOCK, stream_read,
+		    st, stream_free);
+		if (r == NULL) {
+			stream_free(st);
+			return MHD_NO;
+		}
+	} else {
+		r = MHD_create_response_from_buffer(resp->body.len, resp->body.data,
+		    MHD_RESPMEM_MUST_FREE);
+		if (r == NULL) {
+			buf_free(&resp->body, 0);
+			return MHD_NO;
+		}
+		resp->body.data = NULL;
 	}
-	resp->body.data = NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    resp->content_type ? resp->content_type : "application/json");
 	MHD_add_response_header(r, "Cache-Control", "no-store");

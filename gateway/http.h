@@ -10,6 +10,7 @@
 #define HEGN_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "party.h"
@@ -41,6 +42,17 @@ struct http_response {
 	char cookie[2][200];            /* "Set-Cookie" values when non-empty (web page) */
 	const char *csp;                /* "Content-Security-Policy" when set (web page) */
 	unsigned int retry_after;       /* "Retry-After" seconds when non-zero (429) */
+	/*
+	 * With read set, the body is stream.size bytes that read puts in
+	 * pieces (0, or -1 to break the response off), and free releases arg
+	 * once the response is done; body is then unused.
+	 */
+	struct {
+		uint64_t size;
+		int (*read)(void *arg, uint64_t offset, uint8_t *out, size_t n, size_t *got);
+		void (*free)(void *arg);
+		void *arg;
+	} stream;
 };
 
 /*

@@ -1148,9 +1148,21 @@ not_found(struct why *why, const char *id)
 	return why_set(why, HEGN_ERR_NOT_FOUND, "no message %s for you", id);
 }
 
+/* A fetched copy and the piece of it in memory (relay_sealed_read). */
+struct relay_sealed {
+	struct relay *r;
+	char id[65];
+	char recipient[65];
+	char sha[65];
+	uint64_t size;
+	uint8_t *piece;
+	uint64_t piece_at;
+	size_t piece_len;
+};
+
 int
-relay_fetch(struct relay *r, const struct party *caller, const char *id, struct buf *sealed,
-    char sha[65], struct why *why)
+relay_fetch(struct relay *r, const struct party *caller, const char *id,
+    struct relay_sealed **out, struct why *why)
 {
 	struct policy *pol = policy_get(r);
 	struct store_tx *tx = NULL;
@@ -1162,23 +1174,23 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 	struct policy_ctx ctx;
 	struct policy_decision dec;
 	const struct party *sender;
+	struct relay_sealed *sealed = NULL;
 	enum assign_state as = ASSIGN_NONE;
 	enum message_kind kind;
 	char detail[300];
 	int64_t now = util_now_ms();
 	int rc;
 
+	*out = NULL;
 	memset(&d, 0, sizeof(d));
 	memset(&m, 0, sizeof(m));
-	sealed->data = NULL;
-	sealed->len = 0;
 	if (!util_valid_id(id)) {
 		rc = not_found(why, "");
 		goto out;
 	}
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
-	rc = store_delivery_get(tx, id, caller->name, 1, &d, why);
+	rc = store_delivery_get(tx, id, caller->name, 0, &d, why);
 	if (rc == HEGN_ERR_NOT_FOUND) {
 		/* Asking for what is not yours is recorded; the answer is the same 404. */
 		/* The citizen of an existing message, so the probe shows in their access log. */
@@ -1247,21 +1259,90 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id, struct 
 	    detail);
 	if ((rc = audit_append(tx, &ae, now, why)) != 0)
 		goto out;
+	/* The first piece, with the copy's length, in the transaction that records the fetch. */
+	sealed = xcalloc(1, sizeof(*sealed));
+	sealed->r = r;
+	snprintf(sealed->id, sizeof(sealed->id), "%s", id);
+	snprintf(sealed->recipient, sizeof(sealed->recipient), "%s", caller->name);
+	memcpy(sealed->sha, d.sealed_sha256, sizeof(sealed->sha));
+	sealed->piece = xmalloc(RELAY_SEALED_PIECE);
+	if ((rc = store_sealed_read(tx, id, caller->name, sealed->sha, 0, sealed->piece,
+	    RELAY_SEALED_PIECE, &sealed->piece_len, &sealed->size, why)) != 0) {
+		if (rc == HEGN_ERR_NOT_FOUND)
+			rc = why_set(why, HEGN_ERR_STORE, "message %s has no sealed copy for %s", id,
+			    caller->name);
+		goto out;
+	}
 	/* The fetch is recorded before the bytes leave. */
 	rc = store_commit(tx, why);
 	tx = NULL;
 	if (rc != 0)
 		goto out;
-	memcpy(sha, d.sealed_sha256, 65);
-	*sealed = d.sealed;
-	memset(&d.sealed, 0, sizeof(d.sealed));
+	*out = sealed;
+	sealed = NULL;
 	rc = 0;
 out:
 	store_rollback(tx);
+	relay_sealed_free(sealed);
 	store_delivery_clear(&d);
 	store_message_clear(&m);
 	policy_free(pol);
 	return rc;
+}
+
+uint64_t
+relay_sealed_size(const struct relay_sealed *s)
+{
+	return s->size;
+}
+
+const char *
+relay_sealed_sha256(const struct relay_sealed *s)
+{
+	return s->sha;
+}
+
+int
+relay_sealed_read(struct relay_sealed *s, uint64_t offset, uint8_t *out, size_t n,
+    size_t *got, struct why *why)
+{
+	struct store_tx *tx = NULL;
+	uint64_t total = 0;
+	size_t have;
+	int rc;
+
+	*got = 0;
+	if (offset >= s->size)
+		return 0;
+	if (offset < s->piece_at || offset >= s->piece_at + s->piece_len) {
+		s->piece_at = offset;
+		s->piece_len = 0;
+		if ((rc = store_begin(s->r->store, 0, &tx, why)) != 0)
+			return rc;
+		rc = store_sealed_read(tx, s->id, s->recipient, s->sha, offset, s->piece,
+		    RELAY_SEALED_PIECE, &s->piece_len, &total, why);
+		store_rollback(tx);
+		if (rc != 0)
+			return rc;
+		if (total != s->size || s->piece_len == 0)
+			return why_set(why, HEGN_ERR_STORE, "the sealed copy of %s for %s changed size "
+			    "while it was sent", s->id, s->recipient);
+	}
+	have = (size_t)(s->piece_at + s->piece_len - offset);
+	if (n > have)
+		n = have;
+	memcpy(out, s->piece + (offset - s->piece_at), n);
+	*got = n;
+	return 0;
+}
+
+void
+relay_sealed_free(struct relay_sealed *s)
+{
+	if (s == NULL)
+		return;
+	free(s->piece);
+	free(s);
 }
 
 int

@@ -91,12 +91,26 @@ int relay_inbox(struct relay *r, const struct party *caller, const char *after,
     const char *limit, json_t **out, struct why *why);
 
 /*
- * The message id sealed for caller (a recipient): the DER in *sealed and its
- * hex SHA-256 in sha.  Records the first fetch.  HEGN_ERR_NOT_FOUND for
- * anything the caller may not see.
+ * The message id sealed for caller (a recipient), in *out to be read in
+ * pieces.  Records the first fetch.  HEGN_ERR_NOT_FOUND for anything the
+ * caller may not see.  The first piece is read in the fetch's own
+ * transaction, each later one in a read transaction of its own, so a fetch
+ * holds at most RELAY_SEALED_PIECE bytes of the copy however large it is.
  */
+#define RELAY_SEALED_PIECE (1024 * 1024)
+struct relay_sealed;
 int relay_fetch(struct relay *r, const struct party *caller, const char *id,
-    struct buf *sealed, char sha[65], struct why *why);
+    struct relay_sealed **out, struct why *why);
+/* The whole copy's length in bytes and its hex SHA-256. */
+uint64_t relay_sealed_size(const struct relay_sealed *s);
+const char *relay_sealed_sha256(const struct relay_sealed *s);
+/*
+ * Up to n bytes from offset into out (*got of them, 0 at the end).  A copy
+ * replaced since the fetch (its SHA-256 changed) is HEGN_ERR_NOT_FOUND.
+ */
+int relay_sealed_read(struct relay_sealed *s, uint64_t offset, uint8_t *out, size_t n,
+    size_t *got, struct why *why);
+void relay_sealed_free(struct relay_sealed *s);
 
 /* True when caller sent message id (no side effects, not audited). */
 int relay_is_sender(struct relay *r, const struct party *caller, const char *id);

@@ -256,6 +256,20 @@ store_delivery_get(struct store_tx *tx, const char *id, const char *recipient,
 }
 
 int
+store_sealed_read(struct store_tx *tx, const char *id, const char *recipient, const char *sha,
+    uint64_t offset, uint8_t *out, size_t n, size_t *got, uint64_t *total, struct why *why)
+{
+	if (got != NULL)
+		*got = 0;
+	if (total != NULL)
+		*total = 0;
+	if (tx == NULL || id == NULL || recipient == NULL || sha == NULL ||
+	    (out == NULL && n != 0) || got == NULL || total == NULL)
+		return store_no_tx("sealed read", why);
+	return tx->be->sealed_read(tx->h, id, recipient, sha, offset, out, n, got, total, why);
+}
+
+int
 store_delivery_list(struct store_tx *tx, const char *id, struct store_delivery **out,
     size_t *n, struct why *why)
 {

@@ -227,6 +227,15 @@ struct store_backend {
 	int (*delivery_insert)(void *tx, const struct store_delivery *d, struct why *why);
 	int (*delivery_get)(void *tx, const char *id, const char *recipient, int with_sealed,
 	    struct store_delivery *out, struct why *why);
+	/*
+	 * Up to n bytes of the sealed copy from offset (*got of them; *total,
+	 * its whole length), if its SHA-256 is still sha.  HEGN_ERR_NOT_FOUND
+	 * when the copy is gone or another; offset past the end is
+	 * HEGN_ERR_INVALID.  Reads only the pages of those bytes.
+	 */
+	int (*sealed_read)(void *tx, const char *id, const char *recipient, const char *sha,
+	    uint64_t offset, uint8_t *out, size_t n, size_t *got, uint64_t *total,
+	    struct why *why);
 	/* All deliveries of a message (without sealed blobs), in recipient order. */
 	int (*delivery_list)(void *tx, const char *id, struct store_delivery **out, size_t *n,
 	    struct why *why);
@@ -368,6 +377,9 @@ int store_message_get(struct store_tx *tx, const char *id, int with_der,
 int store_delivery_insert(struct store_tx *tx, const struct store_delivery *d, struct why *why);
 int store_delivery_get(struct store_tx *tx, const char *id, const char *recipient,
     int with_sealed, struct store_delivery *out, struct why *why);
+int store_sealed_read(struct store_tx *tx, const char *id, const char *recipient,
+    const char *sha, uint64_t offset, uint8_t *out, size_t n, size_t *got, uint64_t *total,
+    struct why *why);
 int store_delivery_list(struct store_tx *tx, const char *id, struct store_delivery **out,
     size_t *n, struct why *why);
 int store_delivery_set_state(struct store_tx *tx, const char *id, const char *recipient,

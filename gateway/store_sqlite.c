@@ -257,6 +257,11 @@ static const char *const sq_migrations[] = {
  * CROSS JOIN fixes deliveries as the outer loop, so the plan walks the
  * partial index in seq order whatever the statistics say.
  */
+/* length() of a BLOB reads its record header, not its pages. */
+const char store_sqlite_sealed_locate_sql[] =
+    "SELECT rowid, length(sealed) FROM deliveries"
+    " WHERE message_id = ?1 AND recipient = ?2 AND sealed_sha256 = ?3";
+
 const char store_sqlite_inbox_sql[] =
     "SELECT d.message_id, m.kind, m.sender, d.seq, m.created_ms"
     " FROM deliveries AS d CROSS JOIN messages AS m ON m.id = d.message_id"
@@ -338,6 +343,7 @@ enum sq_stmt_id {
 	SQ_DELIVERY_INSERT,
 	SQ_DELIVERY_GET,
 	SQ_DELIVERY_GET_SEALED,
+	SQ_SEALED_LOCATE,
 	SQ_DELIVERY_LIST,
 	SQ_DELIVERY_SET_STATE,
 	SQ_INBOX,
@@ -396,6 +402,7 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	    " WHERE message_id = ?1 AND recipient = ?2",
 	[SQ_DELIVERY_GET_SEALED] = "SELECT " SQ_DELIVERY_COLS ", sealed FROM deliveries"
 	    " WHERE message_id = ?1 AND recipient = ?2",
+	[SQ_SEALED_LOCATE] = store_sqlite_sealed_locate_sql,
 	[SQ_DELIVERY_LIST] = "SELECT " SQ_DELIVERY_COLS ", NULL FROM deliveries"
 	    " WHERE message_id = ?1 ORDER BY recipient",
 	[SQ_DELIVERY_SET_STATE] = "UPDATE deliveries SET state = ?3, updated_ms = ?4"
@@ -1627,6 +1634,73 @@ out:
 	sq_done(st);
 	if (r != 0)
 		store_delivery_clear(out);
+	return r;
+}
+
+/*
+ * A piece of a sealed copy, through SQLite's incremental BLOB I/O, so a
+ * fetch holds one piece in memory instead of the whole copy.
+ */
+static int
+store_sqlite_sealed_read(void *h, const char *id, const char *recipient, const char *sha,
+    uint64_t offset, uint8_t *out, size_t n, size_t *got, uint64_t *total, struct why *why)
+{
+	struct sq_tx *tx = h;
+	sqlite3_stmt *st = NULL;
+	sqlite3_blob *blob = NULL;
+	sqlite3_int64 rowid, len;
+	int r, rc;
+
+	*got = 0;
+	*total = 0;
+	if ((r = sq_stmt(tx->c, SQ_SEALED_LOCATE, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
+	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0 ||
+	    (r = sq_bind_key(st, 3, sha, "sealed_sha256", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND,
+		    "store: the sealed copy for %s is gone or was replaced", recipient);
+		goto out;
+	} else if (rc != SQLITE_ROW) {
+		r = sq_error(tx->c->db, rc, "sealed read", why);
+		goto out;
+	}
+	rowid = sqlite3_column_int64(st, 0);
+	len = sqlite3_column_int64(st, 1);
+	if (sqlite3_column_type(st, 1) == SQLITE_NULL || len < 0) {
+		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no sealed copy for %s", recipient);
+		goto out;
+	}
+	if (offset > (uint64_t)len) {
+		r = why_set(why, HEGN_ERR_INVALID, "store: offset %llu past the sealed copy's %lld bytes",
+		    (unsigned long long)offset, (long long)len);
+		goto out;
+	}
+	*total = (uint64_t)len;
+	if (n > (uint64_t)len - offset)
+		n = (size_t)((uint64_t)len - offset);
+	if (n > INT_MAX)
+		n = INT_MAX;
+	if (n > 0) {
+		if ((rc = sqlite3_blob_open(tx->c->db, "main", "deliveries", "sealed", rowid, 0,
+		    &blob)) != SQLITE_OK) {
+			r = sq_error(tx->c->db, rc, "opening a sealed copy", why);
+			goto out;
+		}
+		if ((rc = sqlite3_blob_read(blob, out, (int)n, (int)offset)) != SQLITE_OK) {
+			r = sq_error(tx->c->db, rc, "reading a sealed copy", why);
+			goto out;
+		}
+	}
+	*got = n;
+	r = 0;
+out:
+	sqlite3_blob_close(blob);
+	sq_done(st);
+	if (r != 0)
+		*total = 0;
 	return r;
 }
 
@@ -2868,6 +2942,7 @@ const struct store_backend store_backend_sqlite = {
 	.message_get = store_sqlite_message_get,
 	.delivery_insert = store_sqlite_delivery_insert,
 	.delivery_get = store_sqlite_delivery_get,
+	.sealed_read = store_sqlite_sealed_read,
 	.delivery_list = store_sqlite_delivery_list,
 	.delivery_set_state = store_sqlite_delivery_set_state,
 	.inbox = store_sqlite_inbox,

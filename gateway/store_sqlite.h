@@ -30,6 +30,8 @@ extern const char store_sqlite_schedule_due_sql[];
 extern const char store_sqlite_outcomes_sql[];
 extern const char store_sqlite_external_list_sql[];
 extern const char store_sqlite_queue_stats_sql[];
+/* And behind store_sealed_read. */
+extern const char store_sqlite_sealed_locate_sql[];
 
 /*
  * The SQL script that takes the schema from version to - 1 to version to,

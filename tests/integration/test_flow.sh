@@ -203,6 +203,34 @@ check "hegn cert verify says expired" grep -q expired "$T/cv.txt"
 check "hegn cert verify --at a time after expiry fails" test "$r" != 0
 check "... saying expired" grep -q expired "$T/cv2.txt"
 
+# 8b. A large copy is sent in pieces from the store (RELAY_SEALED_PIECE, 1 MiB): a referral
+# with a 2.5 MB attachment of random bytes is fetched whole and exact.
+python3 - "$D/examples/referral.json" "$T/big.json" <<'PY'
+import base64, json, os, sys
+m = json.load(open(sys.argv[1]))
+a = m["attachments"][0]
+m["attachments"] = [dict(a, filename="big.pdf", content_type="application/pdf",
+                         data=base64.b64encode(os.urandom(2500000)).decode())]
+json.dump(m, open(sys.argv[2], "w"))
+PY
+code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/big.json" "$URL/v1/messages")
+check "a referral with a 2.5 MB attachment is accepted (201)" test "$code" = 201
+big_id=$(json_field id)
+code=$(as hovmand-care -H 'Accept: application/pkcs7-mime' -D "$T/big.headers" "$URL/v1/messages/$big_id")
+cp "$T/body" "$T/big.der"
+check "the large copy is fetched (200)" test "$code" = 200
+big_sha=$(sqlite3 "$D/state/hegn.db" "SELECT sealed_sha256 FROM deliveries WHERE message_id = '$big_id' AND recipient = 'hovmand-care'")
+check "what arrived is the stored copy, byte for byte" test "$(sha256sum "$T/big.der" | cut -d' ' -f1)" = "$big_sha"
+check "... as its Digest-SHA256 header says" grep -qi "^Digest-SHA256: $big_sha" "$T/big.headers"
+check "... and its Content-Length" grep -qi "^Content-Length: $(stat -c %s "$T/big.der")" "$T/big.headers"
+check "the large copy is larger than one piece" test "$(stat -c %s "$T/big.der")" -gt 2097152
+check "stock openssl cms decrypts the large copy" \
+	openssl cms -decrypt -inform DER -in "$T/big.der" -recip "$D/pki/hovmand-care.pem" \
+	-inkey "$D/pki/hovmand-care.key" -out "$T/big.signed"
+check "... and verifies the sender's signature over the referral with its attachment" sh -c \
+	"openssl cms -verify -inform DER -in '$T/big.signed' -CAfile '$D/pki/ca.pem' -out '$T/big.payload' &&
+	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))[\"attachments\"][0][\"data\"]; b=json.load(open(sys.argv[2]))[\"attachments\"][0][\"data\"]; sys.exit(a!=b)' '$T/big.json' '$T/big.payload'"
+
 # 9. Privacy: no CPR in the daemon's log.
 check "the daemon's log carries no CPR" sh -c "! grep -q 2509479989 '$T/hegnd.log'"
 

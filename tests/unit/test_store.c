@@ -1567,6 +1567,83 @@ fill_external(struct store_external *e, int64_t at_ms, const char *party, const 
 	snprintf(e->registered_by, sizeof(e->registered_by), "caseworker-1");
 }
 
+/*
+ * A sealed copy read in pieces: every piece as stored, across the pages of
+ * its overflow chain; a replaced or purged copy is not found, an offset past
+ * the end refused.
+ */
+START_TEST(test_sealed_read)
+{
+	char path[512], other[65];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct store_delivery d;
+	struct why why = { 0 };
+	uint8_t *big, *back, piece[7000];
+	uint64_t total, at;
+	size_t got, n, i;
+
+	db_path(path, sizeof(path), "sealed");
+	s = open_ok(path);
+	n = 300001;
+	big = malloc(n);
+	back = calloc(1, n);
+	ck_assert(big != NULL && back != NULL);
+	for (i = 0; i < n; i++)
+		big[i] = (uint8_t)(i * 131 + (i >> 9));
+	fill_message(&m, "m-big", "ringsted-visitation");
+	fill_delivery(&d, "m-big", "hovmand-care");
+	d.sealed.data = big;
+	d.sealed.len = n;
+	util_sha256_hex(big, n, d.sealed_sha256);
+	tx = begin_ok(s, 1);
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+
+	/* Pieces of an odd size, each in its own read transaction, as a fetch reads them. */
+	for (at = 0; at < n; at += got) {
+		tx = begin_ok(s, 0);
+		ck_assert_msg(store_sealed_read(tx, "m-big", "hovmand-care", d.sealed_sha256, at,
+		    piece, sizeof(piece), &got, &total, &why) == 0, "%s", why.text);
+		store_rollback(tx);
+		ck_assert_uint_eq(total, n);
+		ck_assert_uint_eq(got, n - at < sizeof(piece) ? n - at : sizeof(piece));
+		memcpy(back + at, piece, got);
+	}
+	ck_assert_mem_eq(back, big, n);
+
+	tx = begin_ok(s, 0);
+	/* At the end: nothing, and no error. */
+	ck_assert_int_eq(store_sealed_read(tx, "m-big", "hovmand-care", d.sealed_sha256, n, piece,
+	    sizeof(piece), &got, &total, &why), 0);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_uint_eq(total, n);
+	ck_assert_int_eq(store_sealed_read(tx, "m-big", "hovmand-care", d.sealed_sha256, n + 1,
+	    piece, sizeof(piece), &got, &total, &why), HEGN_ERR_INVALID);
+	ck_assert_uint_eq(total, 0);
+	/* Another copy's digest, another recipient: not found. */
+	memcpy(other, d.sealed_sha256, sizeof(other));
+	other[0] = other[0] == 'a' ? 'b' : 'a';
+	ck_assert_int_eq(store_sealed_read(tx, "m-big", "hovmand-care", other, 0, piece,
+	    sizeof(piece), &got, &total, &why), HEGN_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_sealed_read(tx, "m-big", "ringsted-homecare", d.sealed_sha256, 0,
+	    piece, sizeof(piece), &got, &total, &why), HEGN_ERR_NOT_FOUND);
+	store_rollback(tx);
+
+	/* Purged content (retention) is gone for a reader that knew its digest. */
+	raw_exec(path, "UPDATE deliveries SET sealed = NULL WHERE message_id = 'm-big'");
+	tx = begin_ok(s, 0);
+	ck_assert_int_eq(store_sealed_read(tx, "m-big", "hovmand-care", d.sealed_sha256, 0, piece,
+	    sizeof(piece), &got, &total, &why), HEGN_ERR_NOT_FOUND);
+	store_rollback(tx);
+	free(big);
+	free(back);
+	store_close(s);
+}
+END_TEST
+
 /* Every line of the plan of sql on path; fails on a full scan or (unless sort_ok) a sort. */
 static void
 assert_plan_uses(const char *path, const char *sql, const char *index, int sort_ok)
@@ -1672,6 +1749,8 @@ START_TEST(test_query_plans)
 		assert_plan_uses(path, store_sqlite_outcomes_sql, "messages_created", 0);
 		assert_plan_uses(path, store_sqlite_external_list_sql, "external_comms_at", 0);
 		assert_plan_scans_only(path, store_sqlite_queue_stats_sql, "deliveries_open");
+		assert_plan_uses(path, store_sqlite_sealed_locate_sql, "sqlite_autoindex_deliveries_2",
+		    0);
 		/* After ANALYZE as well: the plan must not flip to a scan once stats exist. */
 		raw_exec(path, "ANALYZE");
 	}
@@ -2677,6 +2756,7 @@ store_suite(void)
 	tcase_add_test(tc, test_inbox);
 	tcase_add_test(tc, test_events_in_order);
 	tcase_add_test(tc, test_connection_settings);
+	tcase_add_test(tc, test_sealed_read);
 	tcase_add_test(tc, test_query_plans);
 	tcase_add_test(tc, test_crash_before_commit);
 	tcase_add_test(tc, test_migration_from_v1);
