@@ -249,6 +249,20 @@ static const char *const sq_migrations[] = {
 	");"
 	"CREATE INDEX medcom_received_header ON medcom_received (sender, header_id, received_ms);"
 	"CREATE INDEX medcom_received_message ON medcom_received (message_id, received_ms);",
+
+	/*
+	 * 5: the sealed copies apart from their deliveries.  In the row, every
+	 * change of a delivery's state read the whole copy back into memory
+	 * to write the row anew (and wrote it again to the WAL when the row's
+	 * size changed); a copy keyed by its delivery's seq is written once.
+	 */
+	"CREATE TABLE sealed_copies ("
+	"  seq INTEGER PRIMARY KEY REFERENCES deliveries (seq),"
+	"  sealed BLOB NOT NULL"
+	");"
+	"INSERT INTO sealed_copies (seq, sealed)"
+	"  SELECT seq, sealed FROM deliveries WHERE sealed IS NOT NULL;"
+	"ALTER TABLE deliveries DROP COLUMN sealed;",
 };
 
 #define SQ_SCHEMA_LATEST ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -259,8 +273,9 @@ static const char *const sq_migrations[] = {
  */
 /* length() of a BLOB reads its record header, not its pages. */
 const char store_sqlite_sealed_locate_sql[] =
-    "SELECT rowid, length(sealed) FROM deliveries"
-    " WHERE message_id = ?1 AND recipient = ?2 AND sealed_sha256 = ?3";
+    "SELECT s.seq, length(s.sealed) FROM deliveries AS d"
+    " JOIN sealed_copies AS s ON s.seq = d.seq"
+    " WHERE d.message_id = ?1 AND d.recipient = ?2 AND d.sealed_sha256 = ?3";
 
 const char store_sqlite_inbox_sql[] =
     "SELECT d.message_id, m.kind, m.sender, d.seq, m.created_ms"
@@ -341,6 +356,7 @@ enum sq_stmt_id {
 	SQ_MESSAGE_GET_DER,
 	SQ_SEQ_NEXT,
 	SQ_DELIVERY_INSERT,
+	SQ_SEALED_INSERT,
 	SQ_DELIVERY_GET,
 	SQ_DELIVERY_GET_SEALED,
 	SQ_SEALED_LOCATE,
@@ -396,11 +412,13 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	[SQ_MESSAGE_GET_DER] = "SELECT " SQ_MESSAGE_COLS ", signed_der FROM messages WHERE id = ?1",
 	[SQ_SEQ_NEXT] = "UPDATE counters SET value = value + 1 WHERE name = 'delivery_seq'"
 	    " RETURNING value",
-	[SQ_DELIVERY_INSERT] = "INSERT INTO deliveries (" SQ_DELIVERY_COLS ", sealed)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[SQ_DELIVERY_INSERT] = "INSERT INTO deliveries (" SQ_DELIVERY_COLS ")"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[SQ_SEALED_INSERT] = "INSERT INTO sealed_copies (seq, sealed) VALUES (?1, ?2)",
 	[SQ_DELIVERY_GET] = "SELECT " SQ_DELIVERY_COLS ", NULL FROM deliveries"
 	    " WHERE message_id = ?1 AND recipient = ?2",
-	[SQ_DELIVERY_GET_SEALED] = "SELECT " SQ_DELIVERY_COLS ", sealed FROM deliveries"
+	[SQ_DELIVERY_GET_SEALED] = "SELECT " SQ_DELIVERY_COLS ", (SELECT sealed FROM sealed_copies"
+	    " WHERE sealed_copies.seq = deliveries.seq) FROM deliveries"
 	    " WHERE message_id = ?1 AND recipient = ?2",
 	[SQ_SEALED_LOCATE] = store_sqlite_sealed_locate_sql,
 	[SQ_DELIVERY_LIST] = "SELECT " SQ_DELIVERY_COLS ", NULL FROM deliveries"
@@ -451,8 +469,9 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	[SQ_CHECKPOINT_INSERT] = "INSERT INTO checkpoints (size, at_ms, root, note)"
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[SQ_CHECKPOINT_LIST] = "SELECT size, at_ms, root, note FROM checkpoints ORDER BY size",
-	[SQ_PURGE_DELIVERIES] = "UPDATE deliveries SET sealed = NULL WHERE sealed IS NOT NULL"
-	    " AND message_id IN (SELECT id FROM messages WHERE created_ms < ?1)",
+	[SQ_PURGE_DELIVERIES] = "DELETE FROM sealed_copies WHERE seq IN (SELECT d.seq"
+	    " FROM deliveries AS d JOIN messages AS m ON m.id = d.message_id"
+	    " WHERE m.created_ms < ?1)",
 	[SQ_PURGE_MESSAGES] = "UPDATE messages SET signed_der = NULL"
 	    " WHERE created_ms < ?1 AND signed_der IS NOT NULL",
 	[SQ_SCHEDULE_GET] = "SELECT " SQ_SCHEDULE_COLS
@@ -1593,11 +1612,21 @@ store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why
 	    (r = SQ_BIND_FIELD(st, 4, d, channel, 0, why)) != 0 ||
 	    (r = sq_bind_int(st, 5, seq, why)) != 0 ||
 	    (r = sq_bind_int(st, 6, d->updated_ms, why)) != 0 ||
-	    (r = SQ_BIND_FIELD(st, 7, d, sealed_sha256, 0, why)) != 0 ||
-	    (r = sq_bind_blob(st, 8, &d->sealed, why)) != 0)
+	    (r = SQ_BIND_FIELD(st, 7, d, sealed_sha256, 0, why)) != 0)
 		goto out;
 	if ((r = sq_step_done(st, "delivery insert", why)) != 0)
 		goto out;
+	/* No copy (a paper or phone delivery) is no row, as it was a NULL. */
+	if (d->sealed.data != NULL && d->sealed.len > 0) {
+		sq_done(st);
+		if ((r = sq_stmt(tx->c, SQ_SEALED_INSERT, &st, why)) != 0)
+			goto out;
+		if ((r = sq_bind_int(st, 1, seq, why)) != 0 ||
+		    (r = sq_bind_blob(st, 2, &d->sealed, why)) != 0)
+			goto out;
+		if ((r = sq_step_done(st, "sealed copy insert", why)) != 0)
+			goto out;
+	}
 	r = 0;
 out:
 	sq_done(st);
@@ -1684,7 +1713,7 @@ store_sqlite_sealed_read(void *h, const char *id, const char *recipient, const c
 	if (n > INT_MAX)
 		n = INT_MAX;
 	if (n > 0) {
-		if ((rc = sqlite3_blob_open(tx->c->db, "main", "deliveries", "sealed", rowid, 0,
+		if ((rc = sqlite3_blob_open(tx->c->db, "main", "sealed_copies", "sealed", rowid, 0,
 		    &blob)) != SQLITE_OK) {
 			r = sq_error(tx->c->db, rc, "opening a sealed copy", why);
 			goto out;

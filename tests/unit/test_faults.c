@@ -1340,12 +1340,14 @@ write_run(struct why *why)
 
 #define COUNT_ALL "SELECT (SELECT count(*) FROM messages WHERE id = ?1) +" \
 	" (SELECT count(*) FROM deliveries WHERE message_id = ?1) +" \
+	" (SELECT count(*) FROM sealed_copies WHERE seq IN" \
+	"  (SELECT seq FROM deliveries WHERE message_id = ?1)) +" \
 	" (SELECT count(*) FROM events WHERE message_id = ?1)"
 
 static void
 write_check(int rc, long k)
 {
-	db_expect("store write", k, COUNT_ALL, rc == 0 || unsynced(rc) ? 3 : 0);
+	db_expect("store write", k, COUNT_ALL, rc == 0 || unsynced(rc) ? 4 : 0);
 	if (rc < 0 && op_io == IO_SYNC)
 		expect_refused(st, "store write", k);
 }
@@ -1551,9 +1553,9 @@ relay_check_copy(long k)
 	ck_assert_int_eq(message_canonical(m, &canon, &why), 0);
 	util_sha256_hex(canon.data, canon.len, want);
 	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT m.content_sha256, d.sealed FROM messages m"
-	    " JOIN deliveries d ON d.message_id = m.id WHERE m.id = ?1 AND d.recipient ="
-	    " 'hovmand-care'", -1, &q, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT m.content_sha256, s.sealed FROM messages m"
+	    " JOIN deliveries d ON d.message_id = m.id JOIN sealed_copies s ON s.seq = d.seq"
+	    " WHERE m.id = ?1 AND d.recipient = 'hovmand-care'", -1, &q, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_bind_text(q, 1, cur_id, -1, SQLITE_STATIC), SQLITE_OK);
 	ck_assert_msg(sqlite3_step(q) == SQLITE_ROW, "relay_submit k=%ld: no copy for "
 	    "hovmand-care", k);
@@ -1596,8 +1598,10 @@ relay_check_outcome(int rc, long k)
 	 * acknowledged.
 	 */
 	db_expect("relay_submit", k, "SELECT (SELECT count(*) FROM messages WHERE id = ?1) +"
-	    " (SELECT count(*) FROM deliveries WHERE message_id = ?1)",
-	    rc == 0 || unsynced(rc) ? 2 : 0);
+	    " (SELECT count(*) FROM deliveries WHERE message_id = ?1) +"
+	    " (SELECT count(*) FROM sealed_copies WHERE seq IN"
+	    "  (SELECT seq FROM deliveries WHERE message_id = ?1))",
+	    rc == 0 || unsynced(rc) ? 3 : 0);
 	if (rc != 0 && op_io == IO_SYNC) {
 		/* After a failed sync the retry is refused until the store is reopened. */
 		json_decref(resp);

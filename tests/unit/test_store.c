@@ -186,7 +186,7 @@ START_TEST(test_open_creates_and_migrates)
 	db_path(path, sizeof(path), "open");
 	snprintf(loc, sizeof(loc), "sqlite:%s", path);
 	s = open_ok(loc);
-	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(store_schema_version(s), 5);
 	ck_assert_int_eq(store_schema_version(s), store_sqlite_schema_latest());
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
@@ -195,7 +195,7 @@ START_TEST(test_open_creates_and_migrates)
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	ck_assert_int_eq(stat(wal, &st), 0);
 	ck_assert_int_eq(st.st_mode & 077, 0);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 5);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 	    " AND name IN ('messages', 'deliveries', 'events', 'receipts', 'assignments',"
 	    " 'users', 'audit', 'checkpoints', 'external_comms')"), 9);
@@ -205,7 +205,7 @@ START_TEST(test_open_creates_and_migrates)
 
 	/* Reopened by bare path: same version, data kept, no second migration. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(store_schema_version(s), 5);
 	ck_assert(message_exists(s, "m-1"));
 	ck_assert(!message_exists(s, "m-2"));
 	store_close(s);
@@ -749,9 +749,9 @@ START_TEST(test_migration_from_v1)
 	struct why why = { 0 };
 	char text[128];
 
-	ck_assert_int_eq(store_sqlite_schema_latest(), 4);
+	ck_assert_int_eq(store_sqlite_schema_latest(), 5);
 	ck_assert_ptr_null(store_sqlite_migration_sql(0));
-	ck_assert_ptr_null(store_sqlite_migration_sql(5));
+	ck_assert_ptr_null(store_sqlite_migration_sql(6));
 	v1 = store_sqlite_migration_sql(1);
 	ck_assert_ptr_nonnull(v1);
 	ck_assert_ptr_null(strstr(v1, "audit"));
@@ -772,8 +772,8 @@ START_TEST(test_migration_from_v1)
 	    0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 4);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(store_schema_version(s), 5);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 5);
 	ck_assert(message_exists(s, "m-old"));
 	tx = begin_ok(s, 0);
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
@@ -806,7 +806,7 @@ START_TEST(test_migration_from_v1)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(store_schema_version(s), 5);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), 2);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM audit"), 1);
@@ -1502,7 +1502,8 @@ START_TEST(test_purge_content)
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), 6);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 5);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM events"), 5);
-	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries WHERE sealed IS NULL"), 3);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries WHERE seq NOT IN"
+	    " (SELECT seq FROM sealed_copies)"), 3);
 
 	/*
 	 * secure_delete: once the last connection closed (checkpointing and
@@ -1633,7 +1634,8 @@ START_TEST(test_sealed_read)
 	store_rollback(tx);
 
 	/* Purged content (retention) is gone for a reader that knew its digest. */
-	raw_exec(path, "UPDATE deliveries SET sealed = NULL WHERE message_id = 'm-big'");
+	raw_exec(path, "DELETE FROM sealed_copies WHERE seq IN"
+	    " (SELECT seq FROM deliveries WHERE message_id = 'm-big')");
 	tx = begin_ok(s, 0);
 	ck_assert_int_eq(store_sealed_read(tx, "m-big", "hovmand-care", d.sealed_sha256, 0, piece,
 	    sizeof(piece), &got, &total, &why), HEGN_ERR_NOT_FOUND);
@@ -1991,13 +1993,22 @@ START_TEST(test_migration_from_v2)
 	ck_assert_int_eq(chmod(path, 0600), 0);
 
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 4);
-	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(store_schema_version(s), 5);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 5);
 	tx = begin_ok(s, 0);
 	/* The old rows are all there, and the new columns hold what the log said. */
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
 	ck_assert_int_eq(d.seq, 1);
 	ck_assert_uint_eq(d.sealed.len, 2);
+	ck_assert_mem_eq(d.sealed.data, "\x30\x80", 2);
+	store_delivery_clear(&d);
+	/* Version 5 moved the copies apart: the one there was, and no column left behind. */
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sealed_copies"), 1);
+	ck_assert_int_eq(raw_int(path, "SELECT seq FROM sealed_copies"), 1);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM pragma_table_info('deliveries')"
+	    " WHERE name = 'sealed'"), 0);
+	ck_assert_int_eq(store_delivery_get(tx, "m-old", "ringsted-homecare", 1, &d, &why), 0);
+	ck_assert_ptr_null(d.sealed.data);
 	store_delivery_clear(&d);
 	ck_assert_int_eq(store_user_get(tx, "anna", &u, &why), 0);
 	ck_assert_msg(store_schedule_get(tx, "m-old", "hovmand-care", &sc, &why) == 0, "%s",
@@ -2055,7 +2066,7 @@ START_TEST(test_migration_from_v2)
 
 	/* A second open finds nothing to do. */
 	s = open_ok(path);
-	ck_assert_int_eq(store_schema_version(s), 4);
+	ck_assert_int_eq(store_schema_version(s), 5);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 5);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM receipts"), 2);
