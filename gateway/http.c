@@ -34,6 +34,7 @@ struct pending {
 	struct http_request req;
 	int too_large;
 	size_t cap;
+	size_t announced;               /* Content-Length, when sent and within the limit */
 };
 
 const char *
@@ -277,21 +278,23 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
 			pd->too_large = 1;
-		/*
-		 * The announced size is the first allocation, so a large body is
-		 * not copied while doubling; the pages fill as the data comes.
-		 */
 		else if (cl != NULL)
-			pd->cap = (size_t)strtoull(cl, NULL, 10) + 1;
+			pd->announced = (size_t)strtoull(cl, NULL, 10);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		if (!pd->too_large && pd->req.body.len + *upload_data_size <= s->max_body) {
 			size_t need = pd->req.body.len + *upload_data_size + 1;
 
-			if (pd->req.body.data == NULL || need > pd->cap) {
-				if (need > pd->cap)
-					pd->cap = need * 2;
+			/*
+			 * The buffer doubles as data arrives (what is allocated
+			 * was sent, whatever a client announces), but never past
+			 * the announced size: a large body is not held twice.
+			 */
+			if (need > pd->cap) {
+				pd->cap = need * 2;
+				if (pd->announced >= need && pd->cap > pd->announced + 1)
+					pd->cap = pd->announced + 1;
 				if (pd->cap > s->max_body + 1)
 					pd->cap = s->max_body + 1;
 				pd->req.body.data = xrealloc(pd->req.body.data, pd->cap);
