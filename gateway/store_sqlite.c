@@ -634,6 +634,23 @@ sq_done(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
+/*
+ * Step st to the one row it looks up: 0 at the row, HEGN_ERR_NOT_FOUND
+ * (why untouched, for the caller to say what is missing) when there is
+ * none, or the error of the step.
+ */
+static int
+sq_step_row(sqlite3 *db, sqlite3_stmt *st, const char *what, struct why *why)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return HEGN_ERR_NOT_FOUND;
+	return sq_error(db, rc, what, why);
+}
+
 /* Step a statement that returns no rows (or whose rows are ignored). */
 static int
 sq_run(struct sq_conn *c, enum sq_stmt_id id, const char *what, struct why *why)
@@ -1513,20 +1530,17 @@ store_sqlite_message_get(void *h, const char *id, int with_der, struct store_mes
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = sq_stmt(tx->c, with_der ? SQ_MESSAGE_GET_DER : SQ_MESSAGE_GET, &st, why)) != 0)
 		goto out;
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "message get", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no message with that id");
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "message get", why);
-		goto out;
-	}
 	if ((r = SQ_COL_FIELD(st, 0, out, id, why)) != 0 ||
 	    (r = SQ_COL_FIELD(st, 1, out, sender, why)) != 0 ||
 	    (r = SQ_COL_FIELD(st, 2, out, kind, why)) != 0 ||
@@ -1639,7 +1653,7 @@ store_sqlite_delivery_get(void *h, const char *id, const char *recipient, int wi
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = sq_stmt(tx->c, with_sealed ? SQ_DELIVERY_GET_SEALED : SQ_DELIVERY_GET,
@@ -1648,14 +1662,11 @@ store_sqlite_delivery_get(void *h, const char *id, const char *recipient, int wi
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
 	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "delivery get", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no delivery of that message to %s", recipient);
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "delivery get", why);
-		goto out;
-	}
 	if ((r = sq_row_delivery(st, out, why)) != 0)
 		goto out;
 	r = 0;
@@ -1688,14 +1699,11 @@ store_sqlite_sealed_read(void *h, const char *id, const char *recipient, const c
 	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0 ||
 	    (r = sq_bind_key(st, 3, sha, "sealed_sha256", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "sealed read", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: the sealed copy for %s is gone or was replaced", recipient);
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "sealed read", why);
-		goto out;
-	}
 	rowid = sqlite3_column_int64(st, 0);
 	len = sqlite3_column_int64(st, 1);
 	if (sqlite3_column_type(st, 1) == SQLITE_NULL || len < 0) {
@@ -1926,7 +1934,7 @@ store_sqlite_receipt_get(void *h, const char *id, const char *recipient,
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = sq_stmt(tx->c, SQ_RECEIPT_GET, &st, why)) != 0)
@@ -1934,14 +1942,11 @@ store_sqlite_receipt_get(void *h, const char *id, const char *recipient,
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
 	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "receipt get", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no receipt from %s for that message", recipient);
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "receipt get", why);
-		goto out;
-	}
 	if ((r = SQ_COL_FIELD(st, 0, out, message_id, why)) != 0 ||
 	    (r = SQ_COL_FIELD(st, 1, out, recipient, why)) != 0 ||
 	    (r = SQ_COL_FIELD(st, 2, out, status, why)) != 0 ||
@@ -2151,20 +2156,17 @@ store_sqlite_user_get(void *h, const char *username, struct store_user *out, str
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = sq_stmt(tx->c, SQ_USER_GET, &st, why)) != 0)
 		goto out;
 	if ((r = sq_bind_key(st, 1, username, "username", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "user get", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no user named %s", username);
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "user get", why);
-		goto out;
-	}
 	if ((r = sq_row_user(st, out, why)) != 0)
 		goto out;
 	r = 0;
@@ -2548,7 +2550,7 @@ store_sqlite_schedule_get(void *h, const char *id, const char *recipient,
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = sq_stmt(tx->c, SQ_SCHEDULE_GET, &st, why)) != 0)
@@ -2556,14 +2558,11 @@ store_sqlite_schedule_get(void *h, const char *id, const char *recipient,
 	if ((r = sq_bind_key(st, 1, id, "message id", why)) != 0 ||
 	    (r = sq_bind_key(st, 2, recipient, "recipient", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "schedule get", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND,
 		    "store: no delivery of that message to %s", recipient);
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "schedule get", why);
-		goto out;
-	}
 	if ((r = sq_row_schedule(st, out, why)) != 0)
 		goto out;
 	r = 0;
@@ -2936,13 +2935,10 @@ store_sqlite_medcom_get(void *h, enum store_medcom_key key, const char *sender,
 	if ((sender != NULL && (r = sq_bind_key(st, 1, sender, "sender", why)) != 0) ||
 	    (r = sq_bind_key(st, 2, value, "medcom id", why)) != 0)
 		goto out;
-	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+	if ((r = sq_step_row(tx->c->db, st, "medcom get", why)) == HEGN_ERR_NOT_FOUND)
 		r = why_set(why, HEGN_ERR_NOT_FOUND, "store: no such MedCom message");
+	if (r != 0)
 		goto out;
-	} else if (rc != SQLITE_ROW) {
-		r = sq_error(tx->c->db, rc, "medcom get", why);
-		goto out;
-	}
 	if ((r = SQ_COL_FIELD(st, 0, out, sender, why)) != 0 ||
 	    (r = SQ_COL_FIELD(st, 1, out, bundle_id, why)) != 0 ||
 	    (r = SQ_COL_FIELD(st, 2, out, header_id, why)) != 0 ||
