@@ -231,6 +231,37 @@ check "... and verifies the sender's signature over the referral with its attach
 	"openssl cms -verify -inform DER -in '$T/big.signed' -CAfile '$D/pki/ca.pem' -out '$T/big.payload' &&
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))[\"attachments\"][0][\"data\"]; b=json.load(open(sys.argv[2]))[\"attachments\"][0][\"data\"]; sys.exit(a!=b)' '$T/big.json' '$T/big.payload'"
 
+# 8c. A copy that goes away while it is being sent (retention, here by hand): the transfer is
+# broken off, never finished with other bytes, and hegnd goes on.
+python3 - "$D/examples/referral.json" "$T/huge.json" <<'PY'
+import base64, json, os, sys
+m = json.load(open(sys.argv[1]))
+a = m["attachments"][0]
+m["attachments"] = [dict(a, filename="huge.pdf", content_type="application/pdf",
+                         data=base64.b64encode(os.urandom(15000000)).decode())]
+json.dump(m, open(sys.argv[2], "w"))
+PY
+code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/huge.json" "$URL/v1/messages")
+check "a referral with a 15 MB attachment is accepted (201)" test "$code" = 201
+huge_id=$(json_field id)
+curl -sS -o "$T/huge.der" --limit-rate 1M --cacert "$D/pki/ca.pem" --cert "$D/pki/hovmand-care.pem" \
+	--key "$D/pki/hovmand-care.key" -H 'Accept: application/pkcs7-mime' "$URL/v1/messages/$huge_id" \
+	2>"$T/huge.err" &
+huge_pid=$!
+sleep 2
+huge_len=$(sqlite3 -cmd '.timeout 10000' "$D/state/hegn.db" "SELECT length(sealed) FROM sealed_copies
+	WHERE seq IN (SELECT seq FROM deliveries WHERE message_id = '$huge_id')")
+sqlite3 -cmd '.timeout 10000' "$D/state/hegn.db" "DELETE FROM sealed_copies WHERE seq IN
+	(SELECT seq FROM deliveries WHERE message_id = '$huge_id')"
+huge_rc=0
+wait "$huge_pid" || huge_rc=$?
+check "the transfer is broken off (curl: partial file)" test "$huge_rc" = 18
+check "... after some bytes and before the end" sh -c \
+	"s=\$(stat -c %s '$T/huge.der'); [ \$s -gt 0 ] && [ \$s -lt ${huge_len:-0} ]"
+check "... and hegnd says why, without content" grep -q 'sending a sealed copy stopped at byte .*gone or was replaced' "$T/hegnd.log"
+code=$(as hovmand-care "$URL/v1/inbox")
+check "hegnd goes on serving" test "$code" = 200
+
 # 9. Privacy: no CPR in the daemon's log.
 check "the daemon's log carries no CPR" sh -c "! grep -q 2509479989 '$T/hegnd.log'"
 
