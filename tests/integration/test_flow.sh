@@ -203,16 +203,21 @@ check "hegn cert verify says expired" grep -q expired "$T/cv.txt"
 check "hegn cert verify --at a time after expiry fails" test "$r" != 0
 check "... saying expired" grep -q expired "$T/cv2.txt"
 
-# 8b. A large copy is sent in pieces from the store (RELAY_SEALED_PIECE, 1 MiB): a referral
-# with a 2.5 MB attachment of random bytes is fetched whole and exact.
-python3 - "$D/examples/referral.json" "$T/big.json" <<'PY'
+# referral_with_pdf BYTES OUT: the example referral with one PDF attachment of BYTES random bytes.
+referral_with_pdf() {
+	python3 - "$D/examples/referral.json" "$1" "$2" <<'PY'
 import base64, json, os, sys
 m = json.load(open(sys.argv[1]))
 a = m["attachments"][0]
-m["attachments"] = [dict(a, filename="big.pdf", content_type="application/pdf",
-                         data=base64.b64encode(os.urandom(2500000)).decode())]
-json.dump(m, open(sys.argv[2], "w"))
+m["attachments"] = [dict(a, filename="a.pdf", content_type="application/pdf",
+                         data=base64.b64encode(os.urandom(int(sys.argv[2]))).decode())]
+json.dump(m, open(sys.argv[3], "w"))
 PY
+}
+
+# 8b. A large copy is sent in pieces from the store (RELAY_SEALED_PIECE, 1 MiB): a referral
+# with a 2.5 MB attachment of random bytes is fetched whole and exact.
+referral_with_pdf 2500000 "$T/big.json"
 code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/big.json" "$URL/v1/messages")
 check "a referral with a 2.5 MB attachment is accepted (201)" test "$code" = 201
 big_id=$(json_field id)
@@ -233,14 +238,7 @@ check "... and verifies the sender's signature over the referral with its attach
 
 # 8c. A copy that goes away while it is being sent (retention, here by hand): the transfer is
 # broken off, never finished with other bytes, and hegnd goes on.
-python3 - "$D/examples/referral.json" "$T/huge.json" <<'PY'
-import base64, json, os, sys
-m = json.load(open(sys.argv[1]))
-a = m["attachments"][0]
-m["attachments"] = [dict(a, filename="huge.pdf", content_type="application/pdf",
-                         data=base64.b64encode(os.urandom(15000000)).decode())]
-json.dump(m, open(sys.argv[2], "w"))
-PY
+referral_with_pdf 15000000 "$T/huge.json"
 code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/huge.json" "$URL/v1/messages")
 check "a referral with a 15 MB attachment is accepted (201)" test "$code" = 201
 huge_id=$(json_field id)
