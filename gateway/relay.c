@@ -1157,7 +1157,8 @@ struct relay_sealed {
 	char recipient[65];
 	char sha[65];
 	uint64_t size;
-	uint8_t *piece;
+	uint8_t *piece;             /* piece_cap bytes: the copy, or RELAY_SEALED_PIECE of it */
+	size_t piece_cap;
 	uint64_t piece_at;
 	size_t piece_len;
 };
@@ -1267,9 +1268,16 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id,
 	snprintf(sealed->id, sizeof(sealed->id), "%s", id);
 	snprintf(sealed->recipient, sizeof(sealed->recipient), "%s", caller->name);
 	memcpy(sealed->sha, d.sealed_sha256, sizeof(sealed->sha));
-	sealed->piece = xmalloc(RELAY_SEALED_PIECE);
-	if ((rc = store_sealed_read(tx, id, caller->name, sealed->sha, 0, sealed->piece,
-	    RELAY_SEALED_PIECE, &sealed->piece_len, &sealed->size, why)) != 0) {
+	/* Asking for no bytes gives the size, so a small copy gets a buffer of its own size. */
+	if ((rc = store_sealed_read(tx, id, caller->name, sealed->sha, 0, NULL, 0,
+	    &sealed->piece_len, &sealed->size, why)) == 0) {
+		sealed->piece_cap = sealed->size < RELAY_SEALED_PIECE ? (size_t)sealed->size :
+		    RELAY_SEALED_PIECE;
+		sealed->piece = xmalloc(sealed->piece_cap > 0 ? sealed->piece_cap : 1);
+		rc = store_sealed_read(tx, id, caller->name, sealed->sha, 0, sealed->piece,
+		    sealed->piece_cap, &sealed->piece_len, &sealed->size, why);
+	}
+	if (rc != 0) {
 		if (rc == HEGN_ERR_NOT_FOUND)
 			rc = why_set(why, HEGN_ERR_STORE, "message %s has no sealed copy for %s", id,
 			    caller->name);
@@ -1322,7 +1330,7 @@ relay_sealed_read(struct relay_sealed *s, uint64_t offset, uint8_t *out, size_t 
 		if ((rc = store_begin(s->r->store, 0, &tx, why)) != 0)
 			return rc;
 		rc = store_sealed_read(tx, s->id, s->recipient, s->sha, offset, s->piece,
-		    RELAY_SEALED_PIECE, &s->piece_len, &total, why);
+		    s->piece_cap, &s->piece_len, &total, why);
 		store_rollback(tx);
 		if (rc != 0)
 			return rc;
