@@ -584,38 +584,66 @@ api_route(const char *method, const char *path, char id[ID_MAX + 1], int *path_k
 	return -1;
 }
 
+/*
+ * The refusals that need no body: an unknown path or method, or a party's
+ * endpoint without a verified party.  Answers resp and returns 1, or 0.
+ * The route's index goes to *route.
+ */
+static int
+refuse_unread(const struct http_request *req, struct http_response *resp, size_t *route,
+    char id[ID_MAX + 1])
+{
+	size_t i;
+	int path_known = 0;
+
+	if ((i = (size_t)api_route(req->method, req->path, id, &path_known)) == (size_t)-1) {
+		if (path_known) {
+			api_error(resp, HEGN_ERR_INVALID, "method not allowed on this path");
+			resp->status = 405;
+			return 1;
+		}
+		api_error(resp, HEGN_ERR_NOT_FOUND, "no such endpoint");
+		return 1;
+	}
+	*route = i;
+	if (routes[i].auth == AUTH_PARTY && req->party == NULL) {
+		api_error(resp, HEGN_ERR_UNAUTH, req->auth.text);
+		return 1;
+	}
+	/*
+	 * A client that presented a certificate we refuse is refused,
+	 * even where a signature could stand in for it.
+	 */
+	if (req->party == NULL && req->cert_presented) {
+		api_error(resp, HEGN_ERR_UNAUTH, req->auth.text);
+		return 1;
+	}
+	return 0;
+}
+
+int
+api_refuse_unread(const struct http_request *req, struct http_response *resp)
+{
+	char id[ID_MAX + 1];
+	size_t i;
+
+	/* The staff web page decides for itself (session cookies). */
+	if (strncmp(req->path, "/web", 4) == 0 || strcmp(req->path, "/") == 0)
+		return 0;
+	return refuse_unread(req, resp, &i, id);
+}
+
 void
 api_handle(struct relay *r, const struct http_request *req, struct http_response *resp)
 {
 	char id[ID_MAX + 1];
 	size_t i;
-	int path_known = 0;
 
 	/* The staff web page authenticates by session cookie, not by certificate. */
 	if (strncmp(req->path, "/web", 4) == 0 || strcmp(req->path, "/") == 0) {
 		web_handle(r, req, resp);
 		return;
 	}
-	if ((i = (size_t)api_route(req->method, req->path, id, &path_known)) != (size_t)-1) {
-		if (routes[i].auth == AUTH_PARTY && req->party == NULL) {
-			api_error(resp, HEGN_ERR_UNAUTH, req->auth.text);
-			return;
-		}
-		/*
-		 * A client that presented a certificate we refuse is refused,
-		 * even where a signature could stand in for it.
-		 */
-		if (req->party == NULL && req->cert_presented) {
-			api_error(resp, HEGN_ERR_UNAUTH, req->auth.text);
-			return;
-		}
+	if (!refuse_unread(req, resp, &i, id))
 		routes[i].fn(r, req, id, resp);
-		return;
-	}
-	if (path_known) {
-		api_error(resp, HEGN_ERR_INVALID, "method not allowed on this path");
-		resp->status = 405;
-		return;
-	}
-	api_error(resp, HEGN_ERR_NOT_FOUND, "no such endpoint");
 }

@@ -12,6 +12,13 @@
 void api_handle(struct relay *r, const struct http_request *req, struct http_response *resp);
 
 /*
+ * Whether req is refused before its body is read (unknown endpoint, or a
+ * party's endpoint without a verified party): then 1 with resp filled.
+ * The web page (/, /web...) is never refused here.
+ */
+int api_refuse_unread(const struct http_request *req, struct http_response *resp);
+
+/*
  * Route method and path: the index of the route and its id (one path
  * segment, at most 64 characters, into id), or -1 (with *path_known set when
  * the path exists for another method).  Pure, for tests and fuzzing.

@@ -160,6 +160,9 @@ static const struct keyword keywords[] = {
 	{ "limits", "crypto_workers", KW_INT, C(crypto_workers), 0, 1024, "0", 0,
 	    "private-key operations (signing, decryption) at once; more wait their turn "
 	    "(0: the number of online CPUs)" },
+	{ "limits", "body_memory", KW_INT, C(body_memory), 0, INT64_C(1) << 40, "134217728", 0,
+	    "bytes of request bodies larger than 64 KiB held at once; a body that does not fit "
+	    "gets 503 with Retry-After before it is read (0: no limit; else at least max_body)" },
 	{ "party", "role", KW_ROLE, P(role), 0, 0, NULL, 1,
 	    "visitation, provider, hospital or auditor" },
 	{ "party", "cert", KW_PATH, P(cert), 0, 0, NULL, 1,
@@ -269,7 +272,8 @@ parse_value(const struct keyword *kw, void *base, const char *value, const char 
 			return why_set(why, HEGN_ERR_CONFIG, "%s: %lld is outside %lld..%lld", kw->name,
 			    v, (long long)kw->min, (long long)kw->max);
 		if (kw->offset == C(max_body) || kw->offset == C(max_connections) ||
-		    kw->offset == C(max_attachments) || kw->offset == C(max_attachment_bytes))
+		    kw->offset == C(max_attachments) || kw->offset == C(max_attachment_bytes) ||
+		    kw->offset == C(body_memory))
 			*(int64_t *)((char *)base + kw->offset) = v;
 		else
 			*(int *)((char *)base + kw->offset) = (int)v;
@@ -496,6 +500,13 @@ conf_load(const char *path, struct conf **out, struct why *why)
 	    (r = apply_defaults(&st, "audit", c, st.seen, "[audit]")) != 0 ||
 	    (r = apply_defaults(&st, "delivery", c, st.seen, "[delivery]")) != 0)
 		goto out;
+	/* A body of the largest size allowed must fit, or it could never be read. */
+	if (c->body_memory != 0 && c->body_memory < c->max_body) {
+		r = why_set(why, HEGN_ERR_CONFIG, "%s: body_memory: %lld is less than max_body (%lld): "
+		    "a body of the largest size allowed could never be read", path,
+		    (long long)c->body_memory, (long long)c->max_body);
+		goto out;
+	}
 	for (i = 0; i < c->nparties; i++) {
 		snprintf(label, sizeof(label), "[party %s] (line %d)", c->parties[i].name,
 		    c->parties[i].line);

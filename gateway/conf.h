@@ -86,6 +86,7 @@ struct conf {
 	int connection_timeout;   /* seconds a connection may idle */
 	/* [limits], performance (issue 9) */
 	int crypto_workers;       /* concurrent private-key operations; 0: online CPUs */
+	int64_t body_memory;      /* request bodies over 64 KiB held at once; 0: no limit */
 	/* [party NAME] sections, in file order */
 	struct conf_party *parties;
 	size_t nparties;

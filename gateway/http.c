@@ -21,20 +21,37 @@
 #include "ratelimit.h"
 #include "xmalloc.h"
 
+/*
+ * Request bodies larger than this draw on [limits] body_memory; smaller ones
+ * are bounded by max_connections alone (16 MiB with the defaults).
+ */
+#define HTTP_BODY_FREE (64 * 1024)
+
 struct http_server {
 	struct MHD_Daemon *mhd;
 	struct relay *relay;
 	size_t max_body;
 	struct ratelimit *rl;           /* requests per party per minute */
 	struct buf cert_pem, key_pem, trust_pem;
+	pthread_mutex_t body_lock;      /* guards the three below */
+	size_t body_memory;             /* 0: no limit */
+	size_t body_held;               /* reserved by the requests in progress */
+	unsigned long body_refused;     /* since the last warning */
+	int64_t body_warned_ms;
 };
 
 /* Per-request state between libmicrohttpd's calls. */
 struct pending {
 	struct http_request req;
-	int too_large;
+	/*
+	 * A request refused before its body is read: what it is answered.  Its
+	 * body is then read and dropped, never held.
+	 */
+	struct http_response early;
+	int answered;
 	size_t cap;
 	size_t announced;               /* Content-Length, when sent and within the limit */
+	size_t reserved;                /* bytes of body_memory this request holds */
 };
 
 const char *
@@ -261,6 +278,69 @@ rate_limited(struct http_server *s, struct MHD_Connection *conn, const struct ht
 	return 1;
 }
 
+/*
+ * Reserve body_memory for pd's body to be want bytes in all: 0, or -1 when
+ * there is no room.  Each body is taken whole or not at all: a body
+ * announced by its Content-Length reserves that before any of it is read,
+ * so an upload that starts is never refused halfway for another's sake.
+ */
+static int
+body_reserve(struct http_server *s, struct pending *pd, size_t want)
+{
+	int64_t now;
+	unsigned long refused;
+	int rc = 0;
+
+	if (s->body_memory == 0 || want <= HTTP_BODY_FREE || want <= pd->reserved)
+		return 0;
+	pthread_mutex_lock(&s->body_lock);
+	if (want - pd->reserved > s->body_memory - s->body_held) {
+		rc = -1;
+		s->body_refused++;
+		/* Once a minute at most: a burst of refusals must not flood the log. */
+		now = util_now_ms();
+		if (now - s->body_warned_ms >= 60000) {
+			refused = s->body_refused;
+			s->body_refused = 0;
+			s->body_warned_ms = now;
+			pthread_mutex_unlock(&s->body_lock);
+			log_warn("http: %lu request bod%s refused with 503: [limits] body_memory "
+			    "(%zu bytes) is held by the uploads in progress", refused,
+			    refused == 1 ? "y" : "ies", s->body_memory);
+			return rc;
+		}
+	} else {
+		s->body_held += want - pd->reserved;
+		pd->reserved = want;
+	}
+	pthread_mutex_unlock(&s->body_lock);
+	return rc;
+}
+
+static void
+body_release(struct http_server *s, struct pending *pd)
+{
+	if (pd->reserved == 0)
+		return;
+	pthread_mutex_lock(&s->body_lock);
+	s->body_held -= pd->reserved;
+	pthread_mutex_unlock(&s->body_lock);
+	pd->reserved = 0;
+}
+
+/* Answer pd with code and message, and read and drop the rest of its body. */
+static void
+answer_unread(struct http_server *s, struct pending *pd, int code, const char *message)
+{
+	buf_free(&pd->req.body, 1);
+	pd->cap = 0;
+	body_release(s, pd);
+	api_error(&pd->early, code, message);
+	if (code == HEGN_ERR_BUSY)
+		pd->early.retry_after = 1;
+	pd->answered = 1;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -269,22 +349,51 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	struct pending *pd = *con_cls;
 	struct http_response resp;
 	const char *cl;
+	char msg[96];
 	enum MHD_Result ret;
 
 	if (pd == NULL) {
 		pd = xcalloc(1, sizeof(*pd));
 		*con_cls = pd;
-		/* Refuse an announced oversized body before reading any of it. */
+		pd->req.method = method;
+		pd->req.path = url;
+		pd->req.conn = conn;
+		(void)version;
+		/*
+		 * Everything that can refuse a request without its body is
+		 * decided here, before any of it is read: who is asking, the
+		 * rate, the endpoint, the size.  Else anyone could make hegnd
+		 * hold max_body for every connection it accepts.
+		 */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
-			pd->too_large = 1;
-		else if (cl != NULL)
+		if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body) {
+			snprintf(msg, sizeof(msg), "body: larger than the limit of %zu bytes", s->max_body);
+			answer_unread(s, pd, HEGN_ERR_TOO_LARGE, msg);
+			return MHD_YES;
+		}
+		if (cl != NULL)
 			pd->announced = (size_t)strtoull(cl, NULL, 10);
+		/* The audit's certificate of the request: set here, for this thread. */
+		relay_request_cert(NULL);
+		authenticate(s, conn, &pd->req);
+		if (rate_limited(s, conn, &pd->req, &pd->early) ||
+		    api_refuse_unread(&pd->req, &pd->early)) {
+			pd->answered = 1;
+			return MHD_YES;
+		}
+		if (pd->announced > 0 && body_reserve(s, pd, pd->announced) != 0)
+			answer_unread(s, pd, HEGN_ERR_BUSY,
+			    "body: hegn holds as many large request bodies as it may; try again later");
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (!pd->too_large && pd->req.body.len + *upload_data_size <= s->max_body) {
-			size_t need = pd->req.body.len + *upload_data_size + 1;
+		if (pd->answered) {
+			/* Refused: the rest is read and dropped. */
+		} else if (pd->req.body.len + *upload_data_size > s->max_body) {
+			snprintf(msg, sizeof(msg), "body: larger than the limit of %zu bytes", s->max_body);
+			answer_unread(s, pd, HEGN_ERR_TOO_LARGE, msg);
+		} else {
+			size_t need = pd->req.body.len + *upload_data_size + 1, cap;
 
 			/*
 			 * The buffer doubles as data arrives (what is allocated
@@ -292,38 +401,39 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			 * the announced size: a large body is not held twice.
 			 */
 			if (need > pd->cap) {
-				pd->cap = need * 2;
-				if (pd->announced >= need && pd->cap > pd->announced + 1)
-					pd->cap = pd->announced + 1;
-				if (pd->cap > s->max_body + 1)
-					pd->cap = s->max_body + 1;
+				cap = need * 2;
+				if (pd->announced >= need && cap > pd->announced + 1)
+					cap = pd->announced + 1;
+				if (cap > s->max_body + 1)
+					cap = s->max_body + 1;
+				/*
+				 * What is reserved is body, not the terminating
+				 * NUL; short of room for the doubling, exactly
+				 * what came.
+				 */
+				if (body_reserve(s, pd, cap - 1) != 0) {
+					cap = need;
+					if (body_reserve(s, pd, cap - 1) != 0) {
+						answer_unread(s, pd, HEGN_ERR_BUSY, "body: hegn holds as many "
+						    "large request bodies as it may; try again later");
+						*upload_data_size = 0;
+						return MHD_YES;
+					}
+				}
+				pd->cap = cap;
 				pd->req.body.data = xrealloc(pd->req.body.data, pd->cap);
 			}
 			memcpy(pd->req.body.data + pd->req.body.len, upload_data, *upload_data_size);
 			pd->req.body.len += *upload_data_size;
 			pd->req.body.data[pd->req.body.len] = '\0';
-		} else {
-			pd->too_large = 1;
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (pd->answered)
+		return send_response(conn, &pd->early);
 	memset(&resp, 0, sizeof(resp));
-	pd->req.method = method;
-	pd->req.path = url;
-	pd->req.conn = conn;
-	(void)version;
-	if (pd->too_large) {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg), "body: larger than the limit of %zu bytes", s->max_body);
-		api_error(&resp, HEGN_ERR_TOO_LARGE, msg);
-	} else {
-		relay_request_cert(NULL);
-		authenticate(s, conn, &pd->req);
-		if (!rate_limited(s, conn, &pd->req, &resp))
-			api_handle(s->relay, &pd->req, &resp);
-	}
+	api_handle(s->relay, &pd->req, &resp);
 	ret = send_response(conn, &resp);
 	return ret;
 }
@@ -334,13 +444,14 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct pending *pd = *con_cls;
 
-	(void)cls;
 	(void)conn;
 	(void)toe;
 	if (pd == NULL)
 		return;
 	/* Bodies can hold personal data: wipe them. */
 	buf_free(&pd->req.body, 1);
+	body_release(cls, pd);
+	buf_free(&pd->early.body, 0);
 	free(pd);
 	*con_cls = NULL;
 }
@@ -406,6 +517,8 @@ http_start_dropping(struct relay *r, int (*drop)(void *arg, struct why *why), vo
 	s = xcalloc(1, sizeof(*s));
 	s->relay = r;
 	s->max_body = (size_t)c->max_body;
+	s->body_memory = (size_t)c->body_memory;
+	pthread_mutex_init(&s->body_lock, NULL);
 	s->rl = ratelimit_new((unsigned int)c->requests_per_minute, (unsigned int)c->request_burst);
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, c->listen, &sin->sin_addr) == 1) {
@@ -487,5 +600,6 @@ http_stop(struct http_server *s)
 	buf_free(&s->key_pem, 1);
 	buf_free(&s->trust_pem, 0);
 	ratelimit_free(s->rl);
+	pthread_mutex_destroy(&s->body_lock);
 	free(s);
 }

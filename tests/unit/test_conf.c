@@ -71,11 +71,20 @@ START_TEST(test_minimal)
 	ck_assert_ptr_null(conf_party(c, "nobody"));
 	/* Private-key operations at once: 0 stands for the online CPUs. */
 	ck_assert_int_eq(c->crypto_workers, 0);
+	/* Large request bodies at once: 128 MiB, four bodies of the default max_body. */
+	ck_assert_int_eq(c->body_memory, 134217728);
+	ck_assert_int_eq(c->body_memory, 4 * c->max_body);
 	conf_free(c);
 	c = NULL;
-	write_conf(BASE "[limits]\ncrypto_workers = 3\n");
+	write_conf(BASE "[limits]\ncrypto_workers = 3\nbody_memory = 0\n");
 	ck_assert_int_eq(conf_load(path, &c, &why), 0);
 	ck_assert_int_eq(c->crypto_workers, 3);
+	ck_assert_int_eq(c->body_memory, 0);
+	conf_free(c);
+	c = NULL;
+	write_conf(BASE "[server]\nmax_body = 65536\n[limits]\nbody_memory = 65536\n");
+	ck_assert_int_eq(conf_load(path, &c, &why), 0);
+	ck_assert_int_eq(c->body_memory, 65536);
 	conf_free(c);
 }
 END_TEST
@@ -105,6 +114,11 @@ START_TEST(test_errors)
 		{ BASE "[server]\nport = 1\nport = 2\n", "'port' given twice" },
 		{ BASE "this is not ini\n", ":17: syntax error" },
 		{ BASE "[limits]\ncrypto_workers = 1025\n", "crypto_workers: 1025 is outside 0..1024" },
+		{ BASE "[limits]\nbody_memory = 1000000\n",
+		    "body_memory: 1000000 is less than max_body (33554432)" },
+		{ BASE "[server]\nmax_body = 65536\n[limits]\nbody_memory = 65535\n",
+		    "body_memory: 65535 is less than max_body (65536)" },
+		{ BASE "[limits]\nbody_memory = -1\n", "body_memory: -1 is outside" },
 	};
 	struct conf *c;
 	struct why why;
