@@ -19,6 +19,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+
+#include <sodium.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,10 +40,19 @@ struct wbuf {
 static void
 w_bytes(struct wbuf *w, const void *data, size_t len)
 {
+	size_t cap;
+
 	if (w->cap - w->len < len) {
-		while (w->cap - w->len < len)
-			w->cap = w->cap == 0 ? 256 : w->cap * 2;
-		w->p = xrealloc(w->p, w->cap);
+		/*
+		 * Doubling for the small fields; past that, exactly what is
+		 * asked: a large blob is the last field of every message, and
+		 * doubling for it would hold up to twice the content.
+		 */
+		cap = w->cap < 128 ? 256 : w->cap * 2;
+		if (cap - w->len < len)
+			cap = w->len + len;
+		w->p = xrealloc(w->p, cap);
+		w->cap = cap;
 	}
 	if (len > 0)
 		memcpy(w->p + w->len, data, len);
@@ -550,9 +561,14 @@ keyd_shared_free(struct keyd_shared *sh)
 }
 
 /* The key process: one request in, one reply out. */
+/*
+ * Answer req: 0 with *out, or the error code with w.  *msg, the message req
+ * points into, is freed as soon as req has been used, before the reply is
+ * made: a large content is not held three times (request, result, reply).
+ */
 static int
-serve_one(const struct keyd_request *req, struct signer *s, struct audit_signer *a,
-    struct keyd_shared *sh, struct buf *reply, struct why *why)
+serve_one(const struct keyd_request *req, struct buf *msg, struct signer *s,
+    struct audit_signer *a, struct keyd_shared *sh, struct buf *reply, struct why *why)
 {
 	struct buf out = { 0 };
 	struct why w = { 0 };
@@ -597,6 +613,7 @@ serve_one(const struct keyd_request *req, struct signer *s, struct audit_signer 
 		status = why_set(&w, HEGN_ERR_UNSUPPORTED, "no request of type %d", (int)req->type);
 		break;
 	}
+	buf_free(msg, 1);
 	if (status != 0)
 		buf_free(&out, 1);
 	rc = keyd_reply_encode(status, status == 0 ? "" : w.text, out.data, out.len, reply, why);
@@ -632,8 +649,7 @@ keyd_serve_shared(int fd, struct signer *s, struct audit_signer *a, struct keyd_
 			break;
 		if ((rc = keyd_request_decode(msg.data, msg.len, max, &req, why)) != 0)
 			break;
-		rc = serve_one(&req, s, a, sh, &reply, why);
-		buf_free(&msg, 1);
+		rc = serve_one(&req, &msg, s, a, sh, &reply, why);
 		if (rc != 0 || (rc = keyd_send(fd, reply.data, reply.len, why)) != 0)
 			break;
 		buf_free(&reply, 1);
@@ -925,7 +941,10 @@ roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out
 		rc = why_set(why, HEGN_ERR_INTERNAL, "the key process is unreachable");
 		goto out;
 	}
-	if ((rc = keyd_send(fd, msg.data, msg.len, why)) != 0 ||
+	/* The request (the content, for a signature) is not held while the reply comes. */
+	if ((rc = keyd_send(fd, msg.data, msg.len, why)) == 0)
+		buf_free(&msg, 1);
+	if (rc != 0 ||
 	    (rc = keyd_recv(fd, c->max + KEYD_SLACK, &in, why)) != 0 ||
 	    (in.len == 0 && (rc = why_set(why, HEGN_ERR_IO, "keyd: closed")) != 0) ||
 	    (rc = keyd_reply_decode(in.data, in.len, c->max + KEYD_SLACK, &rep, why)) != 0) {
@@ -952,10 +971,14 @@ roundtrip(struct keyd_client *c, const struct keyd_request *req, struct buf *out
 		rc = why_set(why, rep.status, "%s", rep.why);
 		goto out;
 	}
-	out->data = xmalloc(rep.len + 1);
-	memcpy(out->data, rep.payload, rep.len);
-	out->data[rep.len] = '\0';
+	/* The payload moves to the front of the message it came in: no second copy. */
+	memmove(in.data, rep.payload, rep.len);
+	in.data[rep.len] = '\0';
+	sodium_memzero(in.data + rep.len + 1, in.len - rep.len - 1);
+	out->data = in.data;
 	out->len = rep.len;
+	in.data = NULL;
+	in.len = 0;
 	rc = 0;
 out:
 	buf_free(&msg, 1);
