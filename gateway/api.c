@@ -132,7 +132,11 @@ post_message(struct relay *r, const struct http_request *req, const char *id,
 
 	(void)id;
 	media_type(http_header(req, "Content-Type"), ctype, sizeof(ctype));
-	rc = relay_submit(r, req->party, ctype, req->body.data, req->body.len, &j, &created, &why);
+	if (req->release != NULL)
+		rc = relay_submit_buf(r, req->party, ctype, req->release, &j, &created, &why);
+	else
+		rc = relay_submit(r, req->party, ctype, req->body.data, req->body.len, &j, &created,
+		    &why);
 	if (medcom_answer(resp, rc, &why, j, created))
 		return;
 	if (rc != 0) {

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -497,6 +498,16 @@ main(int argc, char **argv)
 	pthread_t scheduler_thread;
 	char *pid_file = NULL;
 
+#ifdef M_MMAP_THRESHOLD
+	/*
+	 * Buffers of 1 MiB and more (a large body, its signed and sealed
+	 * copies) are mapped and unmapped whole.  glibc would raise the
+	 * threshold to the largest buffer freed and serve the next ones from a
+	 * thread's arena, whose freed memory stays with the process: each
+	 * large submission raised the peak again (docs/performance.md, 13).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
 	while ((ch = getopt(argc, argv, "c:tDVh")) != -1) {
 		switch (ch) {
 		case 'c':

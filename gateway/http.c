@@ -358,6 +358,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		pd->req.method = method;
 		pd->req.path = url;
 		pd->req.conn = conn;
+		pd->req.release = &pd->req.body;
 		(void)version;
 		/*
 		 * Everything that can refuse a request without its body is

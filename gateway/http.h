@@ -25,6 +25,11 @@ struct http_request {
 	struct why auth;                /* why party is NULL */
 	int cert_presented;             /* the client sent a certificate (valid or not) */
 	struct buf body;
+	/*
+	 * &body, for a handler that is done with the body before the end of
+	 * the request to wipe and free it early; NULL where it may not.
+	 */
+	struct buf *release;
 	void *conn;                     /* the MHD connection, for headers */
 };
 

@@ -803,9 +803,30 @@ store_copies(struct relay *r, struct store_tx *tx, const char *id, const char *s
 	return 0;
 }
 
+static int submit(struct relay *r, const struct party *caller, const char *content_type,
+    const uint8_t *body, size_t len, struct buf *release, json_t **response, int *created,
+    struct why *why);
+
 int
 relay_submit(struct relay *r, const struct party *caller, const char *content_type,
     const uint8_t *body, size_t len, json_t **response, int *created, struct why *why)
+{
+	return submit(r, caller, content_type, body, len, NULL, response, created, why);
+}
+
+int
+relay_submit_buf(struct relay *r, const struct party *caller, const char *content_type,
+    struct buf *body, json_t **response, int *created, struct why *why)
+{
+	return submit(r, caller, content_type, body->data, body->len, body, response, created,
+	    why);
+}
+
+/* body and len, in release when the caller lets it go early (relay_submit_buf). */
+static int
+submit(struct relay *r, const struct party *caller, const char *content_type,
+    const uint8_t *body, size_t len, struct buf *release, json_t **response, int *created,
+    struct why *why)
 {
 	struct pki *pki = pki_get(r);
 	struct policy *pol = policy_get(r);
@@ -881,6 +902,16 @@ relay_submit(struct relay *r, const struct party *caller, const char *content_ty
 	}
 	if ((rc = message_parse(content, content_len, &r->limits, &m, why)) != 0)
 		goto out;
+	/*
+	 * The message is in m now (or, sealed, in inner): the body goes, one
+	 * whole copy fewer through the signing and sealing.
+	 */
+	if (release != NULL) {
+		buf_free(release, 1);
+		body = NULL;
+		if (!sealed_form)
+			content = NULL;
+	}
 	if (message_from(m) != NULL && strcmp(message_from(m), sender->name) != 0) {
 		rc = why_set(why, HEGN_ERR_INVALID, "from: names %s, but the sender is %s",
 		    message_from(m), sender->name);

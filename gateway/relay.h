@@ -86,6 +86,14 @@ int relay_authenticate(struct relay *r, X509 *leaf, STACK_OF(X509) *chain,
 int relay_submit(struct relay *r, const struct party *caller, const char *content_type,
     const uint8_t *body, size_t len, json_t **response, int *created, struct why *why);
 
+/*
+ * relay_submit with the body in the caller's buffer, which it wipes and
+ * frees as soon as it has read the message from it, so that a large body is
+ * not held through signing and sealing.  The caller frees what is left.
+ */
+int relay_submit_buf(struct relay *r, const struct party *caller, const char *content_type,
+    struct buf *body, json_t **response, int *created, struct why *why);
+
 /* The caller's undelivered messages after cursor: {"messages": [...], "next": "..."}. */
 int relay_inbox(struct relay *r, const struct party *caller, const char *after,
     const char *limit, json_t **out, struct why *why);

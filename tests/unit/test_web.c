@@ -350,6 +350,39 @@ START_TEST(test_preview)
 }
 END_TEST
 
+/*
+ * relay_submit_buf lets the body go once the message is read from it (a
+ * large body is then not held through signing and sealing), and leaves it
+ * to the caller when it could not be read.
+ */
+START_TEST(test_submit_releases_body)
+{
+	struct why why = { 0 };
+	struct buf b;
+	json_t *j = NULL;
+	char *msg;
+	int created = 0;
+
+	msg = xasprintf(referral, "hovmand-care", "practical_help");
+	b.data = (uint8_t *)msg;
+	b.len = strlen(msg);
+	ck_assert_int_eq(relay_submit_buf(rl, party("ringsted-visitation"), "application/json", &b,
+	    &j, &created, &why), 0);
+	ck_assert_int_eq(created, 1);
+	ck_assert_ptr_null(b.data);
+	ck_assert_uint_eq(b.len, 0);
+	json_decref(j);
+	j = NULL;
+	b.data = (uint8_t *)xstrdup("{\"kind\": ");
+	b.len = strlen((char *)b.data);
+	ck_assert_int_eq(relay_submit_buf(rl, party("ringsted-visitation"), "application/json", &b,
+	    &j, &created, &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(b.data);
+	ck_assert_ptr_null(j);
+	buf_free(&b, 1);
+}
+END_TEST
+
 START_TEST(test_view)
 {
 	struct why why = { 0 };
@@ -445,6 +478,8 @@ web_suite(void)
 	tcase_add_test(tc, test_login);
 	tcase_add_test(tc, test_preview);
 	tcase_add_test(tc, test_view);
+	/* After test_view, which counts the messages stored. */
+	tcase_add_test(tc, test_submit_releases_body);
 	suite_add_tcase(s, tc);
 	return s;
 }
