@@ -528,7 +528,12 @@ struct sq_conn {
 struct sq_group {
 	sqlite3_file *wal;        /* the writer's WAL; NULL: synchronous=FULL */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;      /* signalled when a sync or a COMMIT ends */
+	/*
+	 * Two conditions, so that a COMMIT ending wakes only the readers
+	 * waiting for it, not every committer waiting for a sync.
+	 */
+	pthread_cond_t committed_cv;  /* signalled when a COMMIT ends */
+	pthread_cond_t synced_cv;     /* signalled when a sync ends, or one failed */
 	uint64_t started;         /* write transactions that began to COMMIT */
 	uint64_t committed;       /* ... and finished it (in the WAL, or failed) */
 	uint64_t synced;          /* ... of which a successful sync covers the first n */
@@ -1096,7 +1101,8 @@ sq_poison(struct sq_store *s, int rc, const char *during)
 		log_error("store: a sync of %s failed %s (%s): nothing more is read or written "
 		    "until it is reopened", s->path, during, sqlite3_errstr(rc));
 	}
-	pthread_cond_broadcast(&g->cond);
+	pthread_cond_broadcast(&g->committed_cv);
+	pthread_cond_broadcast(&g->synced_cv);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -1138,8 +1144,12 @@ sq_durable(struct sq_store *s, uint64_t mine, struct why *why)
 
 	pthread_mutex_lock(&g->lock);
 	while (g->synced < mine && !g->failed) {
-		if (g->syncing || g->committed < mine) {
-			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->committed < mine) {
+			pthread_cond_wait(&g->committed_cv, &g->lock);
+			continue;
+		}
+		if (g->syncing) {
+			pthread_cond_wait(&g->synced_cv, &g->lock);
 			continue;
 		}
 		/* Every transaction counted so far is in the WAL: one sync covers them all. */
@@ -1155,8 +1165,9 @@ sq_durable(struct sq_store *s, uint64_t mine, struct why *why)
 			g->failed = rc;
 			log_error("store: syncing the WAL of %s failed (%s): nothing more is read "
 			    "or written until it is reopened", s->path, sqlite3_errstr(rc));
+			pthread_cond_broadcast(&g->committed_cv);
 		}
-		pthread_cond_broadcast(&g->cond);
+		pthread_cond_broadcast(&g->synced_cv);
 	}
 	if (g->synced < mine)
 		r = why_set(why, HEGN_ERR_STORE, "store: syncing the WAL of %s failed (%s): "
@@ -1222,7 +1233,8 @@ store_sqlite_close(void *impl)
 		pthread_mutex_destroy(&s->plock);
 		pthread_cond_destroy(&s->pcond);
 		pthread_mutex_destroy(&s->group.lock);
-		pthread_cond_destroy(&s->group.cond);
+		pthread_cond_destroy(&s->group.committed_cv);
+		pthread_cond_destroy(&s->group.synced_cv);
 	}
 	free(s->path);
 	free(s);
@@ -1256,7 +1268,8 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
 	    pthread_mutex_init(&s->plock, NULL) != 0 ||
 	    pthread_mutex_init(&s->group.lock, NULL) != 0 ||
-	    pthread_cond_init(&s->group.cond, NULL) != 0 ||
+	    pthread_cond_init(&s->group.committed_cv, NULL) != 0 ||
+	    pthread_cond_init(&s->group.synced_cv, NULL) != 0 ||
 	    pthread_condattr_init(&ca) != 0) {
 		pthread_mutexattr_destroy(&ma);
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: cannot create locks");
@@ -1474,7 +1487,7 @@ store_sqlite_commit(void *h, struct why *why)
 		 */
 		pthread_mutex_lock(&g->lock);
 		mine = ++g->committed;
-		pthread_cond_broadcast(&g->cond);
+		pthread_cond_broadcast(&g->committed_cv);
 		pthread_mutex_unlock(&g->lock);
 	}
 	if (r != 0) {
