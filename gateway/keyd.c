@@ -19,11 +19,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-
-#include <sodium.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "audit.h"
 #include "keyd.h"
@@ -560,9 +560,8 @@ keyd_shared_free(struct keyd_shared *sh)
 	munmap(sh, sizeof(*sh));
 }
 
-/* The key process: one request in, one reply out. */
 /*
- * Answer req: 0 with *out, or the error code with w.  *msg, the message req
+ * The key process: one request in, one reply out.  *msg, the message req
  * points into, is freed as soon as req has been used, before the reply is
  * made: a large content is not held three times (request, result, reply).
  */
