@@ -1073,7 +1073,8 @@ message_minimise(const struct message *m, unsigned keep, struct message **out,
     unsigned *removed, struct why *why)
 {
 	struct message *copy;
-	json_t *atts, *kept, *a;
+	json_t *atts, *kept, *a, *v;
+	const char *key;
 	unsigned drop = m->classes & ~keep, lost;
 	enum message_class cls;
 	size_t i;
@@ -1093,29 +1094,61 @@ message_minimise(const struct message *m, unsigned keep, struct message **out,
 	}
 	copy = xcalloc(1, sizeof(*copy));
 	*copy = *m;
-	copy->root = json_deep_copy(m->root);
+	/*
+	 * A shallow copy: only the copy's own members change (the classes
+	 * dropped, the attachments list, id, from, minimised), so it shares the
+	 * rest, the attachments' data above all, instead of holding them again.
+	 * Not json_copy: it leaves out a member it cannot add and still
+	 * succeeds (found by tests/unit/test_faults.c).
+	 */
+	if ((copy->root = json_object()) == NULL)
+		goto nomem;
+	json_object_foreach(m->root, key, v)
+		if (json_object_set(copy->root, key, v) != 0)
+			goto nomem;
 	for (c = 0; c < CLASS_COUNT; c++)
 		if (drop & (1u << c))
 			json_object_del(copy->root, message_class_name((enum message_class)c));
 	atts = json_object_get(copy->root, "attachments");
 	if (atts != NULL) {
-		kept = json_array();
+		/* Unchecked, a failure here would drop attachments the recipient may have. */
+		if ((kept = json_array()) == NULL)
+			goto nomem;
 		json_array_foreach(atts, i, a) {
 			if (message_class_from_name(json_string_value(json_object_get(a, "class")),
 			    &cls) == 0 && (drop & (1u << cls)))
 				continue;
-			json_array_append(kept, a);
+			if (json_array_append(kept, a) != 0) {
+				json_decref(kept);
+				goto nomem;
+			}
 		}
 		if (json_array_size(kept) == 0)
 			json_object_del(copy->root, "attachments");
-		else
-			json_object_set(copy->root, "attachments", kept);
+		else if (json_object_set(copy->root, "attachments", kept) != 0) {
+			json_decref(kept);
+			goto nomem;
+		}
 		json_decref(kept);
 	}
 	copy->classes = m->classes & ~drop;
 	*removed = drop;
 	*out = copy;
 	return 0;
+nomem:
+	message_free(copy);
+	return why_set(why, HEGN_ERR_NOMEM, "out of memory for the minimised copy");
+}
+
+void
+message_drop_attachment_data(struct message *m)
+{
+	json_t *a;
+	size_t i;
+
+	/* Out of memory, an attachment keeps its data: more memory held, nothing lost. */
+	json_array_foreach(json_object_get(m->root, "attachments"), i, a)
+		(void)json_object_set_new(a, "data", json_string(""));
 }
 
 int

@@ -109,6 +109,14 @@ int message_minimise(const struct message *m, unsigned keep, struct message **ou
     unsigned *removed, struct why *why);
 
 /*
+ * Let go of the attachments' data (each "data" becomes ""), for once the
+ * signed form is made and no minimised copy will be made from m: a large
+ * attachment is then not held a second time through the signing and
+ * sealing.  Everything else of m stays.
+ */
+void message_drop_attachment_data(struct message *m);
+
+/*
  * Mark m as a minimised copy: "minimised": {"original_sha256": the SHA-256
  * of the original's signed content, "removed": the classes dropped,
  * "signed_by": who signs the copy ("sender" or "gateway")}.

@@ -850,7 +850,7 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 	X509 *rcert = NULL;
 	json_t *list, *answer = NULL;
 	int64_t now;
-	int rc, sealed_form, withheld = 0;
+	int rc, sealed_form, withheld = 0, whole;
 
 	*response = NULL;
 	*created = 0;
@@ -994,6 +994,27 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 	store_rollback(tx);
 	tx = NULL;
 
+	/*
+	 * What each copy may carry.  A minimised copy is made from m; when
+	 * every copy carries the whole message, m's attachments are not needed
+	 * again, and go before the signing and sealing: one whole copy fewer.
+	 */
+	whole = 1;
+	for (i = 0; i < ncopies; i++) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.actor_role = sender->role;
+		ctx.peer_role = copies[i].to->role;
+		ctx.kind = message_kind(m);
+		ctx.direction = policy_direction_to(copies[i].to->role);
+		ctx.approvals = copies[i].to->conf->services;
+		ctx.services = services;
+		copies[i].keep = policy_classes_for(pol, &ctx, NULL);
+		if ((message_classes(m) & ~copies[i].keep) != 0)
+			whole = 0;
+	}
+	if (whole)
+		message_drop_attachment_data(m);
+
 	/* Minimise, sign and seal each copy: the crypto runs outside any transaction. */
 	if (!sealed_form && (rc = signer_sign(r->signer, sender->name, canon.data, canon.len, id,
 	    &signed_der, why)) != 0)
@@ -1003,14 +1024,6 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 	for (i = 0; i < ncopies; i++) {
 		struct copy *cp = &copies[i];
 
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.actor_role = sender->role;
-		ctx.peer_role = cp->to->role;
-		ctx.kind = message_kind(m);
-		ctx.direction = policy_direction_to(cp->to->role);
-		ctx.approvals = cp->to->conf->services;
-		ctx.services = services;
-		cp->keep = policy_classes_for(pol, &ctx, NULL);
 		if ((message_classes(m) & ~cp->keep) != 0) {
 			if ((rc = sign_minimised(r, sender, m, id, csha, cp, why)) != 0) {
 				if (i > 0)

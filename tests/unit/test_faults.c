@@ -1046,6 +1046,89 @@ START_TEST(t_message_parse)
 }
 END_TEST
 
+/* ---- message_minimise ---- */
+
+/*
+ * A copy without the health class.  Unchecked, a failed allocation in
+ * jansson left the copy without attachments it should keep, and still 0.
+ */
+static const char min_msg[] =
+    "{\"kind\": \"referral\", \"to\": \"hovmand-care\", \"citizen\": {\"cpr\": \"2509479989\"},"
+    " \"basic\": {\"services\": [\"practical_help\"], \"start_date\": \"2030-01-01\"},"
+    " \"care\": {\"description\": \"fault injection\"}, \"health\": {\"notes\": \"x\"},"
+    " \"attachments\": [{\"class\": \"care\", \"content_type\": \"text/plain\","
+    " \"filename\": \"a.txt\", \"data\": \"aGVqCg==\"}, {\"class\": \"health\","
+    " \"content_type\": \"text/plain\", \"filename\": \"b.txt\", \"data\": \"aGVqCg==\"}]}";
+static struct message *min_m, *min_out;
+static struct buf min_want, min_orig;
+#define MIN_KEEP ((1u << CLASS_BASIC) | (1u << CLASS_CARE))
+
+static void
+min_setup(void)
+{
+	struct message *c = NULL;
+	struct why why = { 0 };
+	unsigned removed;
+
+	ck_assert_int_eq(message_parse((const uint8_t *)min_msg, strlen(min_msg), NULL, &min_m,
+	    &why), 0);
+	if (min_want.data == NULL) {
+		ck_assert_int_eq(message_canonical(min_m, &min_orig, &why), 0);
+		ck_assert_int_eq(message_minimise(min_m, MIN_KEEP, &c, &removed, &why), 0);
+		ck_assert_int_eq(message_canonical(c, &min_want, &why), 0);
+		message_free(c);
+	}
+}
+
+static int
+min_run(struct why *why)
+{
+	unsigned removed = 0;
+
+	op_arm();
+	return message_minimise(min_m, MIN_KEEP, &min_out, &removed, why);
+}
+
+static void
+min_check(int rc, long k)
+{
+	struct buf c = { 0 };
+	struct why why = { 0 };
+
+	if (rc < 0) {
+		ck_assert_msg(min_out == NULL, "message_minimise k=%ld: a copy on error", k);
+	} else {
+		ck_assert_msg(min_out != NULL && message_canonical(min_out, &c, &why) == 0 &&
+		    c.len == min_want.len && memcmp(c.data, min_want.data, c.len) == 0,
+		    "message_minimise k=%ld: 0 with another copy than without faults", k);
+		buf_free(&c, 0);
+	}
+	/* The original is shared with the copy, never changed by it. */
+	ck_assert_int_eq(message_canonical(min_m, &c, &why), 0);
+	ck_assert_msg(c.len == min_orig.len && memcmp(c.data, min_orig.data, c.len) == 0,
+	    "message_minimise k=%ld: the original changed", k);
+	buf_free(&c, 0);
+}
+
+static void
+min_teardown(void)
+{
+	message_free(min_out);
+	message_free(min_m);
+	min_out = min_m = NULL;
+}
+
+static const struct op op_minimise = { "message_minimise", min_setup, min_run, min_check,
+	min_teardown, 0, MAX_RUNS };
+
+START_TEST(t_message_minimise)
+{
+	all_modes(&op_minimise);
+	buf_free(&min_want, 0);
+	buf_free(&min_orig, 0);
+}
+END_TEST
+
 /* ---- envelope_sign, envelope_verify, envelope_seal, envelope_open ---- */
 
 static struct buf eb;
@@ -2181,6 +2264,7 @@ faults_suite(void)
 	add_case(s, "shim", t_shim_works);
 	add_case(s, "crash_blame", t_crash_blame);
 	add_case(s, "message_parse", t_message_parse);
+	add_case(s, "message_minimise", t_message_minimise);
 	add_case(s, "envelope_sign", t_envelope_sign);
 	add_case(s, "envelope_verify", t_envelope_verify);
 	add_case(s, "envelope_seal", t_envelope_seal);

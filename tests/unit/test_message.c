@@ -817,6 +817,74 @@ START_TEST(test_canonical)
 }
 END_TEST
 
+/*
+ * A minimised copy shares m's members instead of copying them, and what is
+ * done to the copy (classes dropped, id, from, minimised) leaves m as it was;
+ * message_drop_attachment_data empties only the attachments' data.
+ */
+START_TEST(test_minimise_shares)
+{
+	struct message *m = NULL, *min = NULL;
+	struct why why = { 0 };
+	struct buf before = { 0 }, after = { 0 }, cmin = { 0 };
+	unsigned removed = 0;
+	json_t *j, *atts;
+	char *text;
+
+	j = example_json(MSG_REFERRAL);
+	json_object_set_new(j, "attachments", json_pack("[o,o]",
+	    attachment("care.txt", "text/plain", "care", "Y2FyZQ=="),
+	    attachment("health.txt", "text/plain", "health", "aGVhbHRo")));
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	ck_assert_int_eq(message_parse((const uint8_t *)text, strlen(text), NULL, &m, &why), 0);
+	free(text);
+	ck_assert_int_eq(message_canonical(m, &before, &why), 0);
+
+	ck_assert_int_eq(message_minimise(m, (1u << CLASS_BASIC) | (1u << CLASS_CARE), &min,
+	    &removed, &why), 0);
+	ck_assert_uint_eq(removed, 1u << CLASS_HEALTH);
+	ck_assert_int_eq(message_set_id(min, "m-1"), 0);
+	ck_assert_int_eq(message_set_from(min, "ringsted-visitation"), 0);
+	ck_assert_int_eq(message_set_minimised(min, "00", removed, "sender"), 0);
+	ck_assert_int_eq(message_canonical(min, &cmin, &why), 0);
+	ck_assert_ptr_null(strstr((char *)cmin.data, "\"health\":{"));
+	ck_assert_ptr_nonnull(strstr((char *)cmin.data, "\"removed\":[\"health\"]"));
+	ck_assert_ptr_null(strstr((char *)cmin.data, "aGVhbHRo"));
+	ck_assert_ptr_nonnull(strstr((char *)cmin.data, "\"data\":\"Y2FyZQ==\""));
+	ck_assert_ptr_nonnull(strstr((char *)cmin.data, "\"minimised\":"));
+	/* The original is exactly as it was. */
+	ck_assert_int_eq(message_canonical(m, &after, &why), 0);
+	ck_assert_uint_eq(after.len, before.len);
+	ck_assert_mem_eq(after.data, before.data, before.len);
+	ck_assert_ptr_eq(json_object_get(message_json(min), "care"),
+	    json_object_get(message_json(m), "care"));
+	message_free(min);
+	buf_free(&after, 0);
+
+	message_drop_attachment_data(m);
+	atts = json_object_get(message_json(m), "attachments");
+	ck_assert_uint_eq(json_array_size(atts), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(atts, 0), "data")), "");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(atts, 1), "data")), "");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(atts, 1), "class")),
+	    "health");
+	ck_assert_uint_eq(message_classes(m), (1u << CLASS_BASIC) | (1u << CLASS_CARE) |
+	    (1u << CLASS_HEALTH));
+	ck_assert_str_eq(message_to(m), "hovmand-care");
+	/* A message without attachments is left alone. */
+	message_free(m);
+	m = NULL;
+	text = "{\"kind\":\"death_notice\",\"to\":\"x\",\"citizen\":{\"cpr\":\"2509479989\"},"
+	    "\"basic\":{\"time_of_death\":\"2026-11-27T03:40:00+01:00\"}}";
+	ck_assert_int_eq(message_parse((const uint8_t *)text, strlen(text), NULL, &m, &why), 0);
+	message_drop_attachment_data(m);
+	message_free(m);
+	buf_free(&before, 0);
+	buf_free(&cmin, 0);
+}
+END_TEST
+
 /* Every full example in docs/messages.md parses, one per kind. */
 START_TEST(test_doc_examples)
 {
@@ -1031,6 +1099,7 @@ message_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_examples_parse);
+	tcase_add_test(tc, test_minimise_shares);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_required);
 	tcase_add_test(tc, test_unknown);
