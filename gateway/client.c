@@ -3,11 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
 #include "client.h"
+#include "log.h"
 #include "xmalloc.h"
 
 #define CLIENT_MAX_RESPONSE (256u * 1024 * 1024)
@@ -99,6 +101,8 @@ on_header(char *data, size_t size, size_t n, void *arg)
 		snprintf(r->content_type, sizeof(r->content_type), "%s", line + 13 + strspn(line + 13, " "));
 	else if (strncasecmp(line, "Digest-SHA256:", 14) == 0)
 		snprintf(r->digest, sizeof(r->digest), "%s", line + 14 + strspn(line + 14, " "));
+	else if (strncasecmp(line, "Retry-After:", 12) == 0)
+		r->retry_after = (unsigned)strtoul(line + 12, NULL, 10);
 	return len;
 }
 
@@ -110,7 +114,7 @@ client_request(struct client *c, const char *method, const char *path, const cha
 	struct curl_slist *headers = NULL;
 	char *url, line[160];
 	CURLcode cc;
-	int rc;
+	int rc, tries;
 
 	memset(out, 0, sizeof(*out));
 	url = xasprintf("%s%s", c->base, path);
@@ -138,14 +142,25 @@ client_request(struct client *c, const char *method, const char *path, const cha
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &out->body);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, out);
-	cc = curl_easy_perform(c->curl);
-	if (cc != CURLE_OK) {
-		rc = why_set(why, HEGN_ERR_IO, "%s %s: %s", method, url,
-		    c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+	for (tries = 0;; tries++) {
+		cc = curl_easy_perform(c->curl);
+		if (cc != CURLE_OK) {
+			rc = why_set(why, HEGN_ERR_IO, "%s %s: %s", method, url,
+			    c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+			client_response_clear(out);
+			goto out;
+		}
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
+		if ((out->status != 429 && out->status != 503) || out->retry_after == 0 ||
+		    out->retry_after > CLIENT_RETRY_WAIT || tries == CLIENT_RETRIES)
+			break;
+		log_warn("client: %s %s: %ld (%s), again in %u s (%d of %d)", method, path,
+		    out->status, out->status == 429 ? "too many requests" : "busy",
+		    out->retry_after, tries + 1, CLIENT_RETRIES);
+		sleep(out->retry_after);
 		client_response_clear(out);
-		goto out;
+		out->retry_after = 0;
 	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 	rc = 0;
 out:
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
@@ -163,6 +178,7 @@ client_response_clear(struct client_response *r)
 	r->status = 0;
 	r->content_type[0] = '\0';
 	r->digest[0] = '\0';
+	r->retry_after = 0;
 }
 
 const char *

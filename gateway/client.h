@@ -19,6 +19,7 @@ struct client_response {
 	long status;
 	char content_type[128];
 	char digest[80];          /* Digest-SHA256 header, if any */
+	unsigned retry_after;     /* Retry-After in seconds, if any (429, 503) */
 	struct buf body;
 };
 
@@ -29,8 +30,13 @@ void client_free(struct client *c);
 
 /*
  * One request.  Returns 0 when an HTTP answer came (any status: look at
- * out->status), HEGN_ERR_IO when none did.
+ * out->status), HEGN_ERR_IO when none did.  A 429 or 503 that says when to
+ * come back (Retry-After, at most CLIENT_RETRY_WAIT seconds) is tried again
+ * then, up to CLIENT_RETRIES times, with a warning each time: hegnd refused
+ * it before acting on it (the rate, or the memory for large bodies).
  */
+#define CLIENT_RETRIES 5
+#define CLIENT_RETRY_WAIT 60
 int client_request(struct client *c, const char *method, const char *path,
     const char *content_type, const char *accept, const uint8_t *body, size_t len,
     struct client_response *out, struct why *why);

@@ -171,6 +171,17 @@ code=$(as ringsted-visitation -H 'Content-Type: application/json' -H 'Transfer-E
 check "and so is the chunked one (201)" test "$code" = 201
 check "hegnd warned of the refused bodies, naming body_memory" grep -q 'refused with 503: \[limits\] body_memory' "$T/hegnd.log"
 
+# hegn's own client waits as Retry-After says and tries again: held until it has said so.
+hold anon2 /v1/messages
+"$HEGN" -c "$D/hegn.conf" send --as ringsted-visitation "$T/800k.json" >"$T/send.out" 2>"$T/send.err" &
+send_pid=$!
+for _ in $(seq 100); do grep -q 'again in' "$T/send.err" && break; sleep 0.1; done
+check "hegn send, answered 503 busy, says it tries again" grep -q '503 (busy), again in 1 s (1 of 5)' "$T/send.err"
+code=$(release anon2)
+wait "$send_pid" && send_rc=0 || send_rc=$?
+check "... and once the memory is free its message is taken" sh -c \
+	"[ $send_rc = 0 ] && grep -q '\"state\": *\"submitted\"' '$T/send.out'"
+
 hold noparty /v1/assignments
 code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/800k.json" "$URL/v1/messages")
 check "an upload refused on its headers (no certificate for a party's endpoint) holds no body memory" test "$code" = 201
