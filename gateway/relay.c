@@ -1138,6 +1138,24 @@ out:
 	return rc;
 }
 
+/*
+ * End the read *tx that *out was made from: the answer stands only once all
+ * the read may have seen is on disk (docs/store.md, "Readers"), which
+ * store_rollback could not report.  On failure *out is dropped.
+ */
+static int
+end_answer(struct store_tx **tx, json_t **out, struct why *why)
+{
+	int rc = store_commit(*tx, why);
+
+	*tx = NULL;
+	if (rc != 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int
 relay_inbox(struct relay *r, const struct party *caller, const char *after, const char *limit,
     json_t **out, struct why *why)
@@ -1180,7 +1198,11 @@ relay_inbox(struct relay *r, const struct party *caller, const char *after, cons
 	snprintf(next, sizeof(next), "%lld", (long long)cursor);
 	*out = json_pack("{s:o, s:s}", "messages", list, "next", next);
 	list = NULL;
-	rc = 0;
+	if (*out == NULL) {
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory for the inbox");
+		goto out;
+	}
+	rc = end_answer(&tx, out, why);
 out:
 	json_decref(list);
 	free(items);
@@ -1534,11 +1556,15 @@ relay_status(struct relay *r, const struct party *caller, const char *id, json_t
 	*out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", m.id, "kind", m.kind, "from",
 	    m.sender, "state", state, "submitted", when, "deliveries", dl, "events", el);
 	dl = el = NULL;
+	if (*out == NULL) {
+		rc = why_set(why, HEGN_ERR_NOMEM, "out of memory for the status");
+		goto out;
+	}
 	if (m.deadline_ms != 0) {
 		util_time_ms_rfc3339(m.deadline_ms, when);
 		json_object_set_new(*out, "deadline", json_string(when));
 	}
-	rc = 0;
+	rc = end_answer(&tx, out, why);
 out:
 	json_decref(dl);
 	json_decref(el);

@@ -2145,6 +2145,114 @@ gc_repeat_failed_sync(void)
 	rl = NULL;
 }
 
+/* hovmand-care reading its inbox, or the status of id. */
+struct gc_read {
+	pthread_t th;
+	const char *id;      /* NULL: the inbox */
+	json_t *out;
+	int rc;
+	char why[512];
+	int done;            /* under T.lock */
+};
+
+static void *
+gc_reader(void *arg)
+{
+	struct gc_read *g = arg;
+	const struct party *p = party_find(relay_parties(rl), "hovmand-care");
+	struct why why = { 0 };
+
+	g->rc = g->id != NULL ? relay_status(rl, p, g->id, &g->out, &why) :
+	    relay_inbox(rl, p, NULL, NULL, &g->out, &why);
+	snprintf(g->why, sizeof(g->why), "%s", why.text);
+	pthread_mutex_lock(&T.lock);
+	g->done = 1;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	return NULL;
+}
+
+/* Start r and wait until it has read the WAL (it sees the held commit) or is done. */
+static void
+gc_start_reader(struct gc_read *r)
+{
+	struct timespec until;
+	long reads;
+
+	pthread_mutex_lock(&T.lock);
+	reads = T.wal_reads;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&r->th, NULL, gc_reader, r), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 120;
+	pthread_mutex_lock(&T.lock);
+	/* A watchdog, not a timing check: the reader reads the WAL at once. */
+	while (T.wal_reads == reads && !r->done)
+		ck_assert_msg(pthread_cond_timedwait(&T.cond, &T.lock, &until) == 0,
+		    "the reader never read the WAL");
+	pthread_mutex_unlock(&T.lock);
+}
+
+/*
+ * A submission's commit waits for its WAL sync; meanwhile the recipient
+ * lists its inbox and asks for the message's status, and both reads see the
+ * commit.  The sync then fails: neither may answer from what may not be on
+ * disk.
+ */
+static void
+gc_reads_failed_sync(void)
+{
+	struct gc_submit a = { 0 }, first = { 0 };
+	struct gc_read inbox = { 0 }, status = { 0 };
+	char body[1024];
+	int n;
+
+	relay_setup();
+	n = relay_body(body, sizeof(body));
+	first.body = body;
+	first.len = (size_t)n;
+	gc_submitter(&first);
+	ck_assert_msg(first.rc == 0, "a first submission: %s", first.why);
+	json_decref(first.resp);
+	relay_setup();
+	n = relay_body(body, sizeof(body));
+	a.body = body;
+	a.len = (size_t)n;
+	pthread_mutex_lock(&T.lock);
+	T.hold = 1;
+	T.held = 0;
+	T.fail_held = 1;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&a.th, NULL, gc_submitter, &a), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!T.held && !a.done)
+		pthread_cond_wait(&T.cond, &T.lock);
+	ck_assert_msg(!a.done, "the submission returned without a sync of the WAL");
+	pthread_mutex_unlock(&T.lock);
+	gc_start_reader(&inbox);
+	status.id = cur_id;
+	gc_start_reader(&status);
+	pthread_mutex_lock(&T.lock);
+	T.hold = 0;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_join(a.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(inbox.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(status.th, NULL), 0);
+	ck_assert_int_eq(T.failed_kind, FILE_WAL);
+	ck_assert_msg(a.rc == HEGN_ERR_STORE, "the submission whose sync failed gives %d (%s)",
+	    a.rc, a.why);
+	ck_assert_msg(inbox.rc == HEGN_ERR_STORE && inbox.out == NULL, "the inbox, read before "
+	    "the sync failed, gives %d (%s)", inbox.rc, inbox.why);
+	ck_assert_msg(status.rc == HEGN_ERR_STORE && status.out == NULL, "the status, read "
+	    "before the sync failed, gives %d (%s)", status.rc, status.why);
+	json_decref(a.resp);
+	json_decref(inbox.out);
+	json_decref(status.out);
+	relay_close(rl);
+	rl = NULL;
+}
+
 START_TEST(t_group_commit)
 {
 	gc_sync_fails();
@@ -2152,6 +2260,7 @@ START_TEST(t_group_commit)
 	gc_ack_waits();
 	gc_many();
 	gc_repeat_failed_sync();
+	gc_reads_failed_sync();
 }
 END_TEST
 
