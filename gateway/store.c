@@ -235,10 +235,23 @@ store_message_get(struct store_tx *tx, const char *id, int with_der,
 }
 
 int
+store_spill_open(struct store *s, int *fd, struct why *why)
+{
+	if (fd != NULL)
+		*fd = -1;
+	if (s == NULL || fd == NULL)
+		return why_set(why, HEGN_ERR_INTERNAL, "store: spill file without a store");
+	return s->be->spill_open(s->impl, fd, why);
+}
+
+int
 store_delivery_insert(struct store_tx *tx, const struct store_delivery *d, struct why *why)
 {
 	if (tx == NULL || d == NULL)
 		return store_no_tx("delivery insert", why);
+	if (d->spilled.len > 0 && (d->spilled.fd < 0 || d->sealed.data != NULL))
+		return why_set(why, HEGN_ERR_INTERNAL,
+		    "store: a delivery's copy is both in memory and spilled, or spilled nowhere");
 	if (memchr(d->state, '\0', sizeof(d->state)) == NULL || !store_state_valid(d->state))
 		return store_bad_state(why);
 	return tx->be->delivery_insert(tx->h, d, why);

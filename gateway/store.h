@@ -37,6 +37,16 @@ struct store_message {
 	struct buf signed_der;    /* the sender's CMS SignedData */
 };
 
+/*
+ * A sealed copy that waits for its transaction in a spill file
+ * (store_spill_open) instead of memory: len bytes at off of fd.
+ */
+struct store_spilled {
+	int fd;
+	uint64_t off;
+	uint64_t len;             /* 0: nothing spilled */
+};
+
 /* One copy of a message for one recipient. */
 struct store_delivery {
 	char message_id[65];
@@ -47,6 +57,12 @@ struct store_delivery {
 	int64_t updated_ms;
 	char sealed_sha256[65];   /* hex SHA-256 of sealed */
 	struct buf sealed;        /* CMS (Auth)EnvelopedData for the recipient */
+	/*
+	 * delivery_insert only: with spilled.len > 0 (and sealed empty) the
+	 * copy is read back from the spill file in pieces, and refused unless
+	 * its SHA-256 is sealed_sha256.
+	 */
+	struct store_spilled spilled;
 };
 
 /* One line of a message's delivery log. */
@@ -223,6 +239,12 @@ struct store_backend {
 	/* HEGN_ERR_NOT_FOUND when absent; with_der == 0 skips loading signed_der. */
 	int (*message_get)(void *tx, const char *id, int with_der, struct store_message *out,
 	    struct why *why);
+	/*
+	 * A file on the store's own file system for what a transaction will
+	 * write but should not hold in memory until then: unnamed, mode 0600,
+	 * gone when closed (or when the process dies).
+	 */
+	int (*spill_open)(void *impl, int *fd, struct why *why);
 	/* The store assigns d->seq (the value passed is ignored). */
 	int (*delivery_insert)(void *tx, const struct store_delivery *d, struct why *why);
 	int (*delivery_get)(void *tx, const char *id, const char *recipient, int with_sealed,
@@ -347,6 +369,14 @@ void store_close(struct store *s);
 
 /* The schema version the store is at. */
 int store_schema_version(struct store *s);
+
+/*
+ * A spill file for sealed copies that wait for their transaction
+ * (store_delivery.spilled): on the store's file system, unnamed, mode
+ * 0600, gone once closed.  The caller closes *fd.  HEGN_ERR_STORE when
+ * none can be made.
+ */
+int store_spill_open(struct store *s, int *fd, struct why *why);
 
 /*
  * Begin a read (write == 0) or write transaction.  Write transactions are

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "err.h"
@@ -1324,6 +1325,41 @@ store_sqlite_schema_version(void *impl)
 	return s->version;
 }
 
+/*
+ * In the database's directory, so a spilled copy takes the space it will
+ * take in the database anyway, on the same file system.  O_TMPFILE gives a
+ * file without a name; where the file system has none, a named one is
+ * unlinked at once.  What is spilled is sealed for its recipient already.
+ */
+static int
+store_sqlite_spill_open(void *impl, int *fd, struct why *why)
+{
+	struct sq_store *s = impl;
+	const char *slash = strrchr(s->path, '/');
+	char *dir, *tmpl;
+	int e = 0;
+
+	dir = slash == NULL ? xstrdup(".") : slash == s->path ? xstrdup("/") :
+	    xasprintf("%.*s", (int)(slash - s->path), s->path);
+	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		e = errno;
+	/* Older kernels and some file systems (NFS, FUSE) have no O_TMPFILE. */
+	if (*fd < 0 && (e == EOPNOTSUPP || e == EISDIR || e == EINVAL)) {
+		tmpl = xasprintf("%s/.hegn-spill-XXXXXX", dir);
+		if ((*fd = mkostemp(tmpl, O_CLOEXEC)) >= 0)
+			unlink(tmpl);
+		else
+			e = errno;
+		free(tmpl);
+	}
+	if (*fd < 0)
+		why_set(why, HEGN_ERR_STORE, "store: cannot make a spill file in %s: %s", dir,
+		    strerror(e));
+	free(dir);
+	return *fd < 0 ? HEGN_ERR_STORE : 0;
+}
+
 /* Give tx's connection back (to the pool, or the writer lock) and free tx. */
 static void
 sq_release(struct sq_tx *tx)
@@ -1619,6 +1655,92 @@ out:
 	return r;
 }
 
+/* Pieces in which a spilled copy is read back into its row. */
+#define SQ_SPILL_PIECE (1024 * 1024)
+
+/*
+ * The sealed copy of the delivery with seq from its spill file: a row of
+ * zeros of its length, filled through incremental BLOB I/O a piece at a
+ * time, so the copy is never whole in memory.  SQLite spills the dirty
+ * pages to the WAL as its cache fills.  The copy is hashed as it is read
+ * back: a file that changed or came back short is refused, not stored.
+ */
+static int
+sq_sealed_from_spill(struct sq_tx *tx, int64_t seq, const struct store_delivery *d,
+    struct why *why)
+{
+	const struct store_spilled *sp = &d->spilled;
+	crypto_hash_sha256_state h;
+	sqlite3_stmt *st = NULL;
+	sqlite3_blob *blob = NULL;
+	uint8_t *piece = NULL, digest[32];
+	char hex[65];
+	uint64_t done = 0;
+	size_t cap;
+	ssize_t got;
+	int r, rc;
+
+	if (sp->len > INT_MAX || sp->off > (uint64_t)INT64_MAX - sp->len) {
+		r = why_set(why, HEGN_ERR_INVALID, "store: a sealed copy of %llu bytes is too large",
+		    (unsigned long long)sp->len);
+		goto out;
+	}
+	if ((r = sq_stmt(tx->c, SQ_SEALED_INSERT, &st, why)) != 0)
+		goto out;
+	if ((r = sq_bind_int(st, 1, seq, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_bind_zeroblob64(st, 2, sp->len)) != SQLITE_OK) {
+		r = sq_error(tx->c->db, rc, "binding a value", why);
+		goto out;
+	}
+	if ((r = sq_step_done(st, "sealed copy insert", why)) != 0)
+		goto out;
+	if ((rc = sqlite3_blob_open(tx->c->db, "main", "sealed_copies", "sealed", seq, 1,
+	    &blob)) != SQLITE_OK) {
+		r = sq_error(tx->c->db, rc, "opening a sealed copy", why);
+		goto out;
+	}
+	cap = sp->len < SQ_SPILL_PIECE ? (size_t)sp->len : SQ_SPILL_PIECE;
+	if ((piece = malloc(cap)) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "store: out of memory for a sealed copy");
+		goto out;
+	}
+	crypto_hash_sha256_init(&h);
+	while (done < sp->len) {
+		size_t n = sp->len - done < cap ? (size_t)(sp->len - done) : cap;
+
+		got = pread(sp->fd, piece, n, (off_t)(sp->off + done));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			r = why_set(why, HEGN_ERR_STORE, "store: reading the sealed copy for %s back "
+			    "from its spill file: %s", d->recipient, got < 0 ? strerror(errno) :
+			    "the file ends early");
+			goto out;
+		}
+		crypto_hash_sha256_update(&h, piece, (unsigned long long)got);
+		if ((rc = sqlite3_blob_write(blob, piece, (int)got, (int)done)) != SQLITE_OK) {
+			r = sq_error(tx->c->db, rc, "writing a sealed copy", why);
+			goto out;
+		}
+		done += (uint64_t)got;
+	}
+	crypto_hash_sha256_final(&h, digest);
+	util_hex(digest, sizeof(digest), hex);
+	if (strcmp(hex, d->sealed_sha256) != 0) {
+		r = why_set(why, HEGN_ERR_STORE, "store: the sealed copy for %s came back from its "
+		    "spill file changed", d->recipient);
+		goto out;
+	}
+	r = 0;
+out:
+	if (blob != NULL && (rc = sqlite3_blob_close(blob)) != SQLITE_OK && r == 0)
+		r = sq_error(tx->c->db, rc, "writing a sealed copy", why);
+	free(piece);
+	sq_done(st);
+	return r;
+}
+
 static int
 store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why *why)
 {
@@ -1643,6 +1765,12 @@ store_sqlite_delivery_insert(void *h, const struct store_delivery *d, struct why
 		goto out;
 	if ((r = sq_step_done(st, "delivery insert", why)) != 0)
 		goto out;
+	if (d->spilled.len > 0) {
+		sq_done(st);
+		st = NULL;
+		if ((r = sq_sealed_from_spill(tx, seq, d, why)) != 0)
+			goto out;
+	}
 	/* No copy (a paper or phone delivery) is no row, as it was a NULL. */
 	if (d->sealed.data != NULL && d->sealed.len > 0) {
 		sq_done(st);
@@ -2978,6 +3106,7 @@ const struct store_backend store_backend_sqlite = {
 	.rollback = store_sqlite_rollback,
 	.message_insert = store_sqlite_message_insert,
 	.message_get = store_sqlite_message_get,
+	.spill_open = store_sqlite_spill_open,
 	.delivery_insert = store_sqlite_delivery_insert,
 	.delivery_get = store_sqlite_delivery_get,
 	.sealed_read = store_sqlite_sealed_read,

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -1646,6 +1647,130 @@ START_TEST(test_sealed_read)
 }
 END_TEST
 
+/* Entries in dir that are not a database, its WAL or its shared memory. */
+static int
+count_not_db(const char *dir)
+{
+	static const char *const ends[] = { ".db", ".db-wal", ".db-shm", ".db-journal" };
+	struct dirent *e;
+	DIR *d;
+	size_t i, len;
+	int n = 0, db;
+
+	ck_assert_ptr_nonnull(d = opendir(dir));
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		len = strlen(e->d_name);
+		for (db = 0, i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+			if (len > strlen(ends[i]) &&
+			    strcmp(e->d_name + len - strlen(ends[i]), ends[i]) == 0)
+				db = 1;
+		n += !db;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A sealed copy that waited in a spill file goes into its row in pieces,
+ * exact; one that comes back other than it was (changed, or short) is
+ * refused and leaves no row.  The spill file has no name in the store's
+ * directory and is mode 0600.
+ */
+START_TEST(test_spilled_copy)
+{
+	char path[512], dir[512];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct store_delivery d;
+	struct why why = { 0 };
+	struct stat st;
+	uint8_t *big, *back, piece[65536];
+	uint64_t total, at;
+	size_t got, n, i;
+	int fd;
+
+	db_path(path, sizeof(path), "spill");
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	s = open_ok(path);
+	/* Past two pieces of SQ_SPILL_PIECE, not a multiple of one. */
+	n = 2 * 1024 * 1024 + 4099;
+	big = malloc(n);
+	back = calloc(1, n);
+	ck_assert(big != NULL && back != NULL);
+	for (i = 0; i < n; i++)
+		big[i] = (uint8_t)(i * 167 + (i >> 11));
+	ck_assert_msg(store_spill_open(s, &fd, &why) == 0, "%s", why.text);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(count_not_db(dir), 0);
+	/* Another copy before it in the file: the offset is honoured. */
+	ck_assert_int_eq(pwrite(fd, "0123456789", 10, 0), 10);
+	ck_assert_int_eq(pwrite(fd, big, n, 10), (ssize_t)n);
+
+	fill_message(&m, "m-spill", "ringsted-visitation");
+	fill_delivery(&d, "m-spill", "hovmand-care");
+	d.sealed.data = NULL;
+	d.sealed.len = 0;
+	d.spilled.fd = fd;
+	d.spilled.off = 10;
+	d.spilled.len = n;
+	util_sha256_hex(big, n, d.sealed_sha256);
+	tx = begin_ok(s, 1);
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+	for (at = 0; at < n; at += got) {
+		tx = begin_ok(s, 0);
+		ck_assert_msg(store_sealed_read(tx, "m-spill", "hovmand-care", d.sealed_sha256, at,
+		    piece, sizeof(piece), &got, &total, &why) == 0, "%s", why.text);
+		store_rollback(tx);
+		ck_assert_uint_eq(total, n);
+		memcpy(back + at, piece, got);
+	}
+	ck_assert_mem_eq(back, big, n);
+
+	/* Changed in the file: refused, naming the recipient, and no row. */
+	fill_delivery(&d, "m-spill", "ringsted-homecare");
+	d.sealed.data = NULL;
+	d.sealed.len = 0;
+	d.spilled.fd = fd;
+	d.spilled.off = 10;
+	d.spilled.len = n;
+	util_sha256_hex(big, n, d.sealed_sha256);
+	ck_assert_int_eq(pwrite(fd, "x", 1, 10 + n / 2), 1);
+	tx = begin_ok(s, 1);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_STORE);
+	ck_assert_msg(strstr(why.text, "ringsted-homecare") != NULL &&
+	    strstr(why.text, "changed") != NULL, "%s", why.text);
+	store_rollback(tx);
+	/* Short: the file ends before the copy does. */
+	d.spilled.len = n + 1;
+	tx = begin_ok(s, 1);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_STORE);
+	ck_assert_msg(strstr(why.text, "ends early") != NULL, "%s", why.text);
+	store_rollback(tx);
+	/* Both in memory and spilled: the caller's mistake, refused before the store. */
+	d.spilled.len = n;
+	d.sealed.data = big;
+	d.sealed.len = n;
+	tx = begin_ok(s, 1);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), HEGN_ERR_INTERNAL);
+	store_rollback(tx);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 1);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sealed_copies"), 1);
+
+	close(fd);
+	free(big);
+	free(back);
+	store_close(s);
+}
+END_TEST
+
 /* Every line of the plan of sql on path; fails on a full scan or (unless sort_ok) a sort. */
 static void
 assert_plan_uses(const char *path, const char *sql, const char *index, int sort_ok)
@@ -2768,6 +2893,7 @@ store_suite(void)
 	tcase_add_test(tc, test_events_in_order);
 	tcase_add_test(tc, test_connection_settings);
 	tcase_add_test(tc, test_sealed_read);
+	tcase_add_test(tc, test_spilled_copy);
 	tcase_add_test(tc, test_query_plans);
 	tcase_add_test(tc, test_crash_before_commit);
 	tcase_add_test(tc, test_migration_from_v1);
