@@ -459,9 +459,73 @@ struct copy {
 	struct buf signed_der;           /* what is sealed: the original or a minimised copy */
 	int own_signed;                  /* signed_der is ours to free (a minimised copy) */
 	struct buf sealed;
+	struct store_spilled spilled;    /* or, once spilled (seal_copy), where it waits */
 	char sealed_sha[65];
 	const char *form;                /* what the copy carries, for the delivery log; NULL: hegn's JSON */
 };
+
+/*
+ * Sealed copies of at least this size, all but the last of a submission,
+ * wait for the commit in a spill file instead of memory.
+ */
+#define RELAY_SPILL_MIN (1024 * 1024)
+
+/* A submission's spill file, opened when its first copy goes there. */
+struct spill {
+	int fd;                          /* -1: none yet */
+	uint64_t end;
+};
+
+static int
+spill_write(struct relay *r, struct spill *sp, struct copy *cp, struct why *why)
+{
+	uint64_t done = 0;
+	ssize_t n;
+	int rc;
+
+	if (sp->fd < 0 && (rc = store_spill_open(r->store, &sp->fd, why)) != 0)
+		return rc;
+	while (done < cp->sealed.len) {
+		n = pwrite(sp->fd, cp->sealed.data + done, cp->sealed.len - done,
+		    (off_t)(sp->end + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return why_set(why, HEGN_ERR_STORE, "spilling the sealed copy for %s: %s",
+			    cp->to->name, n < 0 ? strerror(errno) : "nothing written");
+		done += (uint64_t)n;
+	}
+	cp->spilled.fd = sp->fd;
+	cp->spilled.off = sp->end;
+	cp->spilled.len = done;
+	sp->end += done;
+	buf_free(&cp->sealed, 0);
+	return 0;
+}
+
+/*
+ * Seal cp->signed_der for its recipient (rcert).  A minimised signed copy is
+ * not needed once sealed, and a large sealed copy that is not the last goes
+ * to the spill file: a submission to many recipients holds one sealed copy
+ * in memory, however many it makes.  The spill file is on the store's file
+ * system and what goes there is sealed already (store_spill_open).
+ */
+static int
+seal_copy(struct relay *r, X509 *rcert, struct copy *cp, int last, struct spill *sp,
+    struct why *why)
+{
+	int rc;
+
+	if ((rc = envelope_seal(rcert, (enum envelope_cipher)cp->to->conf->cipher,
+	    cp->signed_der.data, cp->signed_der.len, 1, &cp->sealed, why)) != 0)
+		return rc;
+	util_sha256_hex(cp->sealed.data, cp->sealed.len, cp->sealed_sha);
+	if (cp->own_signed)
+		buf_free(&cp->signed_der, 1);
+	if (!last && cp->sealed.len >= RELAY_SPILL_MIN)
+		return spill_write(r, sp, cp, why);
+	return 0;
+}
 
 /* A provider's assignment for the citizen, as the policy language sees it. */
 static enum policy_assignment
@@ -770,6 +834,7 @@ store_copies(struct relay *r, struct store_tx *tx, const char *id, const char *s
 		sd.updated_ms = now;
 		memcpy(sd.sealed_sha256, cp->sealed_sha, sizeof(sd.sealed_sha256));
 		sd.sealed = cp->sealed;
+		sd.spilled = cp->spilled;
 		if ((rc = store_delivery_insert(tx, &sd, why)) != 0)
 			return rc;
 		memset(&sched, 0, sizeof(sched));
@@ -849,6 +914,7 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 	char signer_fp[65];
 	X509 *rcert = NULL;
 	json_t *list, *answer = NULL;
+	struct spill spill = { .fd = -1 };
 	int64_t now;
 	int rc, sealed_form, withheld = 0, whole;
 
@@ -1045,10 +1111,8 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 				why->code = rc;
 			goto out;
 		}
-		if ((rc = envelope_seal(rcert, (enum envelope_cipher)cp->to->conf->cipher,
-		    cp->signed_der.data, cp->signed_der.len, 1, &cp->sealed, why)) != 0)
+		if ((rc = seal_copy(r, rcert, cp, i + 1 == ncopies, &spill, why)) != 0)
 			goto out;
-		util_sha256_hex(cp->sealed.data, cp->sealed.len, cp->sealed_sha);
 	}
 
 	now = util_now_ms();
@@ -1128,6 +1192,8 @@ out:
 		buf_free(&copies[i].sealed, 0);
 	}
 	free(copies);
+	if (spill.fd >= 0)
+		close(spill.fd);
 	envelope_signed_free(sig);
 	message_free(m);
 	buf_free(&inner, 1);
@@ -3063,6 +3129,7 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 	enum medcom_dup dup;
 	X509 *rcert = NULL;
 	json_t *cc_notes = NULL;
+	struct spill spill = { .fd = -1 };
 	int64_t now;
 	int rc, withheld = 0, bseen = 0, hseen = 0;
 
@@ -3236,10 +3303,8 @@ relay_submit_medcom(struct relay *r, const struct party *caller, const struct pa
 				why->code = rc;
 			goto out;
 		}
-		if ((rc = envelope_seal(rcert, (enum envelope_cipher)cp->to->conf->cipher,
-		    cp->signed_der.data, cp->signed_der.len, 1, &cp->sealed, why)) != 0)
+		if ((rc = seal_copy(r, rcert, cp, i + 1 == ncopies, &spill, why)) != 0)
 			goto out;
-		util_sha256_hex(cp->sealed.data, cp->sealed.len, cp->sealed_sha);
 	}
 
 	medcom_our_ids(r, to, &our_sor, &our_gln);
@@ -3341,6 +3406,8 @@ out:
 		buf_free(&copies[i].sealed, 0);
 	}
 	free(copies);
+	if (spill.fd >= 0)
+		close(spill.fd);
 	store_medcom_clear(&by_bundle);
 	store_medcom_clear(&by_header);
 	json_decref(cc_notes);
