@@ -882,6 +882,8 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 		if ((r = parse_cms(der, len, &cms, why)) != 0)
 			goto out;
 	}
+	/* The parsed object has its own copy of everything: a large content is held once less. */
+	buf_free(&stripped, 0);
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
 	if (nid != NID_pkcs7_signed) {
 		r = why_set(why, HEGN_ERR_INVALID, "CMS object is %s, not SignedData",
@@ -973,15 +975,21 @@ envelope_verify_opts(const struct pki *p, const uint8_t *der, size_t len,
 	if ((r = get_content_id(si, &s->content_id, why)) != 0 ||
 	    (r = get_signing_time(si, &s->signing_time, why)) != 0)
 		goto out;
-	if ((r = bio_to_buf(bout, &b, why)) != 0)
-		goto out;
-	s->content = b.data;
-	s->len = b.len;
 	if (X509_up_ref(signer) != 1) {
 		r = why_set(why, HEGN_ERR_CRYPTO, "cannot reference signer certificate");
 		goto out;
 	}
 	s->signer = signer;
+	/*
+	 * Everything else is read from cms: it goes before the content is
+	 * copied out, so a large content is not held three times at once.
+	 */
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+	if ((r = bio_to_buf(bout, &b, why)) != 0)
+		goto out;
+	s->content = b.data;
+	s->len = b.len;
 	*out = s;
 	s = NULL;
 	r = 0;

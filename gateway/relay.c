@@ -419,12 +419,14 @@ check_repeat(struct relay *r, const char *id, const char *sender, const char *co
 
 /*
  * Open a sealed submission: decrypt with the gateway's key, verify the
- * sender's signature and map the signer to a party.
+ * sender's signature and map the signer to a party.  The body is let go
+ * once decrypted when the caller lets it (release): the verification holds
+ * the SignedData and its content apart, one whole copy fewer beside them.
  */
 static int
 open_sealed(struct relay *r, struct pki *pki, const uint8_t *body, size_t len,
-    struct buf *inner, struct envelope_signed **signed_out, const struct party **sender,
-    struct why *why)
+    struct buf *release, struct buf *inner, struct envelope_signed **signed_out,
+    const struct party **sender, struct why *why)
 {
 	X509 *signer_cert;
 	char *subject = NULL;
@@ -437,6 +439,8 @@ open_sealed(struct relay *r, struct pki *pki, const uint8_t *body, size_t len,
 		    "body: not a CMS EnvelopedData or AuthEnvelopedData (DER) object");
 	if ((rc = signer_decrypt(r->signer, GATEWAY_NAME, body, len, inner, why)) != 0)
 		return why_prefix(why, rc, "sealed submission");
+	if (release != NULL)
+		buf_free(release, 1);
 	if ((rc = envelope_verify(pki, inner->data, inner->len, 0, signed_out, why)) != 0)
 		return why_prefix(why, rc, "sealed submission");
 	signer_cert = envelope_signed_signer(*signed_out);
@@ -933,7 +937,10 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 		goto out;
 	}
 	if (sealed_form) {
-		if ((rc = open_sealed(r, pki, body, len, &inner, &sig, &sender, why)) != 0)
+		rc = open_sealed(r, pki, body, len, release, &inner, &sig, &sender, why);
+		if (release != NULL)
+			body = NULL;
+		if (rc != 0)
 			goto out;
 		if (caller != NULL && caller != sender) {
 			rc = why_set(why, HEGN_ERR_DENIED,
@@ -1010,6 +1017,11 @@ submit(struct relay *r, const struct party *caller, const char *content_type,
 		/* Keep the sender's own SignedData: the recipient verifies the sender. */
 		signed_der = inner;
 		memset(&inner, 0, sizeof(inner));
+		/* It holds the content too, and m has what was read from it. */
+		envelope_signed_free(sig);
+		sig = NULL;
+		content = NULL;
+		cid = NULL;
 	} else {
 		if (message_set_id(m, id) != 0 || message_set_from(m, sender->name) != 0) {
 			rc = why_set(why, HEGN_ERR_NOMEM, "out of memory for the message");

@@ -88,8 +88,9 @@ int relay_submit(struct relay *r, const struct party *caller, const char *conten
 
 /*
  * relay_submit with the body in the caller's buffer, which it wipes and
- * frees as soon as it has read the message from it, so that a large body is
- * not held through signing and sealing.  The caller frees what is left.
+ * frees as soon as it has read the message from it (a sealed body: as soon
+ * as it is decrypted), so that a large body is not held through verifying,
+ * signing and sealing.  The caller frees what is left.
  */
 int relay_submit_buf(struct relay *r, const struct party *caller, const char *content_type,
     struct buf *body, json_t **response, int *created, struct why *why);

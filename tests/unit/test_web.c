@@ -7,6 +7,9 @@
 #include <sodium.h>
 
 #include "demo.h"
+#include "envelope.h"
+#include "err.h"
+#include "pki.h"
 #include "relay.h"
 #include "report.h"
 #include "store.h"
@@ -383,6 +386,87 @@ START_TEST(test_submit_releases_body)
 }
 END_TEST
 
+static void
+buf_copy(struct buf *b, const char *data, size_t len)
+{
+	b->data = xmalloc(len);
+	memcpy(b->data, data, len);
+	b->len = len;
+}
+
+/* body signed by the demo's region-hospital and sealed to the gateway (sign = 0: sealed only). */
+static void
+sealed_body(const char *body, int sign, struct buf *out)
+{
+	struct why why = { 0 };
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL, *gw = NULL;
+	STACK_OF(X509) *chain = NULL;
+	struct buf signed_der = { 0 };
+	char *kp = xasprintf("%s/pki/region-hospital.key", demo_dir);
+	char *cp = xasprintf("%s/pki/region-hospital.pem", demo_dir);
+	char *chp = xasprintf("%s/pki/chain.pem", demo_dir);
+	char *gp = xasprintf("%s/pki/gateway.pem", demo_dir);
+
+	ck_assert_msg(pki_load_key(kp, &key, &why) == 0 && pki_load_cert(cp, &cert, &why) == 0 &&
+	    pki_load_certs(chp, &chain, &why) == 0 && pki_load_cert(gp, &gw, &why) == 0, "%s",
+	    why.text);
+	if (sign)
+		ck_assert_msg(envelope_sign(key, cert, chain, ENVELOPE_PSS, (const uint8_t *)body,
+		    strlen(body), NULL, &signed_der, &why) == 0, "%s", why.text);
+	else
+		buf_copy(&signed_der, body, strlen(body));
+	ck_assert_msg(envelope_seal(gw, ENVELOPE_AES256_GCM, signed_der.data, signed_der.len, sign,
+	    out, &why) == 0, "%s", why.text);
+	buf_free(&signed_der, 0);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	X509_free(gw);
+	sk_X509_pop_free(chain, X509_free);
+	free(kp);
+	free(cp);
+	free(chp);
+	free(gp);
+}
+
+/*
+ * A sealed body goes as soon as it is decrypted, before the signature is
+ * verified, whether the submission is then accepted or refused; one that
+ * cannot be decrypted stays with the caller.
+ */
+START_TEST(test_submit_sealed_releases_body)
+{
+	static const char notice[] = "{\"kind\": \"admission_notice\", \"to\": "
+	    "\"ringsted-visitation\", \"citizen\": {\"cpr\": \"2509479989\"}, \"basic\": "
+	    "{\"event_time\": \"2026-11-27T08:15:00+01:00\", \"hospital\": \"Køge\"}}";
+	struct why why = { 0 };
+	struct buf b = { 0 };
+	json_t *j = NULL;
+	int created = 0;
+
+	sealed_body(notice, 1, &b);
+	ck_assert_msg(relay_submit_buf(rl, NULL, "application/pkcs7-mime", &b, &j, &created,
+	    &why) == 0, "%s", why.text);
+	ck_assert_int_eq(created, 1);
+	ck_assert_ptr_null(b.data);
+	json_decref(j);
+	j = NULL;
+
+	/* Decrypted, but not signed: refused, and the body is gone all the same. */
+	sealed_body(notice, 0, &b);
+	ck_assert_int_eq(relay_submit_buf(rl, NULL, "application/pkcs7-mime", &b, &j, &created,
+	    &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_null(b.data);
+	ck_assert_ptr_null(j);
+
+	buf_copy(&b, "not CMS", 7);
+	ck_assert_int_eq(relay_submit_buf(rl, NULL, "application/pkcs7-mime", &b, &j, &created,
+	    &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(b.data);
+	buf_free(&b, 0);
+}
+END_TEST
+
 START_TEST(test_view)
 {
 	struct why why = { 0 };
@@ -480,6 +564,7 @@ web_suite(void)
 	tcase_add_test(tc, test_view);
 	/* After test_view, which counts the messages stored. */
 	tcase_add_test(tc, test_submit_releases_body);
+	tcase_add_test(tc, test_submit_sealed_releases_body);
 	suite_add_tcase(s, tc);
 	return s;
 }
