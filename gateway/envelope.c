@@ -247,26 +247,73 @@ set_rsa_pss(EVP_PKEY_CTX *pctx)
 	return 0;
 }
 
+/*
+ * The signature algorithm of si, as CMS_final writes it from the signing
+ * context: rsaEncryption for RSA PKCS #1 v1.5 (RFC 3370 section 3.2),
+ * RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 4056),
+ * ecdsa-with-SHA256 (RFC 5753).  Signing the attributes without the content
+ * (envelope_sign_digest) skips the step of CMS_final that writes it;
+ * CMS_SignerInfo_verify reads it back, so a wrong one fails there, and
+ * test_envelope compares it with CMS_final's.
+ */
+static int
+set_sig_alg(CMS_SignerInfo *si, EVP_PKEY *key, enum envelope_padding padding)
+{
+	X509_ALGOR *alg = NULL, *mgf1_md = NULL;
+	RSA_PSS_PARAMS *pss = NULL;
+	ASN1_STRING *inner = NULL, *params = NULL;
+	int ok = 0, snid;
+
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, NULL, &alg);
+	if (alg == NULL)
+		return 0;
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+		return OBJ_find_sigid_by_algs(&snid, NID_sha256, EVP_PKEY_get_base_id(key)) &&
+		    X509_ALGOR_set0(alg, OBJ_nid2obj(snid), V_ASN1_UNDEF, NULL);
+	}
+	if (padding != ENVELOPE_PSS)
+		return X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL, NULL);
+	if ((pss = RSA_PSS_PARAMS_new()) == NULL ||
+	    (pss->hashAlgorithm = X509_ALGOR_new()) == NULL ||
+	    (pss->maskGenAlgorithm = X509_ALGOR_new()) == NULL ||
+	    (pss->saltLength = ASN1_INTEGER_new()) == NULL ||
+	    (mgf1_md = X509_ALGOR_new()) == NULL)
+		goto out;
+	/* SHA-256 with NULL parameters, as OpenSSL writes them here. */
+	if (X509_ALGOR_set0(pss->hashAlgorithm, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, NULL) != 1 ||
+	    X509_ALGOR_set0(mgf1_md, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, NULL) != 1 ||
+	    ASN1_INTEGER_set(pss->saltLength, PSS_SALTLEN) != 1 ||
+	    ASN1_item_pack(mgf1_md, ASN1_ITEM_rptr(X509_ALGOR), &inner) == NULL ||
+	    X509_ALGOR_set0(pss->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE,
+	    inner) != 1)
+		goto out;
+	inner = NULL;
+	if (ASN1_item_pack(pss, ASN1_ITEM_rptr(RSA_PSS_PARAMS), &params) == NULL ||
+	    X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsassaPss), V_ASN1_SEQUENCE, params) != 1)
+		goto out;
+	params = NULL;
+	ok = 1;
+out:
+	ASN1_STRING_free(inner);
+	ASN1_STRING_free(params);
+	X509_ALGOR_free(mgf1_md);
+	RSA_PSS_PARAMS_free(pss);
+	return ok;
+}
+
 int
-envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
-    enum envelope_padding padding, const uint8_t *content, size_t len,
-    const char *content_id, struct buf *out, struct why *why)
+envelope_sign_digest(EVP_PKEY *key, X509 *cert, enum envelope_padding padding,
+    const uint8_t digest[32], const char *content_id, struct buf *out, struct why *why)
 {
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	EVP_PKEY_CTX *pctx;
-	BIO *in = NULL;
-	int r, i, flags = CMS_PARTIAL | CMS_BINARY;
+	int r, flags = CMS_PARTIAL | CMS_BINARY | CMS_DETACHED | CMS_NOCERTS;
 
 	out->data = NULL;
 	out->len = 0;
-	if (key == NULL || cert == NULL || (content == NULL && len != 0)) {
+	if (key == NULL || cert == NULL || digest == NULL) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_sign: no key or certificate");
-		goto out;
-	}
-	if (len > ENVELOPE_MAX_DER) {
-		r = why_set(why, HEGN_ERR_TOO_LARGE,
-		    "content of %zu bytes is too large to sign", len);
 		goto out;
 	}
 	if (content_id != NULL &&
@@ -276,12 +323,8 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 		    CONTENT_ID_MAX);
 		goto out;
 	}
-	/*
-	 * CMS_sign ignores a failure to attach the content (an allocation):
-	 * ask again, or the result would be a detached signature.
-	 */
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL ||
-	    CMS_set_detached(cms, 0) != 1)
+	    CMS_set_detached(cms, 1) != 1)
 		goto crypto;
 	/*
 	 * No SMIMECapabilities: the signed attributes are exactly those
@@ -289,24 +332,27 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	 * context open so the RSA padding can be chosen.
 	 */
 	if ((si = CMS_add1_signer(cms, cert, key, EVP_sha256(),
-	    CMS_KEY_PARAM | CMS_NOSMIMECAP)) == NULL)
+	    CMS_KEY_PARAM | CMS_NOSMIMECAP | CMS_NOCERTS)) == NULL)
 		goto crypto;
 	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && padding == ENVELOPE_PSS) {
 		if ((pctx = CMS_SignerInfo_get0_pkey_ctx(si)) == NULL ||
 		    set_rsa_pss(pctx) != 0)
 			goto crypto;
 	}
+	/*
+	 * What CMS_final adds from the content, added from its digest; the
+	 * signing time comes with the signature.
+	 */
+	if (CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+	    OBJ_nid2obj(NID_pkcs7_data), -1) != 1 ||
+	    CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING,
+	    digest, 32) != 1)
+		goto crypto;
 	if (content_id != NULL &&
 	    CMS_signed_add1_attr_by_NID(si, NID_id_smime_aa_contentIdentifier,
 	    V_ASN1_OCTET_STRING, content_id, (int)strlen(content_id)) != 1)
 		goto crypto;
-	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++)
-		if (CMS_add1_cert(cms, sk_X509_value(chain, i)) != 1)
-			goto crypto;
-	if ((in = BIO_new_mem_buf(len == 0 ? "" : (const void *)content,
-	    (int)len)) == NULL)
-		goto crypto;
-	if (CMS_final(cms, in, NULL, flags) != 1)
+	if (set_sig_alg(si, key, padding) != 1 || CMS_SignerInfo_sign(si) != 1)
 		goto crypto;
 	/*
 	 * OpenSSL 3.0 can return a signature that does not verify: an
@@ -323,8 +369,105 @@ crypto:
 	r = why_set(why, HEGN_ERR_CRYPTO, "cannot create CMS signature");
 	why_openssl(why);
 out:
-	BIO_free(in);
 	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+/* The signed attribute messageDigest of si, or NULL. */
+static const ASN1_OCTET_STRING *
+signed_digest(CMS_SignerInfo *si)
+{
+	return CMS_signed_get0_data_by_OBJ(si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3,
+	    V_ASN1_OCTET_STRING);
+}
+
+int
+envelope_attach(const uint8_t *detached, size_t dlen, X509 *cert, STACK_OF(X509) *chain,
+    const uint8_t *content, size_t len, struct buf *out, struct why *why)
+{
+	CMS_ContentInfo *cms = NULL;
+	STACK_OF(CMS_SignerInfo) *sis;
+	CMS_SignerInfo *si;
+	const ASN1_OCTET_STRING *md;
+	ASN1_OCTET_STRING **pos = NULL;
+	uint8_t digest[32];
+	int r, i;
+
+	out->data = NULL;
+	out->len = 0;
+	if (cert == NULL || (content == NULL && len != 0)) {
+		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_attach: no certificate or content");
+		goto out;
+	}
+	if (len > ENVELOPE_MAX_DER) {
+		r = why_set(why, HEGN_ERR_TOO_LARGE,
+		    "content of %zu bytes is too large to sign", len);
+		goto out;
+	}
+	if ((r = parse_cms(detached, dlen, &cms, why)) != 0) {
+		r = why_prefix(why, HEGN_ERR_CRYPTO, "the signature made");
+		goto out;
+	}
+	/*
+	 * The signature is taken for this content only when it is what
+	 * envelope_sign_digest makes for it: one signer, this certificate's,
+	 * over id-data with this content's digest.
+	 */
+	util_sha256(content, len, digest);
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
+	    OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data || CMS_is_detached(cms) != 1 ||
+	    (sis = CMS_get0_SignerInfos(cms)) == NULL || sk_CMS_SignerInfo_num(sis) != 1 ||
+	    CMS_SignerInfo_cert_cmp(si = sk_CMS_SignerInfo_value(sis, 0), cert) != 0 ||
+	    (md = signed_digest(si)) == NULL || ASN1_STRING_length(md) != (int)sizeof(digest) ||
+	    memcmp(ASN1_STRING_get0_data(md), digest, sizeof(digest)) != 0) {
+		r = why_set(why, HEGN_ERR_CRYPTO,
+		    "the signature made is not one over this content by this certificate");
+		goto out;
+	}
+	if (CMS_add1_cert(cms, cert) != 1)
+		goto crypto;
+	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++)
+		if (CMS_add1_cert(cms, sk_X509_value(chain, i)) != 1)
+			goto crypto;
+	if (CMS_set_detached(cms, 0) != 1 || (pos = CMS_get0_content(cms)) == NULL ||
+	    *pos == NULL || ASN1_OCTET_STRING_set(*pos, len == 0 ? (const unsigned char *)"" :
+	    content, (int)len) != 1)
+		goto crypto;
+	r = cms_der(cms, out, why);
+	goto out;
+crypto:
+	r = why_set(why, HEGN_ERR_CRYPTO, "cannot create CMS signature");
+	why_openssl(why);
+out:
+	/* The content's copy inside cms is the citizen's data: wiped, not just freed. */
+	if (pos != NULL && *pos != NULL && ASN1_STRING_length(*pos) > 0)
+		OPENSSL_cleanse((void *)ASN1_STRING_get0_data(*pos), (size_t)ASN1_STRING_length(*pos));
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+int
+envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
+    enum envelope_padding padding, const uint8_t *content, size_t len,
+    const char *content_id, struct buf *out, struct why *why)
+{
+	struct buf detached = { 0 };
+	uint8_t digest[32];
+	int r;
+
+	out->data = NULL;
+	out->len = 0;
+	if (key == NULL || cert == NULL || (content == NULL && len != 0))
+		return why_set(why, HEGN_ERR_INTERNAL, "envelope_sign: no key or certificate");
+	if (len > ENVELOPE_MAX_DER)
+		return why_set(why, HEGN_ERR_TOO_LARGE,
+		    "content of %zu bytes is too large to sign", len);
+	util_sha256(content, len, digest);
+	if ((r = envelope_sign_digest(key, cert, padding, digest, content_id, &detached,
+	    why)) == 0)
+		r = envelope_attach(detached.data, detached.len, cert, chain, content, len, out,
+		    why);
+	buf_free(&detached, 0);
 	return r;
 }
 

@@ -310,7 +310,7 @@ keyd_request_decode(const uint8_t *msg, size_t len, size_t max, struct keyd_requ
 		req->has_content_id = (int)flag;
 		if (flag && (rc = r_name(&r, req->content_id, "content id", why)) != 0)
 			return rc;
-		if ((rc = r_blob(&r, &req->data, &req->len, "content", why)) != 0)
+		if ((rc = r_blob(&r, &req->data, &req->len, "digest", why)) != 0)
 			return rc;
 		break;
 	case KEYD_DECRYPT:
@@ -576,7 +576,7 @@ serve_one(const struct keyd_request *req, struct buf *msg, struct signer *s,
 
 	switch (req->type) {
 	case KEYD_SIGN:
-		status = signer_sign(s, req->party, req->data, req->len,
+		status = signer_sign_digest(s, req->party, req->data, req->len,
 		    req->has_content_id ? req->content_id : NULL, &out, &w);
 		break;
 	case KEYD_DECRYPT:
@@ -986,7 +986,7 @@ out:
 }
 
 int
-keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *content,
+keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *digest,
     size_t len, const char *content_id, struct buf *out, struct why *why)
 {
 	struct keyd_request req;
@@ -1003,7 +1003,7 @@ keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *conten
 		req.has_content_id = 1;
 		snprintf(req.content_id, sizeof(req.content_id), "%s", content_id);
 	}
-	req.data = content;
+	req.data = digest;
 	req.len = len;
 	return roundtrip(c, &req, out, why);
 }

@@ -38,7 +38,7 @@
 #include "util.h"
 
 #define KEYD_MAGIC      0x48474e4bU     /* "HGNK" */
-#define KEYD_VERSION    1
+#define KEYD_VERSION    2               /* 2: SIGN carries the content's SHA-256 */
 #define KEYD_HDR_LEN    12
 #define KEYD_PACKET     65536           /* largest packet on the socket */
 #define KEYD_NAME_MAX   128             /* party names and content ids */
@@ -59,7 +59,7 @@ struct keyd_request {
 	char party[KEYD_NAME_MAX + 1];
 	int has_content_id;
 	char content_id[KEYD_NAME_MAX + 1];
-	const uint8_t *data;            /* SIGN: content; DECRYPT: der */
+	const uint8_t *data;            /* SIGN: the content's SHA-256; DECRYPT: der */
 	size_t len;
 	uint64_t size;                  /* CHECKPOINT */
 	uint8_t root[32];
@@ -173,8 +173,12 @@ size_t keyd_client_size(struct keyd_client *c, size_t *peak);
  */
 struct keyd_client *keyd_client_new(int fd, size_t max);
 
-/* Ask for a SignedData of content by party; like signer_sign. */
-int keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *content,
+/*
+ * Ask party's key for a SignedData without content or certificates, for
+ * content whose SHA-256 is digest (len 32); like signer_sign_digest.
+ * signer_sign attaches the content (envelope_attach).
+ */
+int keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *digest,
     size_t len, const char *content_id, struct buf *out, struct why *why);
 
 /* Ask to open der addressed to party; like signer_decrypt. */

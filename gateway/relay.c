@@ -108,7 +108,7 @@ load_key(struct relay *r, const char *name, const char *key_path, const char *ce
     enum envelope_padding padding, struct why *why)
 {
 	if (r->keyd != NULL)
-		return signer_load_cert(r->signer, name, cert_path, why);
+		return signer_load_cert(r->signer, name, cert_path, pki_chain(r->pki), why);
 	return signer_load(r->signer, name, key_path, cert_path, pki_chain(r->pki), padding, why);
 }
 

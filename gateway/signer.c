@@ -304,7 +304,7 @@ signer_connect(struct signer *s, struct keyd_client *c)
 
 int
 signer_load_cert(struct signer *s, const char *name, const char *cert_path,
-    struct why *why)
+    STACK_OF(X509) *chain, struct why *why)
 {
 	struct signer_key *k = NULL;
 	X509 *cert = NULL;
@@ -320,6 +320,10 @@ signer_load_cert(struct signer *s, const char *name, const char *cert_path,
 	k->name = xstrdup(name);
 	k->cert = cert;
 	cert = NULL;
+	if (chain != NULL && (k->chain = X509_chain_up_ref(chain)) == NULL) {
+		r = why_set(why, HEGN_ERR_NOMEM, "out of memory for the chain of %s", name);
+		goto out;
+	}
 	pthread_mutex_lock(&s->lock);
 	if (find_locked(s, name) != NULL) {
 		pthread_mutex_unlock(&s->lock);
@@ -337,14 +341,34 @@ out:
 	return r;
 }
 
+/*
+ * Only the content's SHA-256 goes to the key process, and a SignedData
+ * without content or certificates comes back (envelope_sign_digest): the
+ * content is attached here, and checked to be what was signed.  The key
+ * process never sees a message it signs, and a large one is not copied
+ * there and back.
+ */
 static int
-remote_sign(struct signer *s, const char *name, const uint8_t *content, size_t len,
+remote_sign(struct signer *s, const struct signer_key *k, const uint8_t *content, size_t len,
     const char *content_id, struct buf *out, struct why *why)
 {
+	struct buf detached = { 0 };
+	uint8_t digest[32];
+	int r;
+
 	if (s->remote == NULL)
 		return why_set(why, HEGN_ERR_INTERNAL, "the key of party %s is in no key process",
-		    name);
-	return keyd_client_sign(s->remote, name, content, len, content_id, out, why);
+		    k->name);
+	if (len > ENVELOPE_MAX_DER)
+		return why_set(why, HEGN_ERR_TOO_LARGE,
+		    "content of %zu bytes is too large to sign", len);
+	util_sha256(content, len, digest);
+	if ((r = keyd_client_sign(s->remote, k->name, digest, sizeof(digest), content_id,
+	    &detached, why)) == 0)
+		r = envelope_attach(detached.data, detached.len, k->cert, k->chain, content, len,
+		    out, why);
+	buf_free(&detached, 0);
+	return r;
 }
 
 static int
@@ -371,10 +395,30 @@ signer_sign(struct signer *s, const char *name, const uint8_t *content,
 	int r;
 
 	if (k->key == NULL)
-		return remote_sign(s, name, content, len, content_id, out, why);
+		return remote_sign(s, k, content, len, content_id, out, why);
 	crypto_enter(s);
 	r = envelope_sign(k->key, k->cert, k->chain, k->padding, content, len,
 	    content_id, out, why);
+	crypto_leave(s);
+	return r;
+}
+
+int
+signer_sign_digest(struct signer *s, const char *name, const uint8_t *digest, size_t len,
+    const char *content_id, struct buf *out, struct why *why)
+{
+	struct signer_key *k;
+	int r;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((k = find(s, name)) == NULL || k->key == NULL)
+		return why_set(why, HEGN_ERR_NOT_FOUND,
+		    "no signing key for party %s", name == NULL ? "(none)" : name);
+	if (len != 32)
+		return why_set(why, HEGN_ERR_INVALID, "a SHA-256 digest is 32 bytes, not %zu", len);
+	crypto_enter(s);
+	r = envelope_sign_digest(k->key, k->cert, k->padding, digest, content_id, out, why);
 	crypto_leave(s);
 	return r;
 }

@@ -45,6 +45,13 @@ X509 *signer_cert(const struct signer *s, const char *name);
 int signer_sign(struct signer *s, const char *name, const uint8_t *content,
     size_t len, const char *content_id, struct buf *out, struct why *why);
 
+/*
+ * The key process's half of signer_sign: envelope_sign_digest with name's
+ * key held here, for content whose SHA-256 (len 32) is digest.
+ */
+int signer_sign_digest(struct signer *s, const char *name, const uint8_t *digest, size_t len,
+    const char *content_id, struct buf *out, struct why *why);
+
 /* Open an (Auth)EnvelopedData addressed to name (see envelope_open). */
 int signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
     size_t len, struct buf *out, struct why *why);
@@ -58,9 +65,12 @@ int signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
 struct keyd_client;
 void signer_connect(struct signer *s, struct keyd_client *c);
 
-/* Register name with its certificate only (the key is elsewhere); 0 or HEGN_ERR_CONFIG. */
+/*
+ * Register name with its certificate only (the key is elsewhere) and the
+ * chain its SignedData carry (may be NULL); 0 or HEGN_ERR_CONFIG.
+ */
 int signer_load_cert(struct signer *s, const char *name, const char *cert_path,
-    struct why *why);
+    STACK_OF(X509) *chain, struct why *why);
 
 /*
  * At most workers private-key operations (signing, decryption with a key

@@ -174,6 +174,61 @@ sig_alg_nid(const struct buf *der, int *saltlen)
 	return nid;
 }
 
+/*
+ * ours (envelope_sign: the attributes signed from the content's digest,
+ * envelope_sign_digest, then the content attached, envelope_attach) is
+ * what OpenSSL's own CMS_final makes from the content: the same signature
+ * algorithm identifier, byte for byte, the same signed attributes in the
+ * same order, and (RSA: the signature's length is fixed) the same length.
+ */
+static void
+same_as_cms_final(EVP_PKEY *key, X509 *cert, enum envelope_padding pad, const struct buf *ours)
+{
+	CMS_ContentInfo *ref, *our;
+	CMS_SignerInfo *rsi, *osi;
+	X509_ALGOR *ralg, *oalg;
+	EVP_PKEY_CTX *pctx;
+	BIO *in;
+	const unsigned char *p = ours->data;
+	unsigned char *rder = NULL, *oder = NULL;
+	int rn, on, i, flags = CMS_PARTIAL | CMS_BINARY;
+
+	ck_assert_ptr_nonnull(ref = CMS_sign(NULL, NULL, NULL, NULL, flags));
+	ck_assert_ptr_nonnull(rsi = CMS_add1_signer(ref, cert, key, EVP_sha256(),
+	    CMS_KEY_PARAM | CMS_NOSMIMECAP));
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA && pad == ENVELOPE_PSS) {
+		ck_assert_ptr_nonnull(pctx = CMS_SignerInfo_get0_pkey_ctx(rsi));
+		ck_assert_int_gt(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 0);
+		ck_assert_int_gt(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32), 0);
+		ck_assert_int_gt(EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()), 0);
+	}
+	ck_assert_int_eq(CMS_signed_add1_attr_by_NID(rsi, NID_id_smime_aa_contentIdentifier,
+	    V_ASN1_OCTET_STRING, "msg-0001", 8), 1);
+	ck_assert_ptr_nonnull(in = BIO_new_mem_buf(msg, (int)strlen(msg)));
+	ck_assert_int_eq(CMS_final(ref, in, NULL, flags), 1);
+	BIO_free(in);
+
+	ck_assert_ptr_nonnull(our = d2i_CMS_ContentInfo(NULL, &p, (long)ours->len));
+	osi = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(our), 0);
+	CMS_SignerInfo_get0_algs(rsi, NULL, NULL, NULL, &ralg);
+	CMS_SignerInfo_get0_algs(osi, NULL, NULL, NULL, &oalg);
+	rn = i2d_X509_ALGOR(ralg, &rder);
+	on = i2d_X509_ALGOR(oalg, &oder);
+	ck_assert_int_gt(rn, 0);
+	ck_assert_int_eq(on, rn);
+	ck_assert_mem_eq(oder, rder, (size_t)rn);
+	OPENSSL_free(rder);
+	OPENSSL_free(oder);
+	ck_assert_int_eq(CMS_signed_get_attr_count(osi), CMS_signed_get_attr_count(rsi));
+	for (i = 0; i < CMS_signed_get_attr_count(rsi); i++)
+		ck_assert_int_eq(OBJ_cmp(X509_ATTRIBUTE_get0_object(CMS_signed_get_attr(osi, i)),
+		    X509_ATTRIBUTE_get0_object(CMS_signed_get_attr(rsi, i))), 0);
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA)
+		ck_assert_int_eq(i2d_CMS_ContentInfo(our, NULL), i2d_CMS_ContentInfo(ref, NULL));
+	CMS_ContentInfo_free(ref);
+	CMS_ContentInfo_free(our);
+}
+
 static void
 check_round_trip(EVP_PKEY *key, X509 *cert, enum envelope_padding pad, int want_nid)
 {
@@ -192,6 +247,7 @@ check_round_trip(EVP_PKEY *key, X509 *cert, enum envelope_padding pad, int want_
 	ck_assert_int_eq(sig_alg_nid(&der, &saltlen), want_nid);
 	if (want_nid == NID_rsassaPss)
 		ck_assert_int_eq(saltlen, 32);
+	same_as_cms_final(key, cert, pad, &der);
 	ck_assert_msg(envelope_verify(w.pki, der.data, der.len, 0, &s, &why) == 0,
 	    "verify: %s", why.text);
 	c = envelope_signed_content(s, &clen);

@@ -524,8 +524,8 @@ start(struct server *sv, struct signer **client)
 	    "%s", why.text);
 	ck_assert_int_eq(pthread_create(&sv->thread, NULL, serve, sv), 0);
 	*client = signer_new();
-	ck_assert_int_eq(signer_load_cert(*client, "gateway", wpath("a.pem"), &why), 0);
-	ck_assert_int_eq(signer_load_cert(*client, "hovmand-care", wpath("b.pem"), &why), 0);
+	ck_assert_int_eq(signer_load_cert(*client, "gateway", wpath("a.pem"), NULL, &why), 0);
+	ck_assert_int_eq(signer_load_cert(*client, "hovmand-care", wpath("b.pem"), NULL, &why), 0);
 	return keyd_client_new(p[0], MAX);
 }
 
@@ -593,17 +593,49 @@ START_TEST(test_served)
 	ck_assert_int_eq(keyd_client_sign(kc, "", (const uint8_t *)msg, 1, NULL, &der, &why),
 	    HEGN_ERR_INVALID);
 
-	/* Too large for the key process: refused here, and the connection stays usable. */
+	/*
+	 * Larger than any message the key process takes: only its digest goes
+	 * there, so it is signed all the same, and attached here whole.
+	 */
 	{
 		uint8_t *huge = xcalloc(1, MAX + 1);
 
-		ck_assert_int_eq(signer_sign(s, "gateway", huge, MAX + 1, NULL, &der, &why),
-		    HEGN_ERR_TOO_LARGE);
-		ck_assert_ptr_null(der.data);
-		free(huge);
-		ck_assert_int_eq(signer_sign(s, "gateway", (const uint8_t *)msg, strlen(msg), NULL,
-		    &der, &why), 0);
+		huge[MAX] = 0x42;
+		ck_assert_msg(signer_sign(s, "gateway", huge, MAX + 1, "m-8", &der, &why) == 0, "%s",
+		    why.text);
+		ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &v, &why), 0);
+		c = envelope_signed_content(v, &clen);
+		ck_assert_uint_eq(clen, MAX + 1);
+		ck_assert_mem_eq(c, huge, clen);
+		envelope_signed_free(v);
 		buf_free(&der, 0);
+		free(huge);
+	}
+	/*
+	 * A signature the key process made for other content is not attached
+	 * to this one, nor one by another certificate.
+	 */
+	{
+		struct buf detached = { 0 };
+		uint8_t digest[32];
+
+		util_sha256(msg, strlen(msg), digest);
+		ck_assert_int_eq(keyd_client_sign(kc, "gateway", digest, sizeof(digest), NULL,
+		    &detached, &why), 0);
+		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.a, NULL,
+		    (const uint8_t *)msg, strlen(msg) - 1, &der, &why), HEGN_ERR_CRYPTO);
+		ck_assert_ptr_nonnull(strstr(why.text, "not one over this content"));
+		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.b, NULL,
+		    (const uint8_t *)msg, strlen(msg), &der, &why), HEGN_ERR_CRYPTO);
+		ck_assert_ptr_null(der.data);
+		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.a, NULL,
+		    (const uint8_t *)msg, strlen(msg), &der, &why), 0);
+		buf_free(&der, 0);
+		/* Content instead of a digest: the key process refuses, naming why. */
+		ck_assert_int_eq(keyd_client_sign(kc, "gateway", (const uint8_t *)"not a digest", 12,
+		    NULL, &detached, &why), HEGN_ERR_INVALID);
+		ck_assert_ptr_nonnull(strstr(why.text, "32 bytes"));
+		buf_free(&detached, 0);
 	}
 
 	/* Checkpoints: signed by the key process, and never for a smaller tree. */
@@ -994,8 +1026,16 @@ sign_ok(struct keyd_client *kc, const char *content)
 	const uint8_t *c;
 	size_t clen;
 
-	ck_assert_msg(keyd_client_sign(kc, "gateway", (const uint8_t *)content, strlen(content),
-	    NULL, &der, &why) == 0, "%s", why.text);
+	struct buf detached = { 0 };
+	uint8_t digest[32];
+
+	/* What signer_sign does with a key in the key process: the digest there, the content here. */
+	util_sha256(content, strlen(content), digest);
+	ck_assert_msg(keyd_client_sign(kc, "gateway", digest, sizeof(digest), NULL, &detached,
+	    &why) == 0, "%s", why.text);
+	ck_assert_msg(envelope_attach(detached.data, detached.len, w.a, NULL,
+	    (const uint8_t *)content, strlen(content), &der, &why) == 0, "%s", why.text);
+	buf_free(&detached, 0);
 	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &v, &why), 0);
 	c = envelope_signed_content(v, &clen);
 	ck_assert_uint_eq(clen, strlen(content));
@@ -1045,7 +1085,21 @@ START_TEST(test_workers)
 	 */
 	content = xmalloc(n);
 	memset(content, 'x', n);
-	sign_request(&big, "gateway", NULL, content, n);
+	{
+		struct keyd_request req;
+		struct buf sealed = { 0 };
+
+		/* A large decryption: a signature takes only a digest. */
+		ck_assert_int_eq(envelope_seal(w.a, ENVELOPE_AES256_GCM, (const uint8_t *)content, n,
+		    0, &sealed, &why), 0);
+		memset(&req, 0, sizeof(req));
+		req.type = KEYD_DECRYPT;
+		snprintf(req.party, sizeof(req.party), "gateway");
+		req.data = sealed.data;
+		req.len = sealed.len;
+		ck_assert_int_eq(keyd_request_encode(&req, &big, NULL), 0);
+		buf_free(&sealed, 0);
+	}
 	ck_assert_int_gt(big.len, KEYD_PACKET);
 	ck_assert_int_eq(send(ks.fds[0], big.data, KEYD_PACKET, MSG_NOSIGNAL), KEYD_PACKET);
 	sign_ok(two, "while the first worker waits");
@@ -1054,7 +1108,8 @@ START_TEST(test_workers)
 	ck_assert_int_eq(keyd_recv(ks.fds[0], MAX + KEYD_SLACK, &in, &why), 0);
 	ck_assert_int_eq(keyd_reply_decode(in.data, in.len, MAX + KEYD_SLACK, &rep, &why), 0);
 	ck_assert_int_eq(rep.status, 0);
-	ck_assert_int_gt(rep.len, n);
+	ck_assert_uint_eq(rep.len, n);
+	ck_assert_mem_eq(rep.payload, content, n);
 	buf_free(&in, 0);
 	buf_free(&big, 0);
 	free(content);
