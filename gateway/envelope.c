@@ -373,12 +373,30 @@ out:
 	return r;
 }
 
-/* The signed attribute messageDigest of si, or NULL. */
-static const ASN1_OCTET_STRING *
-signed_digest(CMS_SignerInfo *si)
+/*
+ * Whether cms is what envelope_sign_digest makes for a content whose
+ * SHA-256 is digest: a detached SignedData over id-data with one signer,
+ * cert, whose messageDigest attribute is digest.
+ */
+static int
+signed_for(CMS_ContentInfo *cms, X509 *cert, const uint8_t digest[32])
 {
-	return CMS_signed_get0_data_by_OBJ(si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3,
+	STACK_OF(CMS_SignerInfo) *sis;
+	CMS_SignerInfo *si;
+	const ASN1_OCTET_STRING *md;
+
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
+	    OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data ||
+	    CMS_is_detached(cms) != 1 || (sis = CMS_get0_SignerInfos(cms)) == NULL ||
+	    sk_CMS_SignerInfo_num(sis) != 1)
+		return 0;
+	si = sk_CMS_SignerInfo_value(sis, 0);
+	if (CMS_SignerInfo_cert_cmp(si, cert) != 0)
+		return 0;
+	md = CMS_signed_get0_data_by_OBJ(si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3,
 	    V_ASN1_OCTET_STRING);
+	return md != NULL && ASN1_STRING_length(md) == 32 &&
+	    memcmp(ASN1_STRING_get0_data(md), digest, 32) == 0;
 }
 
 int
@@ -386,9 +404,6 @@ envelope_attach(const uint8_t *detached, size_t dlen, X509 *cert, STACK_OF(X509)
     const uint8_t *content, size_t len, struct buf *out, struct why *why)
 {
 	CMS_ContentInfo *cms = NULL;
-	STACK_OF(CMS_SignerInfo) *sis;
-	CMS_SignerInfo *si;
-	const ASN1_OCTET_STRING *md;
 	ASN1_OCTET_STRING **pos = NULL;
 	uint8_t digest[32];
 	int r, i;
@@ -414,12 +429,7 @@ envelope_attach(const uint8_t *detached, size_t dlen, X509 *cert, STACK_OF(X509)
 	 * over id-data with this content's digest.
 	 */
 	util_sha256(content, len, digest);
-	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
-	    OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data || CMS_is_detached(cms) != 1 ||
-	    (sis = CMS_get0_SignerInfos(cms)) == NULL || sk_CMS_SignerInfo_num(sis) != 1 ||
-	    CMS_SignerInfo_cert_cmp(si = sk_CMS_SignerInfo_value(sis, 0), cert) != 0 ||
-	    (md = signed_digest(si)) == NULL || ASN1_STRING_length(md) != (int)sizeof(digest) ||
-	    memcmp(ASN1_STRING_get0_data(md), digest, sizeof(digest)) != 0) {
+	if (!signed_for(cms, cert, digest)) {
 		r = why_set(why, HEGN_ERR_CRYPTO,
 		    "the signature made is not one over this content by this certificate");
 		goto out;
