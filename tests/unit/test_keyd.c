@@ -631,6 +631,7 @@ START_TEST(test_served)
 		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.a, NULL,
 		    (const uint8_t *)msg, strlen(msg), &der, &why), 0);
 		buf_free(&der, 0);
+		buf_free(&detached, 0);
 		/* Content instead of a digest: the key process refuses, naming why. */
 		ck_assert_int_eq(keyd_client_sign(kc, "gateway", (const uint8_t *)"not a digest", 12,
 		    NULL, &detached, &why), HEGN_ERR_INVALID);
