@@ -27,17 +27,34 @@
  */
 #define HTTP_BODY_FREE (64 * 1024)
 
+/* "party NAME" or "address ADDR": NAME is at most 64 bytes, an address 50. */
+#define HTTP_CLIENT_KEY 80
+
 struct http_server {
 	struct MHD_Daemon *mhd;
 	struct relay *relay;
 	size_t max_body;
 	struct ratelimit *rl;           /* requests per party per minute */
 	struct buf cert_pem, key_pem, trust_pem;
-	pthread_mutex_t body_lock;      /* guards the three below */
+	pthread_mutex_t body_lock;      /* guards the members below */
 	size_t body_memory;             /* 0: no limit */
 	size_t body_held;               /* reserved by the requests in progress */
+	size_t body_share;              /* what one client may hold of it */
+	struct body_client *clients;    /* the clients holding some, unordered */
+	size_t nclients, clients_cap;
 	unsigned long body_refused;     /* since the last warning */
 	int64_t body_warned_ms;
+};
+
+/*
+ * What one client (a party, or an address) holds of body_memory.  Without
+ * a share, a client that announces large bodies and sends them slowly, or
+ * not at all until the connection times out, holds all of body_memory with
+ * a few connections, and every other large upload gets 503.
+ */
+struct body_client {
+	char key[HTTP_CLIENT_KEY];
+	size_t held;
 };
 
 /* Per-request state between libmicrohttpd's calls. */
@@ -52,6 +69,7 @@ struct pending {
 	size_t cap;
 	size_t announced;               /* Content-Length, when sent and within the limit */
 	size_t reserved;                /* bytes of body_memory this request holds */
+	char client[HTTP_CLIENT_KEY];   /* whose share they count against (client_key) */
 };
 
 const char *
@@ -239,37 +257,49 @@ send_response(struct MHD_Connection *conn, struct http_response *resp)
 }
 
 /*
- * A party over its requests per minute gets 429 and when to come back.
- * A request without a party's certificate (a sealed submission may stand
- * on its signature alone, and verifying it is the costly part) counts
- * against its client address instead.
+ * Who a request counts against for its rate and its share of body_memory:
+ * the party of its certificate, else its client address (a sealed
+ * submission may stand on its signature alone).  An IPv6 client is its /64:
+ * one host may use every address in it.
  */
-static int
-rate_limited(struct http_server *s, struct MHD_Connection *conn, const struct http_request *req,
-    struct http_response *resp)
+static void
+client_key(struct MHD_Connection *conn, const struct http_request *req, char key[HTTP_CLIENT_KEY])
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct sockaddr *sa;
-	struct why w = { 0 };
-	char key[96], addr[INET6_ADDRSTRLEN];
-	unsigned int retry_after = 0;
+	struct in6_addr net;
+	char addr[INET6_ADDRSTRLEN];
 
 	if (req->party != NULL) {
-		snprintf(key, sizeof(key), "party %s", req->party->name);
-	} else {
-		snprintf(addr, sizeof(addr), "unknown");
-		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (ci != NULL && (sa = ci->client_addr) != NULL) {
-			if (sa->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				    addr, sizeof(addr));
-			else if (sa->sa_family == AF_INET6)
-				inet_ntop(AF_INET6,
-				    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				    addr, sizeof(addr));
-		}
-		snprintf(key, sizeof(key), "address %s", addr);
+		snprintf(key, HTTP_CLIENT_KEY, "party %s", req->party->name);
+		return;
 	}
+	snprintf(addr, sizeof(addr), "unknown");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && (sa = ci->client_addr) != NULL) {
+		if (sa->sa_family == AF_INET) {
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			    addr, sizeof(addr));
+		} else if (sa->sa_family == AF_INET6) {
+			net = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+			/* An IPv4 client on an IPv6 socket stays one address. */
+			if (!IN6_IS_ADDR_V4MAPPED(&net))
+				memset(net.s6_addr + 8, 0, 8);
+			inet_ntop(AF_INET6, &net, addr, sizeof(addr));
+			if (!IN6_IS_ADDR_V4MAPPED(&net))
+				snprintf(addr + strlen(addr), sizeof(addr) - strlen(addr), "/64");
+		}
+	}
+	snprintf(key, HTTP_CLIENT_KEY, "address %s", addr);
+}
+
+/* A party over its requests per minute (or an address, see client_key) gets 429 and when to come back. */
+static int
+rate_limited(struct http_server *s, const char *key, struct http_response *resp)
+{
+	struct why w = { 0 };
+	unsigned int retry_after = 0;
+
 	if (ratelimit_take(s->rl, key, util_now_ms(), &retry_after, &w) == 0)
 		return 0;
 	log_debug("http: %s", w.text);
@@ -284,18 +314,50 @@ rate_limited(struct http_server *s, struct MHD_Connection *conn, const struct ht
  * announced by its Content-Length reserves that before any of it is read,
  * so an upload that starts is never refused halfway for another's sake.
  */
+static struct body_client *
+body_client(struct http_server *s, const char *key, int add)
+{
+	size_t i;
+
+	for (i = 0; i < s->nclients; i++)
+		if (strcmp(s->clients[i].key, key) == 0)
+			return &s->clients[i];
+	if (!add)
+		return NULL;
+	if (s->nclients == s->clients_cap) {
+		s->clients_cap = s->clients_cap ? 2 * s->clients_cap : 16;
+		s->clients = xrealloc(s->clients, s->clients_cap * sizeof(*s->clients));
+	}
+	memset(&s->clients[s->nclients], 0, sizeof(s->clients[0]));
+	snprintf(s->clients[s->nclients].key, sizeof(s->clients[0].key), "%s", key);
+	return &s->clients[s->nclients++];
+}
+
+/*
+ * Reserve body_memory for pd's body to be want bytes in all: 0, or -1 when
+ * there is no room, in all or in its client's share.  Each body is taken
+ * whole or not at all: a body announced by its Content-Length reserves that
+ * before any of it is read, so an upload that starts is never refused
+ * halfway for another's sake.
+ */
 static int
 body_reserve(struct http_server *s, struct pending *pd, size_t want)
 {
+	struct body_client *c;
 	int64_t now;
 	unsigned long refused;
+	size_t more;
 	int rc = 0;
 
 	if (s->body_memory == 0 || want <= HTTP_BODY_FREE || want <= pd->reserved)
 		return 0;
+	more = want - pd->reserved;
 	pthread_mutex_lock(&s->body_lock);
-	if (want - pd->reserved > s->body_memory - s->body_held) {
+	c = body_client(s, pd->client, 1);
+	if (more > s->body_memory - s->body_held || more > s->body_share - c->held) {
 		rc = -1;
+		if (c->held == 0)
+			*c = s->clients[--s->nclients];
 		s->body_refused++;
 		/* Once a minute at most: a burst of refusals must not flood the log. */
 		now = util_now_ms();
@@ -305,12 +367,14 @@ body_reserve(struct http_server *s, struct pending *pd, size_t want)
 			s->body_warned_ms = now;
 			pthread_mutex_unlock(&s->body_lock);
 			log_warn("http: %lu request bod%s refused with 503: [limits] body_memory "
-			    "(%zu bytes) is held by the uploads in progress", refused,
-			    refused == 1 ? "y" : "ies", s->body_memory);
+			    "(%zu bytes), or one client's share of it (%zu bytes), is held by the "
+			    "uploads in progress", refused, refused == 1 ? "y" : "ies",
+			    s->body_memory, s->body_share);
 			return rc;
 		}
 	} else {
-		s->body_held += want - pd->reserved;
+		s->body_held += more;
+		c->held += more;
 		pd->reserved = want;
 	}
 	pthread_mutex_unlock(&s->body_lock);
@@ -320,10 +384,17 @@ body_reserve(struct http_server *s, struct pending *pd, size_t want)
 static void
 body_release(struct http_server *s, struct pending *pd)
 {
+	struct body_client *c;
+
 	if (pd->reserved == 0)
 		return;
 	pthread_mutex_lock(&s->body_lock);
 	s->body_held -= pd->reserved;
+	if ((c = body_client(s, pd->client, 0)) != NULL) {
+		c->held -= pd->reserved;
+		if (c->held == 0)
+			*c = s->clients[--s->nclients];
+	}
 	pthread_mutex_unlock(&s->body_lock);
 	pd->reserved = 0;
 }
@@ -377,7 +448,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		/* The audit's certificate of the request: set here, for this thread. */
 		relay_request_cert(NULL);
 		authenticate(s, conn, &pd->req);
-		if (rate_limited(s, conn, &pd->req, &pd->early) ||
+		client_key(conn, &pd->req, pd->client);
+		if (rate_limited(s, pd->client, &pd->early) ||
 		    api_refuse_unread(&pd->req, &pd->early)) {
 			pd->answered = 1;
 			return MHD_YES;
@@ -519,6 +591,8 @@ http_start_dropping(struct relay *r, int (*drop)(void *arg, struct why *why), vo
 	s->relay = r;
 	s->max_body = (size_t)c->max_body;
 	s->body_memory = (size_t)c->body_memory;
+	/* A quarter, and room for one body of max_body (conf.c keeps body_memory >= max_body). */
+	s->body_share = s->body_memory / 4 > s->max_body ? s->body_memory / 4 : s->max_body;
 	pthread_mutex_init(&s->body_lock, NULL);
 	s->rl = ratelimit_new((unsigned int)c->requests_per_minute, (unsigned int)c->request_burst);
 	memset(&ss, 0, sizeof(ss));
@@ -602,5 +676,6 @@ http_stop(struct http_server *s)
 	buf_free(&s->trust_pem, 0);
 	ratelimit_free(s->rl);
 	pthread_mutex_destroy(&s->body_lock);
+	free(s->clients);
 	free(s);
 }

@@ -192,6 +192,28 @@ code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary 
 check "nor does an upload to an unknown endpoint" test "$code" = 201
 code=$(release wrongpath)
 check "that upload is answered 404" test "$code" = 404
+
+# One client's share: a quarter of body_memory, at least max_body. With body_memory = 4 MiB
+# and max_body = 1 MiB, an address holding 900 KB cannot start another large upload, though
+# there is room for it; another address, and a party, can.
+stop_hegnd
+sed -i 's/^body_memory = 1048576$/body_memory = 4194304/' "$D/hegn.conf"
+"$HEGND" -c "$D/hegn.conf" -D 2>>"$T/hegnd.log" || { not_ok "hegnd starts with body_memory = 4 MiB"; finish; exit 1; }
+grep -q '^body_memory = 4194304$' "$D/hegn.conf" || not_ok "the test configuration has body_memory = 4 MiB"
+hold share /v1/messages
+code=$(anon -D "$T/headers" -H 'Content-Type: application/json' --data-binary @"$T/800k.json" "$URL/v1/messages")
+check "the same address, holding 900 KB of its 1 MiB share, gets 503 for another 800 KB" sh -c \
+	"[ $code = 503 ] && grep -qi '^Retry-After: [1-9]' '$T/headers'"
+code=$(anon --interface 127.0.0.2 -H 'Content-Type: application/json' --data-binary @"$T/800k.json" \
+	"$URL/v1/messages")
+check "another address is read (401: JSON needs a certificate), not refused for memory" test "$code" = 401
+code=$(as ringsted-visitation -H 'Content-Type: application/json' --data-binary @"$T/800k.json" "$URL/v1/messages")
+check "a party's 800 KB submission is taken meanwhile (201)" test "$code" = 201
+code=$(release share)
+check "the held upload is answered 401 once sent whole" test "$code" = 401
+code=$(anon -H 'Content-Type: application/json' --data-binary @"$T/800k.json" "$URL/v1/messages")
+check "its share given back, the address is read again (401)" test "$code" = 401
+check "hegnd's warning names the client's share" grep -q "or one client's share of it (1048576 bytes)" "$T/hegnd.log"
 check "no sanitizer reports from hegnd" no_sanitizer_reports
 stop_hegnd
 
