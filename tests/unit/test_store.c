@@ -1570,6 +1570,40 @@ fill_external(struct store_external *e, int64_t at_ms, const char *party, const 
 }
 
 /*
+ * Insert message id with its delivery d, then read d's copy back into back
+ * (n bytes) in pieces of piece_len, each in its own read transaction, as a
+ * fetch reads them.
+ */
+static void
+insert_and_read_back(struct store *s, const char *id, const struct store_delivery *d, size_t n,
+    uint8_t *back, size_t piece_len)
+{
+	struct store_message m;
+	struct store_tx *tx;
+	struct why why = { 0 };
+	uint8_t *piece = malloc(piece_len);
+	uint64_t total, at;
+	size_t got;
+
+	ck_assert_ptr_nonnull(piece);
+	fill_message(&m, id, "ringsted-visitation");
+	tx = begin_ok(s, 1);
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	ck_assert_msg(store_delivery_insert(tx, d, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+	for (at = 0; at < n; at += got) {
+		tx = begin_ok(s, 0);
+		ck_assert_msg(store_sealed_read(tx, id, d->recipient, d->sealed_sha256, at, piece,
+		    piece_len, &got, &total, &why) == 0, "%s", why.text);
+		store_rollback(tx);
+		ck_assert_uint_eq(total, n);
+		ck_assert_uint_eq(got, n - at < piece_len ? n - at : piece_len);
+		memcpy(back + at, piece, got);
+	}
+	free(piece);
+}
+
+/*
  * A sealed copy read in pieces: every piece as stored, across the pages of
  * its overflow chain; a replaced or purged copy is not found, an offset past
  * the end refused.
@@ -1579,11 +1613,10 @@ START_TEST(test_sealed_read)
 	char path[512], other[65];
 	struct store *s;
 	struct store_tx *tx;
-	struct store_message m;
 	struct store_delivery d;
 	struct why why = { 0 };
 	uint8_t *big, *back, piece[7000];
-	uint64_t total, at;
+	uint64_t total;
 	size_t got, n, i;
 
 	db_path(path, sizeof(path), "sealed");
@@ -1594,26 +1627,12 @@ START_TEST(test_sealed_read)
 	ck_assert(big != NULL && back != NULL);
 	for (i = 0; i < n; i++)
 		big[i] = (uint8_t)(i * 131 + (i >> 9));
-	fill_message(&m, "m-big", "ringsted-visitation");
 	fill_delivery(&d, "m-big", "hovmand-care");
 	d.sealed.data = big;
 	d.sealed.len = n;
 	util_sha256_hex(big, n, d.sealed_sha256);
-	tx = begin_ok(s, 1);
-	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
-	ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
-	commit_ok(tx);
-
-	/* Pieces of an odd size, each in its own read transaction, as a fetch reads them. */
-	for (at = 0; at < n; at += got) {
-		tx = begin_ok(s, 0);
-		ck_assert_msg(store_sealed_read(tx, "m-big", "hovmand-care", d.sealed_sha256, at,
-		    piece, sizeof(piece), &got, &total, &why) == 0, "%s", why.text);
-		store_rollback(tx);
-		ck_assert_uint_eq(total, n);
-		ck_assert_uint_eq(got, n - at < sizeof(piece) ? n - at : sizeof(piece));
-		memcpy(back + at, piece, got);
-	}
+	/* Pieces of an odd size. */
+	insert_and_read_back(s, "m-big", &d, n, back, sizeof(piece));
 	ck_assert_mem_eq(back, big, n);
 
 	tx = begin_ok(s, 0);
@@ -1683,13 +1702,11 @@ START_TEST(test_spilled_copy)
 	char path[512], dir[512];
 	struct store *s;
 	struct store_tx *tx;
-	struct store_message m;
 	struct store_delivery d;
 	struct why why = { 0 };
 	struct stat st;
-	uint8_t *big, *back, piece[65536];
-	uint64_t total, at;
-	size_t got, n, i;
+	uint8_t *big, *back;
+	size_t n, i;
 	int fd;
 
 	db_path(path, sizeof(path), "spill");
@@ -1712,7 +1729,6 @@ START_TEST(test_spilled_copy)
 	ck_assert_int_eq(pwrite(fd, "0123456789", 10, 0), 10);
 	ck_assert_int_eq(pwrite(fd, big, n, 10), (ssize_t)n);
 
-	fill_message(&m, "m-spill", "ringsted-visitation");
 	fill_delivery(&d, "m-spill", "hovmand-care");
 	d.sealed.data = NULL;
 	d.sealed.len = 0;
@@ -1720,18 +1736,7 @@ START_TEST(test_spilled_copy)
 	d.spilled.off = 10;
 	d.spilled.len = n;
 	util_sha256_hex(big, n, d.sealed_sha256);
-	tx = begin_ok(s, 1);
-	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
-	ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
-	commit_ok(tx);
-	for (at = 0; at < n; at += got) {
-		tx = begin_ok(s, 0);
-		ck_assert_msg(store_sealed_read(tx, "m-spill", "hovmand-care", d.sealed_sha256, at,
-		    piece, sizeof(piece), &got, &total, &why) == 0, "%s", why.text);
-		store_rollback(tx);
-		ck_assert_uint_eq(total, n);
-		memcpy(back + at, piece, got);
-	}
+	insert_and_read_back(s, "m-spill", &d, n, back, 65536);
 	ck_assert_mem_eq(back, big, n);
 
 	/* Changed in the file: refused, naming the recipient, and no row. */
