@@ -1336,7 +1336,7 @@ store_sqlite_spill_open(void *impl, int *fd, struct why *why)
 {
 	struct sq_store *s = impl;
 	const char *slash = strrchr(s->path, '/');
-	char *dir, *tmpl;
+	char *dir, *tmpl, name[37];
 	int e = 0;
 
 	dir = slash == NULL ? xstrdup(".") : slash == s->path ? xstrdup("/") :
@@ -1344,10 +1344,15 @@ store_sqlite_spill_open(void *impl, int *fd, struct why *why)
 	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		e = errno;
-	/* Older kernels and some file systems (NFS, FUSE) have no O_TMPFILE. */
+	/*
+	 * Some file systems (FUSE, older kernels) have no O_TMPFILE: a new
+	 * file under a random name (a UUID, never one that exists), unlinked
+	 * at once.
+	 */
 	if (*fd < 0 && (e == EOPNOTSUPP || e == EISDIR || e == EINVAL)) {
-		tmpl = xasprintf("%s/.hegn-spill-XXXXXX", dir);
-		if ((*fd = mkostemp(tmpl, O_CLOEXEC)) >= 0)
+		util_uuid(name);
+		tmpl = xasprintf("%s/.hegn-spill-%s", dir, name);
+		if ((*fd = open(tmpl, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0)
 			unlink(tmpl);
 		else
 			e = errno;
