@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <sqlite3.h>
 
 #include "err.h"
@@ -1675,7 +1674,7 @@ sq_sealed_from_spill(struct sq_tx *tx, int64_t seq, const struct store_delivery 
     struct why *why)
 {
 	const struct store_spilled *sp = &d->spilled;
-	crypto_hash_sha256_state h;
+	struct util_sha256 h = { 0 };
 	sqlite3_stmt *st = NULL;
 	sqlite3_blob *blob = NULL;
 	uint8_t *piece = NULL, digest[32];
@@ -1710,7 +1709,7 @@ sq_sealed_from_spill(struct sq_tx *tx, int64_t seq, const struct store_delivery 
 		r = why_set(why, HEGN_ERR_NOMEM, "store: out of memory for a sealed copy");
 		goto out;
 	}
-	crypto_hash_sha256_init(&h);
+	util_sha256_init(&h);
 	while (done < sp->len) {
 		size_t n = sp->len - done < cap ? (size_t)(sp->len - done) : cap;
 
@@ -1723,14 +1722,18 @@ sq_sealed_from_spill(struct sq_tx *tx, int64_t seq, const struct store_delivery 
 			    "the file ends early");
 			goto out;
 		}
-		crypto_hash_sha256_update(&h, piece, (unsigned long long)got);
+		util_sha256_update(&h, piece, (size_t)got);
 		if ((rc = sqlite3_blob_write(blob, piece, (int)got, (int)done)) != SQLITE_OK) {
 			r = sq_error(tx->c->db, rc, "writing a sealed copy", why);
 			goto out;
 		}
 		done += (uint64_t)got;
 	}
-	crypto_hash_sha256_final(&h, digest);
+	if (util_sha256_final(&h, digest) != 0) {
+		r = why_set(why, HEGN_ERR_STORE, "store: cannot hash the sealed copy for %s",
+		    d->recipient);
+		goto out;
+	}
 	util_hex(digest, sizeof(digest), hex);
 	if (strcmp(hex, d->sealed_sha256) != 0) {
 		r = why_set(why, HEGN_ERR_STORE, "store: the sealed copy for %s came back from its "
@@ -1741,6 +1744,7 @@ sq_sealed_from_spill(struct sq_tx *tx, int64_t seq, const struct store_delivery 
 out:
 	if (blob != NULL && (rc = sqlite3_blob_close(blob)) != SQLITE_OK && r == 0)
 		r = sq_error(tx->c->db, rc, "writing a sealed copy", why);
+	util_sha256_free(&h);
 	free(piece);
 	sq_done(st);
 	return r;

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <sodium.h>
 
@@ -206,6 +207,53 @@ util_sha256(const void *data, size_t len, uint8_t out[32])
 	 */
 	if (SHA256(data, len, out) == NULL)
 		crypto_hash_sha256(out, data, len);
+}
+
+void
+util_sha256_init(struct util_sha256 *h)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	h->failed = 0;
+	if (c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
+	}
+	h->evp = c;
+	if (c == NULL)
+		crypto_hash_sha256_init(&h->na);
+}
+
+void
+util_sha256_update(struct util_sha256 *h, const void *data, size_t len)
+{
+	if (h->evp == NULL)
+		crypto_hash_sha256_update(&h->na, data, (unsigned long long)len);
+	else if (EVP_DigestUpdate(h->evp, data, len) != 1)
+		h->failed = 1;
+}
+
+int
+util_sha256_final(struct util_sha256 *h, uint8_t out[32])
+{
+	unsigned int n = 0;
+	int r = 0;
+
+	if (h->evp == NULL) {
+		crypto_hash_sha256_final(&h->na, out);
+		return 0;
+	}
+	if (h->failed || EVP_DigestFinal_ex(h->evp, out, &n) != 1 || n != 32)
+		r = -1;
+	util_sha256_free(h);
+	return r;
+}
+
+void
+util_sha256_free(struct util_sha256 *h)
+{
+	EVP_MD_CTX_free(h->evp);
+	h->evp = NULL;
 }
 
 void

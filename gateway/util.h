@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "err.h"
 
 /* A byte buffer owned by whoever holds it; free with buf_free(). */
@@ -43,6 +45,23 @@ void util_sha256(const void *data, size_t len, uint8_t out[32]);
 
 /* SHA-256 of data as 64 lower-case hex digits plus NUL. */
 void util_sha256_hex(const void *data, size_t len, char out[65]);
+
+/*
+ * SHA-256 of data given in pieces, with util_sha256's implementations:
+ * OpenSSL's, or libsodium's when OpenSSL cannot have its context.  _final
+ * writes out and frees what _init took; it returns -1 (out unwritten) if
+ * OpenSSL failed on a piece after all.
+ */
+struct util_sha256 {
+	void *evp;                      /* EVP_MD_CTX, or NULL: na */
+	crypto_hash_sha256_state na;
+	int failed;
+};
+void util_sha256_init(struct util_sha256 *h);
+void util_sha256_update(struct util_sha256 *h, const void *data, size_t len);
+int util_sha256_final(struct util_sha256 *h, uint8_t out[32]);
+/* What _init took, for a hash given up before _final; accepts a finished or zeroed h. */
+void util_sha256_free(struct util_sha256 *h);
 
 /* A random version-4 UUID, 36 characters plus NUL. */
 void util_uuid(char out[37]);
