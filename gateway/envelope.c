@@ -401,16 +401,16 @@ signed_for(CMS_ContentInfo *cms, X509 *cert, const uint8_t digest[32])
 
 int
 envelope_attach(const uint8_t *detached, size_t dlen, X509 *cert, STACK_OF(X509) *chain,
-    const uint8_t *content, size_t len, struct buf *out, struct why *why)
+    const uint8_t *content, size_t len, const uint8_t digest[32], struct buf *out,
+    struct why *why)
 {
 	CMS_ContentInfo *cms = NULL;
 	ASN1_OCTET_STRING **pos = NULL;
-	uint8_t digest[32];
 	int r, i;
 
 	out->data = NULL;
 	out->len = 0;
-	if (cert == NULL || (content == NULL && len != 0)) {
+	if (cert == NULL || (content == NULL && len != 0) || digest == NULL) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "envelope_attach: no certificate or content");
 		goto out;
 	}
@@ -426,9 +426,9 @@ envelope_attach(const uint8_t *detached, size_t dlen, X509 *cert, STACK_OF(X509)
 	/*
 	 * The signature is taken for this content only when it is what
 	 * envelope_sign_digest makes for it: one signer, this certificate's,
-	 * over id-data with this content's digest.
+	 * over id-data with this content's digest (the caller's, computed for
+	 * the request: the content is not hashed twice).
 	 */
-	util_sha256(content, len, digest);
 	if (!signed_for(cms, cert, digest)) {
 		r = why_set(why, HEGN_ERR_CRYPTO,
 		    "the signature made is not one over this content by this certificate");
@@ -475,8 +475,8 @@ envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
 	util_sha256(content, len, digest);
 	if ((r = envelope_sign_digest(key, cert, padding, digest, content_id, &detached,
 	    why)) == 0)
-		r = envelope_attach(detached.data, detached.len, cert, chain, content, len, out,
-		    why);
+		r = envelope_attach(detached.data, detached.len, cert, chain, content, len, digest,
+		    out, why);
 	buf_free(&detached, 0);
 	return r;
 }

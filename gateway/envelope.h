@@ -53,14 +53,15 @@ int envelope_sign(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
  * content's SHA-256 (docs/PRIVSEP.md).  envelope_sign_digest signs the
  * attributes for content whose SHA-256 is digest and returns the
  * SignedData without content or certificates; envelope_attach checks that
- * such a SignedData has exactly one signer, cert, over id-data with
- * content's digest, and returns it with content, cert and chain added:
- * the DER envelope_sign would return.
+ * such a SignedData has exactly one signer, cert, over id-data with digest
+ * (content's SHA-256, as computed for envelope_sign_digest), and returns it
+ * with content, cert and chain added: the DER envelope_sign would return.
  */
 int envelope_sign_digest(EVP_PKEY *key, X509 *cert, enum envelope_padding padding,
     const uint8_t digest[32], const char *content_id, struct buf *out, struct why *why);
 int envelope_attach(const uint8_t *detached, size_t dlen, X509 *cert, STACK_OF(X509) *chain,
-    const uint8_t *content, size_t len, struct buf *out, struct why *why);
+    const uint8_t *content, size_t len, const uint8_t digest[32], struct buf *out,
+    struct why *why);
 
 /*
  * Encrypt content for recipient with RSA-OAEP (SHA-256) key transport:

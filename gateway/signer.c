@@ -366,7 +366,7 @@ remote_sign(struct signer *s, const struct signer_key *k, const uint8_t *content
 	if ((r = keyd_client_sign(s->remote, k->name, digest, sizeof(digest), content_id,
 	    &detached, why)) == 0)
 		r = envelope_attach(detached.data, detached.len, k->cert, k->chain, content, len,
-		    out, why);
+		    digest, out, why);
 	buf_free(&detached, 0);
 	return r;
 }

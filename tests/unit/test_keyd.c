@@ -617,19 +617,20 @@ START_TEST(test_served)
 	 */
 	{
 		struct buf detached = { 0 };
-		uint8_t digest[32];
+		uint8_t digest[32], other[32];
 
 		util_sha256(msg, strlen(msg), digest);
+		util_sha256(msg, strlen(msg) - 1, other);
 		ck_assert_int_eq(keyd_client_sign(kc, "gateway", digest, sizeof(digest), NULL,
 		    &detached, &why), 0);
 		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.a, NULL,
-		    (const uint8_t *)msg, strlen(msg) - 1, &der, &why), HEGN_ERR_CRYPTO);
+		    (const uint8_t *)msg, strlen(msg) - 1, other, &der, &why), HEGN_ERR_CRYPTO);
 		ck_assert_ptr_nonnull(strstr(why.text, "not one over this content"));
 		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.b, NULL,
-		    (const uint8_t *)msg, strlen(msg), &der, &why), HEGN_ERR_CRYPTO);
+		    (const uint8_t *)msg, strlen(msg), digest, &der, &why), HEGN_ERR_CRYPTO);
 		ck_assert_ptr_null(der.data);
 		ck_assert_int_eq(envelope_attach(detached.data, detached.len, w.a, NULL,
-		    (const uint8_t *)msg, strlen(msg), &der, &why), 0);
+		    (const uint8_t *)msg, strlen(msg), digest, &der, &why), 0);
 		buf_free(&der, 0);
 		buf_free(&detached, 0);
 		/* Content instead of a digest: the key process refuses, naming why. */
@@ -1035,7 +1036,7 @@ sign_ok(struct keyd_client *kc, const char *content)
 	ck_assert_msg(keyd_client_sign(kc, "gateway", digest, sizeof(digest), NULL, &detached,
 	    &why) == 0, "%s", why.text);
 	ck_assert_msg(envelope_attach(detached.data, detached.len, w.a, NULL,
-	    (const uint8_t *)content, strlen(content), &der, &why) == 0, "%s", why.text);
+	    (const uint8_t *)content, strlen(content), digest, &der, &why) == 0, "%s", why.text);
 	buf_free(&detached, 0);
 	ck_assert_int_eq(envelope_verify(w.pki, der.data, der.len, 0, &v, &why), 0);
 	c = envelope_signed_content(v, &clen);
