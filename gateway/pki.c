@@ -1170,11 +1170,16 @@ pki_cache_stats(const struct pki *p, struct pki_cache_stats *out)
  * decodes each certificate's public key through its provider decoders: that
  * was most of the cost of reading a receipt.  The same DER always parses to
  * the same certificate, so a parse is kept by the SHA-256 of the DER, in a
- * table of DCACHE_SLOTS entries (a newer certificate takes an older one's
- * slot), if the DER is at most DCACHE_MAX_DER bytes.  It decides nothing
- * about trust: pki_verify() does that as before.
+ * table of DCACHE_SLOTS entries, if the DER is at most DCACHE_MAX_DER bytes.
+ * The first byte of the hash picks a set of DCACHE_WAYS entries, and a new
+ * certificate takes the set's least recently used one: with one entry per
+ * hash, a party's certificate and its CA's, which come together in every
+ * receipt, would take each other's place on every read whenever their
+ * hashes began alike (one chain in 256).  It decides nothing about trust:
+ * pki_verify() does that as before.
  */
 #define DCACHE_SLOTS	256
+#define DCACHE_WAYS	4
 /*
  * A real certificate is one or two kilobytes; anything larger is parsed
  * but not kept, so the table holds a few megabytes at most, and no party
@@ -1185,11 +1190,12 @@ pki_cache_stats(const struct pki *p, struct pki_cache_stats *out)
 struct dcache_entry {
 	uint8_t key[32];
 	X509 *cert;			/* NULL: empty */
+	uint64_t used;			/* the tick it was last found or stored at */
 };
 
 struct dcache {
 	pthread_mutex_t lock;
-	uint64_t hits, misses;
+	uint64_t hits, misses, tick;
 	struct dcache_entry slot[DCACHE_SLOTS];
 };
 
@@ -1220,9 +1226,10 @@ pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X5
     struct why *why)
 {
 	struct dcache *c = p != NULL ? p->dcache : NULL;
-	struct dcache_entry *e;
+	struct dcache_entry *set, *e;
 	X509 *x = NULL, *old = NULL;
 	uint8_t key[32];
+	size_t i;
 	int r;
 
 	*out = NULL;
@@ -1235,10 +1242,15 @@ pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X5
 		return pki_cert_from_der(der, len, out, why);
 	}
 	util_sha256(der, len, key);
-	e = &c->slot[key[0]];
+	set = &c->slot[(key[0] % (DCACHE_SLOTS / DCACHE_WAYS)) * DCACHE_WAYS];
 	pthread_mutex_lock(&c->lock);
-	if (e->cert != NULL && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert) == 1)
-		x = e->cert;
+	for (i = 0; i < DCACHE_WAYS && x == NULL; i++) {
+		e = &set[i];
+		if (e->cert != NULL && memcmp(e->key, key, 32) == 0 && X509_up_ref(e->cert) == 1) {
+			x = e->cert;
+			e->used = ++c->tick;
+		}
+	}
 	if (x != NULL)
 		c->hits++;
 	else
@@ -1253,9 +1265,13 @@ pki_cert_from_der_cached(const struct pki *p, const uint8_t *der, size_t len, X5
 	/* The cache's own reference; if it cannot be taken, the certificate is simply not kept. */
 	if (X509_up_ref(x) == 1) {
 		pthread_mutex_lock(&c->lock);
+		for (e = &set[0], i = 1; i < DCACHE_WAYS; i++)
+			if (set[i].used < e->used)
+				e = &set[i];
 		old = e->cert;
 		memcpy(e->key, key, 32);
 		e->cert = x;
+		e->used = ++c->tick;
 		pthread_mutex_unlock(&c->lock);
 		X509_free(old);
 	}

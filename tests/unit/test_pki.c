@@ -13,6 +13,7 @@
 #include "certgen.h"
 #include "err.h"
 #include "pki.h"
+#include "testcerts.h"
 #include "testhostile.h"
 #include "testlib.h"
 #include "util.h"
@@ -1251,6 +1252,73 @@ START_TEST(test_cache_bounded)
 }
 END_TEST
 
+/*
+ * Certificates whose hashes fall in one set of the parse cache (the first
+ * byte, as gateway/pki.c picks the set) all stay, as a party's certificate
+ * and its CA's must: with one entry per hash, two such took each other's
+ * place on every read.  Four fill a set; a fifth takes the least recently
+ * used one's place.
+ */
+START_TEST(test_cert_parse_cache_sets)
+{
+	struct pki *p = world_pki(NULL, NULL, 0);
+	struct why why = { 0 };
+	EVP_PKEY *key = testcerts_ec();
+	unsigned char *der[5] = { NULL }, *d;
+	int len[5], n = 0, k;
+	uint8_t md[32], want = 0;
+	uint64_t hits, misses;
+	long serial;
+	X509 *x, *got;
+
+	ck_assert_ptr_nonnull(key);
+	/* The sets are the first byte of the hash modulo 64 (256 entries, 4 ways). */
+	for (serial = 1; n < 5 && serial < 100000; serial++) {
+		x = testcerts_cert(NULL, key, key, "set", serial, -60, 3600, TESTCERTS_SIGN);
+		ck_assert_ptr_nonnull(x);
+		d = NULL;
+		len[n] = i2d_X509(x, &d);
+		X509_free(x);
+		ck_assert_int_gt(len[n], 0);
+		util_sha256(d, (size_t)len[n], md);
+		if (n == 0)
+			want = md[0] % 64;
+		if (md[0] % 64 != want) {
+			OPENSSL_free(d);
+			continue;
+		}
+		der[n++] = d;
+	}
+	ck_assert_int_eq(n, 5);
+	for (k = 0; k < 8; k++) {
+		ck_assert_int_eq(pki_cert_from_der_cached(p, der[k % 4], (size_t)len[k % 4], &got,
+		    &why), 0);
+		X509_free(got);
+	}
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(misses, 4);
+	ck_assert_uint_eq(hits, 4);
+	/* der[0] is the least recently used: the fifth takes its place, the others stay. */
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der[4], (size_t)len[4], &got, &why), 0);
+	X509_free(got);
+	for (k = 1; k <= 4; k++) {
+		ck_assert_int_eq(pki_cert_from_der_cached(p, der[k], (size_t)len[k], &got, &why), 0);
+		X509_free(got);
+	}
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(misses, 5);
+	ck_assert_uint_eq(hits, 8);
+	ck_assert_int_eq(pki_cert_from_der_cached(p, der[0], (size_t)len[0], &got, &why), 0);
+	X509_free(got);
+	pki_cert_cache_stats(p, &hits, &misses);
+	ck_assert_uint_eq(misses, 6);
+	for (k = 0; k < 5; k++)
+		OPENSSL_free(der[k]);
+	EVP_PKEY_free(key);
+	pki_free(p);
+}
+END_TEST
+
 /* The parse cache gives the same certificate for the same DER, and refuses what is not one. */
 START_TEST(test_cert_parse_cache)
 {
@@ -1373,6 +1441,7 @@ pki_suite(void)
 	tcase_add_test(tc, test_cache_expiry);
 	tcase_add_test(tc, test_cache_bounded);
 	tcase_add_test(tc, test_cert_parse_cache);
+	tcase_add_test(tc, test_cert_parse_cache_sets);
 	tcase_add_test(tc, test_cert_parse_cache_large);
 	suite_add_tcase(s, tc);
 	return s;
