@@ -229,6 +229,9 @@ paper_content(const struct delivery_ctx *ctx, const struct party *to, const char
 		rc = why_set(why, HEGN_ERR_NOT_FOUND, "the content was deleted (retention)");
 		goto out;
 	}
+	/* What goes on paper must be on disk first (docs/store.md, "Readers"). */
+	if ((rc = store_end_read(&tx, 0, why)) != 0)
+		goto out;
 	if ((rc = envelope_verify(ctx->pki, m.signed_der.data, m.signed_der.len,
 	    (time_t)(m.created_ms / 1000), &sig, why)) != 0)
 		goto out;
@@ -283,9 +286,11 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	rc = store_delivery_get(tx, s->message_id, s->recipient, 1, &d, why);
 	if (rc == 0)
 		rc = store_message_get(tx, s->message_id, 0, &m, why);
-	store_rollback(tx);
-	tx = NULL;
-	if (rc != 0)
+	/*
+	 * A copy handed over while its submission's sync could still fail
+	 * would reach the recipient of a message its sender was refused.
+	 */
+	if ((rc = store_end_read(&tx, rc, why)) != 0)
 		goto out;
 	/* A MedCom Acknowledgement (docs/medcom.md) is for the sender's system, never paper. */
 	if ((ack = strcmp(m.kind, MEDCOM_ACK_KIND) == 0) && is_paper(s->channel)) {

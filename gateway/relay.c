@@ -1224,9 +1224,8 @@ out:
 static int
 end_answer(struct store_tx **tx, json_t **out, struct why *why)
 {
-	int rc = store_commit(*tx, why);
+	int rc = store_end_read(tx, 0, why);
 
-	*tx = NULL;
 	if (rc != 0) {
 		json_decref(*out);
 		*out = NULL;
@@ -2100,6 +2099,8 @@ relay_policy_check(struct relay *r, const char *as, const char *kind, const char
 	if (provider != NULL && (rc = assign_state_of(tx, cref, provider->name, NULL, &as_state,
 	    services, why)) != 0)
 		goto out;
+	if ((rc = store_end_read(&tx, 0, why)) != 0)
+		goto out;
 	/* A referral names services; judge it by the recipient's approvals. */
 	ctx.services = k == MSG_REFERRAL ? recipient->conf->services : services;
 	ctx.assignment = policy_assignment_of(as_state);
@@ -2267,7 +2268,7 @@ relay_assign_list(struct relay *r, const char *cpr, const char *provider, json_t
 		    a[i].provider, "services", a[i].services, "from", a[i].from_date, "to",
 		    a[i].to_date, "source", a[i].source, "end_reason", a[i].end_reason));
 	*out = json_pack("{s:o}", "assignments", list);
-	rc = 0;
+	rc = end_answer(&tx, out, why);
 out:
 	free(a);
 	store_rollback(tx);
@@ -2333,7 +2334,7 @@ relay_user_list(struct relay *r, json_t **out, struct why *why)
 		    u[i].username, "party", u[i].party, "role", u[i].role, "disabled", u[i].disabled,
 		    "locked", u[i].locked_until_ms > util_now_ms()));
 	*out = json_pack("{s:o}", "users", list);
-	rc = 0;
+	rc = end_answer(&tx, out, why);
 out:
 	if (u != NULL)
 		sodium_memzero(u, n * sizeof(*u));
@@ -2372,8 +2373,8 @@ relay_audit_query(struct relay *r, const struct party *caller, const char *actor
 		json_object_del(e, "prev");
 		json_array_append_new(list, e);
 	}
-	store_rollback(tx);
-	tx = NULL;
+	if ((rc = store_end_read(&tx, 0, why)) != 0)
+		goto out;
 	/* Reading the log about a citizen is itself recorded. */
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
@@ -3853,8 +3854,7 @@ relay_preview(struct relay *r, const struct party *sender, const char *json, siz
 	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
 		goto out;
 	rc = decide_send(r, pol, tx, sender, to, m, cref, services, &ctx, &dec, why);
-	store_rollback(tx);
-	if (rc != 0)
+	if ((rc = store_end_read(&tx, rc, why)) != 0)
 		goto out;
 	rcp = json_pack("{s:s, s:s, s:b, s:s, s:s}", "party", to->name, "organisation",
 	    to->conf->organisation ? to->conf->organisation : to->name, "allow", dec.allow,
@@ -3952,7 +3952,7 @@ relay_party_messages(struct relay *r, const char *party, int64_t since_ms, json_
 	}
 	*out = json_pack("{s:o}", "messages", list);
 	list = NULL;
-	rc = 0;
+	rc = end_answer(&tx, out, why);
 out:
 	json_decref(list);
 	free(pc.o);

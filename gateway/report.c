@@ -215,6 +215,8 @@ report_collect(struct store *s, const struct party_table *parties, int64_t from_
 	if ((rc = store_outcomes(tx, from_ms, to_ms, on_outcome, r, why)) != 0 ||
 	    (rc = store_external_list(tx, from_ms, to_ms, on_external, r, why)) != 0)
 		goto out;
+	if ((rc = store_end_read(&tx, 0, why)) != 0)
+		goto out;
 	*out = r;
 	r = NULL;
 out:
@@ -515,8 +517,7 @@ report_metrics(struct store *s, const struct party_table *parties, struct buf *o
 	if ((rc = store_begin(s, 0, &tx, why)) != 0)
 		goto out;
 	rc = store_queue_stats(tx, &depth, &oldest, why);
-	store_rollback(tx);
-	if (rc != 0)
+	if ((rc = store_end_read(&tx, rc, why)) != 0)
 		goto out;
 	bprintf(out, "# HELP hegn_deliveries Copies of messages (and communication "
 	    "registered as outside hegn) by their current outcome and channel.\n"
@@ -628,6 +629,8 @@ report_weeks(struct store *s, const struct party_table *parties, int64_t from_ms
 		return rc;
 	if ((rc = store_outcomes(tx, from_ms, to_ms, on_week_outcome, &w, why)) != 0 ||
 	    (rc = store_external_list(tx, from_ms, to_ms, on_week_external, &w, why)) != 0)
+		goto out;
+	if ((rc = store_end_read(&tx, 0, why)) != 0)
 		goto out;
 	qsort(w.g.g, w.g.n, sizeof(*w.g.g), cmp_group);
 	a = json_array();

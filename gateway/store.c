@@ -180,6 +180,19 @@ store_rollback(struct store_tx *tx)
 	free(tx);
 }
 
+int
+store_end_read(struct store_tx **tx, int rc, struct why *why)
+{
+	struct store_tx *t = *tx;
+
+	*tx = NULL;
+	if (rc != 0) {
+		store_rollback(t);
+		return rc;
+	}
+	return store_commit(t, why);
+}
+
 void *
 store_tx_impl(struct store_tx *tx, const struct store_backend *be)
 {

@@ -390,6 +390,14 @@ int store_begin(struct store *s, int write, struct store_tx **out, struct why *w
 int store_commit(struct store_tx *tx, struct why *why);
 /* Roll back and free tx; accepts NULL. */
 void store_rollback(struct store_tx *tx);
+/*
+ * End a read whose result becomes an answer, and set *tx to NULL.  With
+ * rc == 0 it ends as store_commit does, which reports a failed sync of a
+ * commit the read may have seen (docs/store.md, "Readers"); store_rollback
+ * waits for that sync too but cannot report it.  Otherwise *tx is rolled
+ * back and rc returned: a read that failed has nothing to answer.
+ */
+int store_end_read(struct store_tx **tx, int rc, struct why *why);
 
 /*
  * The record functions.  Inserts return HEGN_ERR_CONFLICT when the key exists,

@@ -40,6 +40,7 @@
 #include "party.h"
 #include "pki.h"
 #include "relay.h"
+#include "report.h"
 #include "store.h"
 #include "testcerts.h"
 #include "testlib.h"
@@ -2054,14 +2055,22 @@ gc_many(void)
 
 /*
  * One relay_submit of body on a thread of its own, as hegnd serves a
- * connection; or, with read set, hovmand-care reading its inbox (status_id
- * NULL) or the status of status_id.
+ * connection; or one of the reads whose result is shown to someone.
  */
+enum gc_read {
+	GC_SUBMIT,
+	GC_INBOX,               /* hovmand-care's inbox */
+	GC_STATUS,              /* the status of status_id, to hovmand-care */
+	GC_WEB_LIST,            /* hovmand-care's messages, as its web page lists them */
+	GC_REPORT,              /* the delivery report */
+	GC_METRICS,             /* GET /metrics */
+};
+
 struct gc_submit {
 	pthread_t th;
 	const char *body;
 	size_t len;
-	int read;
+	enum gc_read read;
 	const char *status_id;
 	json_t *resp;
 	int rc;
@@ -2076,15 +2085,38 @@ gc_submitter(void *arg)
 	const struct party *p = party_find(relay_parties(rl), "ringsted-visitation");
 	const struct party *to = party_find(relay_parties(rl), "hovmand-care");
 	struct why why = { 0 };
+	struct report *rep = NULL;
+	struct buf metrics = { 0 };
 	int created = -1;
 
-	if (!g->read)
+	switch (g->read) {
+	case GC_SUBMIT:
 		g->rc = relay_submit(rl, p, "application/json", (const uint8_t *)g->body, g->len,
 		    &g->resp, &created, &why);
-	else if (g->status_id != NULL)
+		break;
+	case GC_STATUS:
 		g->rc = relay_status(rl, to, g->status_id, &g->resp, &why);
-	else
+		break;
+	case GC_INBOX:
 		g->rc = relay_inbox(rl, to, NULL, NULL, &g->resp, &why);
+		break;
+	case GC_WEB_LIST:
+		g->rc = relay_party_messages(rl, to->name, 0, &g->resp, &why);
+		break;
+	case GC_REPORT:
+		/* An answer of either kind is a response here. */
+		if ((g->rc = report_collect(relay_store(rl), relay_parties(rl), 0, 0, &rep,
+		    &why)) == 0)
+			g->resp = report_delivery_json(rep);
+		report_free(rep);
+		break;
+	case GC_METRICS:
+		if ((g->rc = report_metrics(relay_store(rl), relay_parties(rl), &metrics,
+		    &why)) == 0)
+			g->resp = json_stringn((const char *)metrics.data, metrics.len);
+		buf_free(&metrics, 0);
+		break;
+	}
 	snprintf(g->why, sizeof(g->why), "%s", why.text);
 	pthread_mutex_lock(&T.lock);
 	g->done = 1;
@@ -2162,19 +2194,25 @@ gc_release(void)
 
 /*
  * A submission's commit waits for its WAL sync.  Meanwhile the same
- * submission again reads it and is answered as a repeat, and the recipient
- * lists its inbox and asks for the message's status; all three see the
- * commit.  The sync then fails: the first is refused, and none of the
- * others may answer from what may not be on disk.
+ * submission again reads it and is answered as a repeat, the recipient
+ * lists its inbox, asks for the message's status and lists its messages as
+ * the web page does, and the delivery report and the metrics are made; all
+ * of them see the commit.  The sync then fails: the first is refused, and
+ * none of the others may answer from what may not be on disk.
  */
 static void
 gc_reads_failed_sync(void)
 {
-	struct gc_submit a = { 0 }, b = { 0 }, inbox = { .read = 1 }, status = { .read = 1 };
-	struct gc_submit *all[] = { &a, &b, &inbox, &status };
+	struct gc_submit a = { 0 }, b = { 0 }, inbox = { .read = GC_INBOX },
+	    status = { .read = GC_STATUS }, web = { .read = GC_WEB_LIST },
+	    report = { .read = GC_REPORT }, metrics = { .read = GC_METRICS };
+	struct gc_submit *all[] = { &a, &b, &inbox, &status, &web, &report, &metrics };
 	static const char *const names[] = { "the submission whose sync failed",
 	    "its repeat, read before the sync failed,", "the inbox, read before the sync failed,",
-	    "the status, read before the sync failed," };
+	    "the status, read before the sync failed,",
+	    "the web page's list, read before the sync failed,",
+	    "the delivery report, read before the sync failed,",
+	    "the metrics, read before the sync failed," };
 	char body[1024];
 	size_t i;
 
@@ -2185,11 +2223,14 @@ gc_reads_failed_sync(void)
 	gc_start_reading(&inbox.th, gc_submitter, &inbox, &inbox.done, "the inbox");
 	status.status_id = cur_id;
 	gc_start_reading(&status.th, gc_submitter, &status, &status.done, "the status");
+	gc_start_reading(&web.th, gc_submitter, &web, &web.done, "the web page's list");
+	gc_start_reading(&report.th, gc_submitter, &report, &report.done, "the report");
+	gc_start_reading(&metrics.th, gc_submitter, &metrics, &metrics.done, "the metrics");
 	gc_release();
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		ck_assert_int_eq(pthread_join(all[i]->th, NULL), 0);
 	ck_assert_int_eq(T.failed_kind, FILE_WAL);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		ck_assert_msg(all[i]->rc == HEGN_ERR_STORE && all[i]->resp == NULL, "%s gives %d "
 		    "(%s)", names[i], all[i]->rc, all[i]->why);
 		json_decref(all[i]->resp);
