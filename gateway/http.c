@@ -28,7 +28,7 @@
 #define HTTP_BODY_FREE (64 * 1024)
 
 /* "party NAME" or "address ADDR": NAME is at most 64 bytes, an address 50. */
-#define HTTP_CLIENT_KEY 80
+#define HTTP_CLIENT_KEY RATELIMIT_KEY_MAX
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -259,38 +259,17 @@ send_response(struct MHD_Connection *conn, struct http_response *resp)
 /*
  * Who a request counts against for its rate and its share of body_memory:
  * the party of its certificate, else its client address (a sealed
- * submission may stand on its signature alone).  An IPv6 client is its /64:
- * one host may use every address in it.
+ * submission may stand on its signature alone), as ratelimit_client_key
+ * words it.
  */
 static void
 client_key(struct MHD_Connection *conn, const struct http_request *req, char key[HTTP_CLIENT_KEY])
 {
 	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
-	struct in6_addr net;
-	char addr[INET6_ADDRSTRLEN];
 
-	if (req->party != NULL) {
-		snprintf(key, HTTP_CLIENT_KEY, "party %s", req->party->name);
-		return;
-	}
-	snprintf(addr, sizeof(addr), "unknown");
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && (sa = ci->client_addr) != NULL) {
-		if (sa->sa_family == AF_INET) {
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			    addr, sizeof(addr));
-		} else if (sa->sa_family == AF_INET6) {
-			net = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-			/* An IPv4 client on an IPv6 socket stays one address. */
-			if (!IN6_IS_ADDR_V4MAPPED(&net))
-				memset(net.s6_addr + 8, 0, 8);
-			inet_ntop(AF_INET6, &net, addr, sizeof(addr));
-			if (!IN6_IS_ADDR_V4MAPPED(&net))
-				snprintf(addr + strlen(addr), sizeof(addr) - strlen(addr), "/64");
-		}
-	}
-	snprintf(key, HTTP_CLIENT_KEY, "address %s", addr);
+	ratelimit_client_key(ci != NULL ? ci->client_addr : NULL,
+	    req->party != NULL ? req->party->name : NULL, key);
 }
 
 /* A party over its requests per minute (or an address, see client_key) gets 429 and when to come back. */

@@ -1,6 +1,11 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,4 +149,31 @@ ratelimit_keys(struct ratelimit *rl)
 	n = (unsigned int)rl->n;
 	pthread_mutex_unlock(&rl->lock);
 	return n;
+}
+
+void
+ratelimit_client_key(const struct sockaddr *sa, const char *party, char key[RATELIMIT_KEY_MAX])
+{
+	struct in6_addr net;
+	char addr[INET6_ADDRSTRLEN + 3];
+
+	if (party != NULL) {
+		snprintf(key, RATELIMIT_KEY_MAX, "party %s", party);
+		return;
+	}
+	snprintf(addr, sizeof(addr), "unknown");
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    addr, sizeof(addr));
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		net = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(&net)) {
+			inet_ntop(AF_INET6, &net, addr, sizeof(addr));
+		} else {
+			memset(net.s6_addr + 8, 0, 8);
+			inet_ntop(AF_INET6, &net, addr, INET6_ADDRSTRLEN);
+			strcat(addr, "/64");
+		}
+	}
+	snprintf(key, RATELIMIT_KEY_MAX, "address %s", addr);
 }

@@ -16,11 +16,13 @@
 #ifndef HEGN_RATELIMIT_H
 #define HEGN_RATELIMIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
 
 #define RATELIMIT_MAX_KEYS 4096
+#define RATELIMIT_KEY_MAX 80    /* a key from ratelimit_client_key, with its NUL */
 
 struct ratelimit;
 
@@ -39,6 +41,19 @@ void ratelimit_free(struct ratelimit *rl);
  */
 int ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms,
     unsigned int *retry_after, struct why *why);
+
+/*
+ * Whom a client's requests count against, for this limit and for its share
+ * of the memory for bodies (docs/operations.md, "Limits"): "party NAME" for
+ * a client with a certificate of a party (party non-NULL), else "address
+ * IP" from sa (NULL: "address unknown").  An IPv6 client is keyed by its
+ * /64, the block a single host or network is usually given, so that
+ * stepping through addresses in it does not make a new client; an IPv4
+ * client on an IPv6 socket (::ffff:a.b.c.d) stays its one address.
+ */
+struct sockaddr;
+void ratelimit_client_key(const struct sockaddr *sa, const char *party,
+    char key[RATELIMIT_KEY_MAX]);
 
 /* Buckets currently held (for tests). */
 unsigned int ratelimit_keys(struct ratelimit *rl);

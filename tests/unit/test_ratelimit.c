@@ -1,5 +1,9 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <pthread.h>
 #include <stdio.h>
 
@@ -161,6 +165,55 @@ hammer_run(void *arg)
 }
 
 /* Concurrent takes at one instant grant exactly the burst, no more. */
+static void
+key_of6(const char *ip, char key[RATELIMIT_KEY_MAX])
+{
+	struct sockaddr_in6 a6;
+
+	memset(&a6, 0, sizeof(a6));
+	a6.sin6_family = AF_INET6;
+	ck_assert_int_eq(inet_pton(AF_INET6, ip, &a6.sin6_addr), 1);
+	ratelimit_client_key((const struct sockaddr *)&a6, NULL, key);
+}
+
+/* A party by name, an IPv4 client by its address, an IPv6 client by its /64. */
+START_TEST(test_client_key)
+{
+	struct sockaddr_in a4;
+	char k1[RATELIMIT_KEY_MAX], k2[RATELIMIT_KEY_MAX];
+
+	memset(&a4, 0, sizeof(a4));
+	a4.sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr), 1);
+	ratelimit_client_key((const struct sockaddr *)&a4, "hovmand-care", k1);
+	ck_assert_str_eq(k1, "party hovmand-care");
+	ratelimit_client_key((const struct sockaddr *)&a4, NULL, k1);
+	ck_assert_str_eq(k1, "address 192.0.2.7");
+	ratelimit_client_key(NULL, NULL, k1);
+	ck_assert_str_eq(k1, "address unknown");
+
+	/* Every address of one /64 is one client... */
+	key_of6("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k1);
+	ck_assert_str_eq(k1, "address 2001:db8:1:2::/64");
+	key_of6("2001:db8:1:2::1", k2);
+	ck_assert_str_eq(k1, k2);
+	/* ...and the next /64 another. */
+	key_of6("2001:db8:1:3::1", k2);
+	ck_assert_str_eq(k2, "address 2001:db8:1:3::/64");
+	/* An IPv4 client on an IPv6 socket keeps its whole address. */
+	key_of6("::ffff:192.0.2.7", k1);
+	ck_assert_str_eq(k1, "address ::ffff:192.0.2.7");
+	key_of6("::ffff:192.0.2.8", k2);
+	ck_assert_str_ne(k1, k2);
+	/* The longest IPv6 form and a long party name fit, cut rather than overrun. */
+	key_of6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", k1);
+	ck_assert_str_eq(k1, "address ffff:ffff:ffff:ffff::/64");
+	ratelimit_client_key(NULL, "a-party-name-longer-than-any-configuration-allows-"
+	    "and-then-some-more-characters", k1);
+	ck_assert_uint_eq(strlen(k1), RATELIMIT_KEY_MAX - 1);
+}
+END_TEST
+
 START_TEST(test_threads)
 {
 	struct ratelimit *rl = ratelimit_new(100, 250);
@@ -194,6 +247,7 @@ ratelimit_suite(void)
 	tcase_add_test(tc, test_cap_and_clock);
 	tcase_add_test(tc, test_unlimited_and_defaults);
 	tcase_add_test(tc, test_bounded_table);
+	tcase_add_test(tc, test_client_key);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
 	return s;
