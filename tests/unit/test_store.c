@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -1776,6 +1779,97 @@ START_TEST(test_spilled_copy)
 }
 END_TEST
 
+/*
+ * A file system without O_TMPFILE, for the spill file's fallback: while
+ * no_tmpfile is set, this test binary's open (which libgateway's calls and
+ * SQLite's reach) refuses O_TMPFILE as such a file system does, and
+ * remembers the last name opened with O_EXCL.  With no_tmpfile at 2 that
+ * open is refused too.
+ */
+static int no_tmpfile;
+static char excl_name[512];
+
+int
+open(const char *path, int flags, ...)
+{
+	static int (*real)(const char *, int, ...);
+	mode_t mode = 0;
+	va_list ap;
+
+	if (real == NULL &&
+	    (real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open")) == NULL)
+		abort();
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (no_tmpfile && (flags & O_TMPFILE) == O_TMPFILE) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (no_tmpfile && (flags & O_EXCL)) {
+		snprintf(excl_name, sizeof(excl_name), "%s", path);
+		if (no_tmpfile == 2) {
+			errno = EACCES;
+			return -1;
+		}
+	}
+	return real(path, flags, mode);
+}
+
+/*
+ * Without O_TMPFILE the spill file is a new file of a random name beside
+ * the database, made only if no such name exists, never through a
+ * symbolic link, and unlinked at once: still nobody else's to open, and
+ * gone with the descriptor.
+ */
+START_TEST(test_spill_fallback)
+{
+	char path[512], dir[512], prefix[600], buf[6];
+	struct store *s;
+	struct why why = { 0 };
+	struct stat st;
+	int fd;
+
+	db_path(path, sizeof(path), "spill-fallback");
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	s = open_ok(path);
+	no_tmpfile = 1;
+	excl_name[0] = '\0';
+	fd = -1;
+	ck_assert_msg(store_spill_open(s, &fd, &why) == 0, "%s", why.text);
+	no_tmpfile = 0;
+	ck_assert_int_ge(fd, 0);
+	snprintf(prefix, sizeof(prefix), "%s/.hegn-spill-", dir);
+	ck_assert_msg(strncmp(excl_name, prefix, strlen(prefix)) == 0 &&
+	    strlen(excl_name) == strlen(prefix) + 36, "made as %s", excl_name);
+	ck_assert_int_eq(lstat(excl_name, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(count_not_db(dir), 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(st.st_nlink, 0);
+	ck_assert_int_eq(pwrite(fd, "sealed", 6, 0), 6);
+	ck_assert_int_eq(pread(fd, buf, 6, 0), 6);
+	ck_assert_mem_eq(buf, "sealed", 6);
+	close(fd);
+
+	/* Neither way works: the error names the directory and the reason. */
+	no_tmpfile = 2;
+	fd = 0;
+	ck_assert_int_eq(store_spill_open(s, &fd, &why), HEGN_ERR_STORE);
+	no_tmpfile = 0;
+	ck_assert_int_eq(fd, -1);
+	ck_assert_msg(strstr(why.text, dir) != NULL &&
+	    strstr(why.text, strerror(EACCES)) != NULL, "%s", why.text);
+	ck_assert_int_eq(count_not_db(dir), 0);
+	store_close(s);
+}
+END_TEST
+
 /* Every line of the plan of sql on path; fails on a full scan or (unless sort_ok) a sort. */
 static void
 assert_plan_uses(const char *path, const char *sql, const char *index, int sort_ok)
@@ -2899,6 +2993,7 @@ store_suite(void)
 	tcase_add_test(tc, test_connection_settings);
 	tcase_add_test(tc, test_sealed_read);
 	tcase_add_test(tc, test_spilled_copy);
+	tcase_add_test(tc, test_spill_fallback);
 	tcase_add_test(tc, test_query_plans);
 	tcase_add_test(tc, test_crash_before_commit);
 	tcase_add_test(tc, test_migration_from_v1);
