@@ -391,6 +391,10 @@ enum sq_stmt_id {
 	SQ_EXTERNAL_INSERT,
 	SQ_EXTERNAL_LIST,
 	SQ_QUEUE_STATS,
+	SQ_MEDCOM_INSERT,
+	SQ_MEDCOM_BY_BUNDLE,
+	SQ_MEDCOM_BY_HEADER,
+	SQ_MEDCOM_BY_MESSAGE,
 	SQ_NSTMT
 };
 
@@ -398,6 +402,7 @@ enum sq_stmt_id {
 #define SQ_DELIVERY_COLS "message_id, recipient, state, channel, seq, updated_ms, sealed_sha256"
 #define SQ_ASSIGNMENT_COLS "id, citizen_ref, provider, services, from_date, to_date, source," \
     " end_reason, created_ms, updated_ms"
+#define SQ_MEDCOM_COLS "sender, bundle_id, header_id, message_id, received_ms, ack"
 #define SQ_USER_COLS "username, party, role, pw_hash, disabled, failed_logins," \
     " locked_until_ms, created_ms, updated_ms"
 
@@ -488,6 +493,15 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	    " direction, reason, registered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[SQ_EXTERNAL_LIST] = store_sqlite_external_list_sql,
 	[SQ_QUEUE_STATS] = store_sqlite_queue_stats_sql,
+	[SQ_MEDCOM_INSERT] = "INSERT INTO medcom_received (sender, bundle_id, header_id,"
+	    " message_id, received_ms, ack) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[SQ_MEDCOM_BY_BUNDLE] = "SELECT " SQ_MEDCOM_COLS " FROM medcom_received"
+	    " WHERE sender = ?1 AND bundle_id = ?2",
+	[SQ_MEDCOM_BY_HEADER] = "SELECT " SQ_MEDCOM_COLS " FROM medcom_received"
+	    " WHERE sender = ?1 AND header_id = ?2 ORDER BY received_ms, rowid LIMIT 1",
+	[SQ_MEDCOM_BY_MESSAGE] = "SELECT " SQ_MEDCOM_COLS " FROM medcom_received"
+	    " WHERE (?1 IS NULL OR sender = ?1) AND message_id = ?2"
+	    " ORDER BY received_ms, rowid LIMIT 1",
 };
 
 struct sq_conn {
@@ -3025,7 +3039,7 @@ store_sqlite_medcom_insert(void *h, const struct store_medcom *m, struct why *wh
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int r, rc;
+	int r;
 
 	if ((r = sq_need_write(tx, "medcom insert", why)) != 0)
 		goto out;
@@ -3033,12 +3047,8 @@ store_sqlite_medcom_insert(void *h, const struct store_medcom *m, struct why *wh
 		r = why_set(why, HEGN_ERR_INVALID, "store: ack is empty");
 		goto out;
 	}
-	if ((rc = sqlite3_prepare_v2(tx->c->db, "INSERT INTO medcom_received (sender, bundle_id,"
-	    " header_id, message_id, received_ms, ack) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &st,
-	    NULL)) != SQLITE_OK) {
-		r = sq_error(tx->c->db, rc, "preparing the medcom insert", why);
+	if ((r = sq_stmt(tx->c, SQ_MEDCOM_INSERT, &st, why)) != 0)
 		goto out;
-	}
 	if ((r = SQ_BIND_FIELD(st, 1, m, sender, 1, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 2, m, bundle_id, 1, why)) != 0 ||
 	    (r = SQ_BIND_FIELD(st, 3, m, header_id, 1, why)) != 0 ||
@@ -3050,7 +3060,7 @@ store_sqlite_medcom_insert(void *h, const struct store_medcom *m, struct why *wh
 		goto out;
 	r = 0;
 out:
-	sqlite3_finalize(st);
+	sq_done(st);
 	return r;
 }
 
@@ -3058,30 +3068,24 @@ static int
 store_sqlite_medcom_get(void *h, enum store_medcom_key key, const char *sender,
     const char *value, struct store_medcom *out, struct why *why)
 {
-	static const char *const sql[] = {
-		[STORE_MEDCOM_BY_BUNDLE] = " WHERE sender = ?1 AND bundle_id = ?2",
-		[STORE_MEDCOM_BY_HEADER] = " WHERE sender = ?1 AND header_id = ?2"
-		    " ORDER BY received_ms, rowid LIMIT 1",
-		[STORE_MEDCOM_BY_MESSAGE] = " WHERE (?1 IS NULL OR sender = ?1) AND message_id = ?2"
-		    " ORDER BY received_ms, rowid LIMIT 1",
+	static const enum sq_stmt_id stmt[] = {
+		[STORE_MEDCOM_BY_BUNDLE] = SQ_MEDCOM_BY_BUNDLE,
+		[STORE_MEDCOM_BY_HEADER] = SQ_MEDCOM_BY_HEADER,
+		[STORE_MEDCOM_BY_MESSAGE] = SQ_MEDCOM_BY_MESSAGE,
 	};
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	char q[256];
-	int r, rc;
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((int)key < 0 || (size_t)key >= sizeof(sql) / sizeof(sql[0]) || value == NULL ||
+	if ((int)key < 0 || (size_t)key >= sizeof(stmt) / sizeof(stmt[0]) || value == NULL ||
 	    (sender == NULL && key != STORE_MEDCOM_BY_MESSAGE)) {
 		r = why_set(why, HEGN_ERR_INTERNAL, "store: medcom get with a missing argument");
 		goto out;
 	}
-	snprintf(q, sizeof(q), "SELECT sender, bundle_id, header_id, message_id, received_ms, ack"
-	    " FROM medcom_received%s", sql[key]);
-	if ((rc = sqlite3_prepare_v2(tx->c->db, q, -1, &st, NULL)) != SQLITE_OK) {
-		r = sq_error(tx->c->db, rc, "preparing the medcom get", why);
+	/* Prepared once per connection: every hegn receipt asks whether its message was MedCom. */
+	if ((r = sq_stmt(tx->c, stmt[key], &st, why)) != 0)
 		goto out;
-	}
 	if ((sender != NULL && (r = sq_bind_key(st, 1, sender, "sender", why)) != 0) ||
 	    (r = sq_bind_key(st, 2, value, "medcom id", why)) != 0)
 		goto out;
@@ -3099,7 +3103,7 @@ store_sqlite_medcom_get(void *h, enum store_medcom_key key, const char *sender,
 		goto out;
 	r = 0;
 out:
-	sqlite3_finalize(st);
+	sq_done(st);
 	if (r != 0)
 		store_medcom_clear(out);
 	return r;
