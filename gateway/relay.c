@@ -1668,18 +1668,20 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 	struct audit_event ae;
 	struct receipt rcpt;
 	struct medcom_answer *ans = NULL;
+	struct store_medcom row;
 	const struct party *signer;
 	const uint8_t *content;
 	size_t clen;
 	char *subject = NULL, sha[65];
 	int64_t now = util_now_ms();
-	int rc;
+	int rc, prepared = 0;
 
 	*out = NULL;
 	memset(&d, 0, sizeof(d));
 	memset(&sr, 0, sizeof(sr));
 	memset(&old, 0, sizeof(old));
 	memset(&m, 0, sizeof(m));
+	memset(&row, 0, sizeof(row));
 	if (id != NULL && !util_valid_id(id)) {
 		rc = not_found(why, "");
 		goto out;
@@ -1719,12 +1721,32 @@ relay_receipt(struct relay *r, const struct party *caller, const char *id, const
 		    id);
 		goto out;
 	}
-	/* A MedCom sender gets the answer as an Acknowledgement, built before the transaction. */
-	if ((rc = medcom_answer_prepare(r, signer, id, rcpt.accepted, rcpt.reason, &ans,
-	    why)) != 0)
-		goto out;
+again:
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		goto out;
+	/*
+	 * A MedCom sender gets the answer as an Acknowledgement, which is
+	 * signed outside any transaction: for a MedCom message this one is
+	 * left, the answer built, and the receipt taken in a second.  Asking
+	 * here rather than in a read of its own costs a hegn message nothing.
+	 */
+	if (!prepared) {
+		rc = store_medcom_get(tx, STORE_MEDCOM_BY_MESSAGE, NULL, id, &row, why);
+		store_medcom_clear(&row);
+		if (rc == 0) {
+			store_rollback(tx);
+			tx = NULL;
+			prepared = 1;
+			if ((rc = medcom_answer_prepare(r, signer, id, rcpt.accepted, rcpt.reason,
+			    &ans, why)) != 0)
+				goto out;
+			goto again;
+		}
+		if (rc != HEGN_ERR_NOT_FOUND)
+			goto out;
+		why_clear(why);
+		prepared = 1;
+	}
 	rc = store_delivery_get(tx, id, signer->name, 0, &d, why);
 	if (rc == HEGN_ERR_NOT_FOUND) {
 		rc = not_found(why, id);
