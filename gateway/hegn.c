@@ -291,7 +291,7 @@ cmd_status(const char *conf_path, int argc, char **argv)
 
 	if (opts_parse(&o, argc, argv, names) != 0 || o.nargs != 1 || conf_path == NULL)
 		usage();
-	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING, &r, &why) != 0)
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING | RELAY_BESIDE, &r, &why) != 0)
 		return fail("configuration", &why);
 	if (relay_status(r, NULL, o.args[0], &j, &why) != 0) {
 		rc = fail("status", &why);
@@ -770,7 +770,7 @@ open_relay(const char *conf_path, struct relay **r)
 		fprintf(stderr, "hegn: this command needs -c FILE\n");
 		exit(2);
 	}
-	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING, r, &why) != 0)
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING | RELAY_BESIDE, r, &why) != 0)
 		return fail("configuration", &why);
 	return 0;
 }
@@ -1174,7 +1174,7 @@ cmd_deliver(const char *conf_path, int argc, char **argv)
 	if (conf_path == NULL)
 		usage();
 	/* The scheduler signs nothing, but fax and post need the policies and the trust store. */
-	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING, &r, &why) != 0)
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING | RELAY_BESIDE, &r, &why) != 0)
 		return fail("configuration", &why);
 	rc = relay_deliver(r, (int64_t)now * 1000, &acted, &why);
 	if (rc != 0)

@@ -182,6 +182,8 @@ relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nk
 	}
 	if ((flags & RELAY_STORE) && (rc = store_open(r->conf->store, &r->store, why)) != 0)
 		goto out;
+	if ((flags & RELAY_STORE) && (flags & RELAY_BESIDE))
+		store_sync_snapshots(r->store);
 	/*
 	 * The TLS identity push and mail present, read now: after the network
 	 * process drops privileges it can no longer open the key file.  A tool

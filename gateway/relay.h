@@ -28,6 +28,8 @@ struct relay;
 #define RELAY_KEYS  0x01   /* load private keys (hegnd); the CLI's read-only commands do not */
 #define RELAY_STORE 0x02   /* open the store */
 #define RELAY_EXISTING 0x04 /* ... only if the database exists (tools that read it) */
+/* ... beside a running hegnd: every transaction syncs what it sees (store_sync_snapshots) */
+#define RELAY_BESIDE 0x08
 
 /* Load conf_path and what flags ask for; 0 and *out, or an error naming the file. */
 int relay_open(const char *conf_path, int flags, struct relay **out, struct why *why);

@@ -126,6 +126,13 @@ store_close(struct store *s)
 	free(s);
 }
 
+void
+store_sync_snapshots(struct store *s)
+{
+	if (s != NULL && s->be->sync_snapshots != NULL)
+		s->be->sync_snapshots(s->impl);
+}
+
 int
 store_schema_version(struct store *s)
 {

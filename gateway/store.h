@@ -234,6 +234,8 @@ struct store_backend {
 	int (*begin)(void *impl, int write, void **tx, struct why *why);
 	int (*commit)(void *tx, struct why *why);
 	void (*rollback)(void *tx);
+	/* See store_sync_snapshots; NULL when commits are durable once visible. */
+	void (*sync_snapshots)(void *impl);
 
 	int (*message_insert)(void *tx, const struct store_message *m, struct why *why);
 	/* HEGN_ERR_NOT_FOUND when absent; with_der == 0 skips loading signed_der. */
@@ -366,6 +368,15 @@ struct store_tx;
 int store_open(const char *location, struct store **out, struct why *why);
 /* Close s; accepts NULL.  No transaction of s may be open. */
 void store_close(struct store *s);
+/*
+ * For a process that uses a store beside the one that writes it (the hegn
+ * command beside hegnd): from now on every transaction of s, once it has
+ * its snapshot, makes all it can see durable, whoever committed it, before
+ * it reads anything (docs/store.md, "Readers").  Another process's commit
+ * is visible from its COMMIT on, and its sync cannot be waited for from
+ * here.  A transaction whose sync fails is refused, as is every later one.
+ */
+void store_sync_snapshots(struct store *s);
 
 /* The schema version the store is at. */
 int store_schema_version(struct store *s);

@@ -565,6 +565,7 @@ struct sq_store {
 	struct sq_conn r[SQ_READERS];
 	int locks_made;
 	struct sq_group group;    /* group commit, see sq_durable */
+	int sync_snapshots;       /* see sq_sync_snapshot; set before any transaction */
 };
 
 struct sq_tx {
@@ -1422,6 +1423,47 @@ out:
 	return c;
 }
 
+/*
+ * A store used beside the process that writes it (store_sync_snapshots):
+ * that process's commits are visible here from their COMMIT on, and its
+ * group commit cannot be waited for from another process.  So once the
+ * transaction has its snapshot, sync the WAL, whoever wrote it: fsync
+ * writes out the file's pages, not just this descriptor's.  All the
+ * transaction can then read is on disk: the WAL's frames up to its
+ * snapshot by this sync, and the pages a checkpoint copied into the
+ * database because the checkpoint synced the database before it let go
+ * of the WAL's frames.  Without a WAL (rollback journal) a commit is on
+ * disk before others see it.
+ */
+static int
+sq_sync_snapshot(struct sq_tx *tx, struct why *why)
+{
+	sqlite3_file *f = NULL;
+	int64_t v;
+	int r, rc;
+
+	/* BEGIN DEFERRED takes no snapshot; the first read does. */
+	if ((r = sq_query_int(tx->c->db, "PRAGMA schema_version", &v, "starting a transaction",
+	    why)) != 0)
+		return r;
+	rc = sqlite3_file_control(tx->c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+	if (rc != SQLITE_OK || f == NULL || f->pMethods == NULL)
+		return 0;
+	if ((rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL)) != SQLITE_OK) {
+		sq_poison(tx->s, rc, "before a read");
+		return why_set(why, HEGN_ERR_STORE, "store: syncing the WAL of %s before a read "
+		    "failed (%s): what it would read may not be on disk, and nothing more is read "
+		    "or written until the store is reopened", tx->s->path, sqlite3_errstr(rc));
+	}
+	return 0;
+}
+
+static void
+store_sqlite_sync_snapshots(void *impl)
+{
+	((struct sq_store *)impl)->sync_snapshots = 1;
+}
+
 static int
 store_sqlite_begin(void *impl, int write, void **out, struct why *why)
 {
@@ -1464,6 +1506,11 @@ store_sqlite_begin(void *impl, int write, void **out, struct why *why)
 		sqlite3_exec(tx->c->db, "ROLLBACK", NULL, NULL, NULL);
 	if ((r = sq_run(tx->c, tx->write ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN,
 	    "starting a transaction", why)) != 0) {
+		sq_release(tx);
+		goto out;
+	}
+	if (s->sync_snapshots && (r = sq_sync_snapshot(tx, why)) != 0) {
+		sqlite3_exec(tx->c->db, "ROLLBACK", NULL, NULL, NULL);
 		sq_release(tx);
 		goto out;
 	}
@@ -3117,6 +3164,7 @@ const struct store_backend store_backend_sqlite = {
 	.begin = store_sqlite_begin,
 	.commit = store_sqlite_commit,
 	.rollback = store_sqlite_rollback,
+	.sync_snapshots = store_sqlite_sync_snapshots,
 	.message_insert = store_sqlite_message_insert,
 	.message_get = store_sqlite_message_get,
 	.spill_open = store_sqlite_spill_open,

@@ -37,6 +37,13 @@ openssl cms -encrypt -binary -inform DER -outform DER -aes-256-gcm -in "$T/obs.s
 code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/obs.sealed" "$URL/v1/messages")
 check "an unassigned provider's observation: 403" test "$code" = 403
 
+# 1b. The auditor's query beside a running hegnd, in a process of its own: it
+# syncs what it sees before it reads (docs/store.md, "Beside hegnd").
+hegn audit query --cpr "$A" >"$T/beside.json" 2>"$T/beside.err" && r=0 || r=$?
+check "hegn audit query beside a running hegnd: exit 0" test "$r" = 0
+check "... lists hovmand-care's receipt, just written" \
+	jqq -e --arg id "$id" '[.entries[] | select(.action == "message.receipt" and .message == $id)] | length == 1' "$T/beside.json"
+
 # 2. A clean stop writes gateway.stop and a checkpoint.
 pid=$(cat "$D/run/hegnd.pid")
 kill -TERM "$pid"

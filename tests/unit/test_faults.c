@@ -274,7 +274,7 @@ static struct {
 	long wal_syncs;      /* WAL syncs started */
 	int failed_kind;     /* the file of the last sync failed by a fault */
 	int hold;            /* the next WAL sync waits while this is set */
-	int held;            /* ... and is waiting */
+	int held;            /* ... and how many have waited */
 	int fail_held;       /* ... and then fails */
 	long wal_reads;      /* reads of the WAL */
 } T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0 };
@@ -349,7 +349,7 @@ shim_sync(sqlite3_file *f, int flags)
 		start = ++T.events;
 		T.wal_syncs++;
 		if (T.hold) {
-			T.held = 1;
+			T.held++;
 			pthread_cond_broadcast(&T.cond);
 			while (T.hold)
 				pthread_cond_wait(&T.cond, &T.lock);
@@ -1899,7 +1899,10 @@ gc_committer(void *arg)
  */
 struct gc_reader {
 	pthread_t th;
+	struct store *s;     /* the store read; NULL: st */
 	int write;           /* read in a write transaction, ended by a rollback */
+	int rc;              /* of store_begin */
+	char why[512];
 	int saw;             /* found gc-a-0 */
 	int read;            /* under T.lock: has read, and is ending its transaction */
 	int done;            /* under T.lock: its transaction has ended */
@@ -1913,7 +1916,7 @@ gc_read(void *arg)
 	struct store_message m;
 	struct why why = { 0 };
 
-	if (store_begin(st, g->write, &tx, &why) == 0) {
+	if ((g->rc = store_begin(g->s != NULL ? g->s : st, g->write, &tx, &why)) == 0) {
 		if (store_message_get(tx, "gc-a-0", 0, &m, &why) == 0) {
 			g->saw = 1;
 			store_message_clear(&m);
@@ -1924,6 +1927,7 @@ gc_read(void *arg)
 		pthread_mutex_unlock(&T.lock);
 		store_rollback(tx);
 	}
+	snprintf(g->why, sizeof(g->why), "%s", why.text);
 	pthread_mutex_lock(&T.lock);
 	g->read = 1;
 	g->done = 1;
@@ -2239,6 +2243,99 @@ gc_reads_failed_sync(void)
 	rl = NULL;
 }
 
+/*
+ * A store beside the writer's (the hegn command's beside hegnd's, here a
+ * second store on the same file: its group commit knows nothing of the
+ * first's) cannot wait for the writer's sync; with store_sync_snapshots
+ * each of its transactions syncs the WAL once it has its snapshot.  gc-a's
+ * WAL sync is held; a read of gc-a-0 in the other store gets as far as a
+ * WAL sync of its own, held too, and no further.  Let go, the first of the
+ * two syncs to run fails: the store whose sync it was refuses (the commit,
+ * or the read), and the other one's sync, which ran after, covered gc-a.
+ * Last, a sync that fails before a read refuses that read and every
+ * transaction after it.
+ */
+static void
+gc_beside(void)
+{
+	struct gc_thread t = { .name = "gc-a", .n = 1 };
+	struct gc_reader rd = { 0 };
+	struct store *other = NULL;
+	struct store_tx *tx = NULL;
+	struct timespec until;
+	struct why why = { 0 };
+	int rc;
+
+	gc_open("gc-beside");
+	ck_assert_msg(store_open(db_path, &other, &why) == 0, "store_open: %s", why.text);
+	store_sync_snapshots(other);
+	rd.s = other;
+	pthread_mutex_lock(&T.lock);
+	T.hold = 1;
+	T.held = 0;
+	T.fail_held = 1;
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&t.th, NULL, gc_committer, &t), 0);
+	pthread_mutex_lock(&T.lock);
+	while (!T.held && !t.done)
+		pthread_cond_wait(&T.cond, &T.lock);
+	ck_assert_msg(!t.done, "gc-a returned without a sync of the WAL");
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_create(&rd.th, NULL, gc_read, &rd), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 120;
+	pthread_mutex_lock(&T.lock);
+	/* A watchdog, not a timing check: the read syncs before anything else. */
+	while (T.held < 2 && !rd.done)
+		ck_assert_msg(pthread_cond_timedwait(&T.cond, &T.lock, &until) == 0,
+		    "the other store's read never synced the WAL");
+	ck_assert_msg(!rd.read, "the other store read gc-a-0 (saw it: %d) before a sync of the "
+	    "WAL", rd.saw);
+	T.hold = 0;
+	pthread_cond_broadcast(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	ck_assert_int_eq(pthread_join(t.th, NULL), 0);
+	ck_assert_int_eq(pthread_join(rd.th, NULL), 0);
+	ck_assert_int_eq(T.failed_kind, FILE_WAL);
+	if (rd.rc == 0) {
+		ck_assert_msg(rd.saw, "the other store's read missed gc-a-0");
+		ck_assert_msg(t.rc == HEGN_ERR_STORE, "gc-a's commit gives %d, the read's sync did "
+		    "not fail", t.rc);
+		snprintf(run_reason, sizeof(run_reason), "gc-a's sync");
+		expect_refused(st, "beside", 0);
+	} else {
+		ck_assert_msg(rd.rc == HEGN_ERR_STORE && strstr(rd.why, "before a read") != NULL &&
+		    strstr(rd.why, "gc-beside.db") != NULL, "the read whose sync failed gives %d "
+		    "(%s)", rd.rc, rd.why);
+		ck_assert_msg(!rd.saw, "the read whose sync failed read on");
+		ck_assert_msg(t.rc == 0 && t.durable, "gc-a's commit gives %d (durable %d), its "
+		    "sync did not fail", t.rc, t.durable);
+		snprintf(run_reason, sizeof(run_reason), "%s", rd.why);
+		expect_refused(other, "beside", 0);
+	}
+	store_close(other);
+	store_close(st);
+	st = NULL;
+	/* A sync that fails before a read. */
+	ck_assert_msg(store_open(db_path, &st, &why) == 0, "store_open: %s", why.text);
+	store_sync_snapshots(st);
+	T.failed_kind = FILE_OTHER;
+	arm(1, 0, IO_SYNC);
+	rc = store_begin(st, 0, &tx, &why);
+	disarm();
+	if (rc == 0)
+		store_rollback(tx);
+	ck_assert_msg(rc == HEGN_ERR_STORE && strstr(why.text, "syncing the WAL") != NULL &&
+	    strstr(why.text, "before a read") != NULL, "a read whose sync failed gives %d (%s)",
+	    rc, why.text);
+	ck_assert_int_eq(F.hits, 1);
+	ck_assert_int_eq(T.failed_kind, FILE_WAL);
+	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
+	expect_refused(st, "beside", 0);
+	store_close(st);
+	st = NULL;
+}
+
 START_TEST(t_group_commit)
 {
 	gc_sync_fails();
@@ -2246,6 +2343,7 @@ START_TEST(t_group_commit)
 	gc_ack_waits();
 	gc_many();
 	gc_reads_failed_sync();
+	gc_beside();
 }
 END_TEST
 
