@@ -43,6 +43,11 @@ hegn audit query --cpr "$A" >"$T/beside.json" 2>"$T/beside.err" && r=0 || r=$?
 check "hegn audit query beside a running hegnd: exit 0" test "$r" = 0
 check "... lists hovmand-care's receipt, just written" \
 	jqq -e --arg id "$id" '[.entries[] | select(.action == "message.receipt" and .message == $id)] | length == 1' "$T/beside.json"
+hegn audit query --cpr "$A" --from yesterday >"$T/from.txt" 2>&1 && r=0 || r=$?
+check "a --from that is not an RFC 3339 time: exit 2" test "$r" = 2
+check "... saying what --from takes" grep -q 'RFC 3339' "$T/from.txt"
+"$HEGN" policy show >"$T/noconf.txt" 2>&1 && r=0 || r=$?
+check "hegn policy show without -c: exit 2, the usage" sh -c "[ $r = 2 ] && grep -q '^usage:' '$T/noconf.txt'"
 
 # 2. A clean stop writes gateway.stop and a checkpoint.
 pid=$(cat "$D/run/hegnd.pid")
