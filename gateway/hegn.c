@@ -1174,8 +1174,9 @@ cmd_deliver(const char *conf_path, int argc, char **argv)
 	if (conf_path == NULL)
 		usage();
 	/* The scheduler signs nothing, but fax and post need the policies and the trust store. */
-	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING | RELAY_BESIDE, &r, &why) != 0)
-		return fail("configuration", &why);
+	if (relay_open(conf_path, RELAY_STORE | RELAY_EXISTING | RELAY_BESIDE | RELAY_SCHEDULER,
+	    &r, &why) != 0)
+		return fail("deliver", &why);
 	rc = relay_deliver(r, (int64_t)now * 1000, &acted, &why);
 	if (rc != 0)
 		fail("deliver", &why);

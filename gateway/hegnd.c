@@ -303,13 +303,17 @@ privsep_create_db(const char *path, const struct privsep *ps, struct why *why)
 static int
 privsep_prepare_files(const struct conf *c, const struct privsep *ps, struct why *why)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal", "-scheduler" };
 	const char *db = strncmp(c->store, "sqlite:", 7) == 0 ? c->store + 7 : c->store;
 	char path[4096];
 	size_t i;
 	int r;
 
 	if ((r = privsep_dir(db, ps, why)) != 0 || (r = privsep_create_db(db, ps, why)) != 0)
+		return r;
+	/* The scheduler lock too, so that `hegn deliver` as the account can take it. */
+	relay_scheduler_lock_path(c->store, path, sizeof(path));
+	if ((r = privsep_create_db(path, ps, why)) != 0)
 		return r;
 	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
@@ -567,8 +571,8 @@ main(int argc, char **argv)
 	}
 	nkeyd = ps.nkeyd;
 	ps.nkeyd = 0;
-	if (relay_open_keyd(conf_path, RELAY_KEYS | RELAY_STORE, ps.keyd_fds, nkeyd, &relay,
-	    &why) != 0) {
+	if (relay_open_keyd(conf_path, RELAY_KEYS | RELAY_STORE | RELAY_SCHEDULER, ps.keyd_fds,
+	    nkeyd, &relay, &why) != 0) {
 		log_error("hegnd: cannot start (%s)", why.text);
 		goto out;
 	}

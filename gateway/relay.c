@@ -1,10 +1,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -41,6 +44,7 @@ struct relay {
 	uint8_t citizen_key[crypto_generichash_KEYBYTES];
 	struct message_limits limits;
 	struct auth_cache *auth_cache;  /* see "Authentication cache" at the end */
+	int sched_fd;                   /* RELAY_SCHEDULER: holds the scheduler lock; else -1 */
 };
 
 #define GATEWAY_NAME "gateway"
@@ -89,6 +93,46 @@ store_path(const char *location)
 	return strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
 }
 
+void
+relay_scheduler_lock_path(const char *store_location, char *out, size_t size)
+{
+	snprintf(out, size, "%s-scheduler", store_path(store_location));
+}
+
+/*
+ * One delivery scheduler per store.  Two would each hand the same due copy
+ * to its channel (a fax sent twice, a push twice), since a pass reads what
+ * is due and records the hand-over only after it.  A second hegnd on the
+ * same database would also break group commit's promise to its readers,
+ * which cannot wait for another process's sync (docs/store.md).  flock,
+ * not fcntl: SQLite's POSIX locks on the database are not disturbed, and
+ * the lock goes with the process, however it ends.
+ */
+static int
+scheduler_lock(struct relay *r, struct why *why)
+{
+	char path[4096];
+	int fd;
+
+	relay_scheduler_lock_path(r->conf->store, path, sizeof(path));
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600)) == -1)
+		return why_set(why, HEGN_ERR_CONFIG, "the scheduler lock %s: %s", path,
+		    strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return why_set(why, HEGN_ERR_BUSY, "another process runs the delivery "
+			    "scheduler of %s (a running hegnd, or hegn deliver): %s is locked",
+			    store_path(r->conf->store), path);
+		return why_set(why, HEGN_ERR_CONFIG, "the scheduler lock %s: %s", path,
+		    strerror(e));
+	}
+	r->sched_fd = fd;
+	return 0;
+}
+
 /* Privilege separation: requests to the key process are bounded by the largest body. */
 static size_t
 keyd_limit(const struct conf *c)
@@ -134,6 +178,7 @@ relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nk
 
 	*out = NULL;
 	r = xcalloc(1, sizeof(*r));
+	r->sched_fd = -1;
 	pthread_rwlock_init(&r->pki_lock, NULL);
 	if ((rc = conf_load(conf_path, &r->conf, why)) != 0)
 		goto out;
@@ -180,6 +225,8 @@ relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nk
 		    store_path(r->conf->store), strerror(errno));
 		goto out;
 	}
+	if ((flags & RELAY_SCHEDULER) && (rc = scheduler_lock(r, why)) != 0)
+		goto out;
 	if ((flags & RELAY_STORE) && (rc = store_open(r->conf->store, &r->store, why)) != 0)
 		goto out;
 	if ((flags & RELAY_STORE) && (flags & RELAY_BESIDE))
@@ -212,6 +259,9 @@ relay_close(struct relay *r)
 	if (r == NULL)
 		return;
 	store_close(r->store);
+	/* After the store: whoever takes the lock next finds the database closed. */
+	if (r->sched_fd != -1)
+		close(r->sched_fd);
 	buf_free(&r->tls_cert_pem, 0);
 	buf_free(&r->tls_key_pem, 1);
 	audit_signer_free(r->audit);
@@ -2434,10 +2484,15 @@ int
 relay_deliver(struct relay *r, int64_t now_ms, int *acted, struct why *why)
 {
 	struct delivery_ctx ctx;
-	struct pki *pki = pki_get(r);
-	struct policy *pol = policy_get(r);
+	struct pki *pki;
+	struct policy *pol;
 	int rc;
 
+	if (r->sched_fd == -1)
+		return why_set(why, HEGN_ERR_INTERNAL, "relay_deliver: the relay was opened "
+		    "without RELAY_SCHEDULER");
+	pki = pki_get(r);
+	pol = policy_get(r);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = r->conf;
 	ctx.parties = r->parties;

@@ -30,6 +30,15 @@ struct relay;
 #define RELAY_EXISTING 0x04 /* ... only if the database exists (tools that read it) */
 /* ... beside a running hegnd: every transaction syncs what it sees (store_sync_snapshots) */
 #define RELAY_BESIDE 0x08
+/* run the delivery scheduler: hold the store's scheduler lock (relay_scheduler_lock_path) */
+#define RELAY_SCHEDULER 0x10
+
+/*
+ * The file next to the database whose lock (flock) the one delivery
+ * scheduler of a store holds: hegnd for as long as it runs, `hegn deliver`
+ * for its pass.  "<database>-scheduler".
+ */
+void relay_scheduler_lock_path(const char *store_location, char *out, size_t size);
 
 /* Load conf_path and what flags ask for; 0 and *out, or an error naming the file. */
 int relay_open(const char *conf_path, int flags, struct relay **out, struct why *why);

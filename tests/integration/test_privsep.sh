@@ -65,6 +65,21 @@ check "the network process has no key file open" \
 check "the network process can write its database" \
 	test "$(stat -c %u "$D/state/hegn.db")" = "$AUID"
 
+# One delivery scheduler per store (relay.c scheduler_lock): a second hegnd on
+# the same database refuses to start, and `hegn deliver` refuses; the lock
+# file belongs to the account, as the database's other files do.
+check "the scheduler lock belongs to $ACCOUNT" \
+	test "$(stat -c %u "$D/state/hegn.db-scheduler")" = "$AUID"
+check "the network process holds it (flock)" grep -qE \
+	"FLOCK +ADVISORY +WRITE +$NET +[0-9a-f]+:[0-9a-f]+:$(stat -c %i "$D/state/hegn.db-scheduler") " /proc/locks
+sed "s/^port = .*/port = 1/" "$CONF" >"$D/second.conf"
+"$HEGND" -c "$D/second.conf" -D 2>"$T/second.log" && r=0 || r=$?
+check "a second hegnd on the same database refuses to start" test "$r" != 0
+check "... saying the scheduler lock is held" grep -q 'hegn.db-scheduler is locked' "$T/second.log"
+check "... and the first still serves" test -d "/proc/$NET"
+"$HEGN" -c "$CONF" deliver >/dev/null 2>"$T/deliver.err" && r=0 || r=$?
+check "hegn deliver beside it refuses" sh -c "[ $r != 0 ] && grep -q 'is locked' '$T/deliver.err'"
+
 # The whole flow still works: SIGN (JSON submission), DECRYPT (sealed
 # submission), fetch, receipt, and CHECKPOINT (on stop) go through the key process.
 code=$(as ringsted-visitation -H 'Content-Type: application/json' \
