@@ -227,7 +227,8 @@ relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nk
 	}
 	if ((flags & RELAY_SCHEDULER) && (rc = scheduler_lock(r, why)) != 0)
 		goto out;
-	if ((flags & RELAY_STORE) && (rc = store_open(r->conf->store, &r->store, why)) != 0)
+	if ((flags & RELAY_STORE) && (rc = store_open_flags(r->conf->store,
+	    (flags & RELAY_BESIDE) ? STORE_NO_MIGRATE : 0, &r->store, why)) != 0)
 		goto out;
 	if ((flags & RELAY_STORE) && (flags & RELAY_BESIDE))
 		store_sync_snapshots(r->store);

@@ -28,7 +28,11 @@ struct relay;
 #define RELAY_KEYS  0x01   /* load private keys (hegnd); the CLI's read-only commands do not */
 #define RELAY_STORE 0x02   /* open the store */
 #define RELAY_EXISTING 0x04 /* ... only if the database exists (tools that read it) */
-/* ... beside a running hegnd: every transaction syncs what it sees (store_sync_snapshots) */
+/*
+ * ... beside a running hegnd (the hegn command): every transaction syncs
+ * what it sees (store_sync_snapshots), and a database at an older schema is
+ * refused, not migrated (STORE_NO_MIGRATE)
+ */
 #define RELAY_BESIDE 0x08
 /* run the delivery scheduler: hold the store's scheduler lock (relay_scheduler_lock_path) */
 #define RELAY_SCHEDULER 0x10

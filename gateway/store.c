@@ -76,6 +76,12 @@ store_split(const char *location, char *scheme, size_t schemelen, const char **r
 int
 store_open(const char *location, struct store **out, struct why *why)
 {
+	return store_open_flags(location, 0, out, why);
+}
+
+int
+store_open_flags(const char *location, int flags, struct store **out, struct why *why)
+{
 	const struct store_backend *be = NULL;
 	struct store *s = NULL;
 	const char *rest;
@@ -106,7 +112,7 @@ store_open(const char *location, struct store **out, struct why *why)
 		r = why_set(why, HEGN_ERR_INVALID, "store: the %s location has no path", scheme);
 		goto out;
 	}
-	if ((r = be->open(rest, &impl, why)) != 0)
+	if ((r = be->open(rest, flags, &impl, why)) != 0)
 		goto out;
 	s = xcalloc(1, sizeof(*s));
 	s->be = be;

@@ -226,7 +226,7 @@ typedef int (*store_external_fn)(const struct store_external *e, void *arg);
 /* A back end: every function returns 0 or a HEGN_ERR_* code with why. */
 struct store_backend {
 	const char *name;     /* the location scheme, e.g. "sqlite" */
-	int (*open)(const char *location, void **impl, struct why *why);
+	int (*open)(const char *location, int flags, void **impl, struct why *why);
 	void (*close)(void *impl);
 	/* The schema version the opened store is at. */
 	int (*schema_version)(void *impl);
@@ -366,6 +366,14 @@ struct store_tx;
  * (empty location) or the back end's error.
  */
 int store_open(const char *location, struct store **out, struct why *why);
+/*
+ * store_open with flags: STORE_NO_MIGRATE refuses (HEGN_ERR_STORE) a store
+ * whose schema is not the latest, changing nothing in it, instead of
+ * migrating it.  For the hegn command: a newer hegn run beside an older
+ * hegnd must not migrate the database under it; only hegnd migrates.
+ */
+#define STORE_NO_MIGRATE 0x01
+int store_open_flags(const char *location, int flags, struct store **out, struct why *why);
 /* Close s; accepts NULL.  No transaction of s may be open. */
 void store_close(struct store *s);
 /*

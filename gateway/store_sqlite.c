@@ -1256,7 +1256,7 @@ store_sqlite_close(void *impl)
 }
 
 static int
-store_sqlite_open(const char *location, void **impl, struct why *why)
+store_sqlite_open(const char *location, int flags, void **impl, struct why *why)
 {
 	struct sq_store *s = NULL;
 	pthread_condattr_t ca;
@@ -1312,6 +1312,13 @@ store_sqlite_open(const char *location, void **impl, struct why *why)
 		r = why_set(why, HEGN_ERR_STORE, "store: %s has schema version %lld, but this "
 		    "program knows versions up to %d: use a newer hegn", s->path,
 		    (long long)v, SQ_SCHEMA_LATEST);
+		goto out;
+	}
+	if ((flags & STORE_NO_MIGRATE) && v != SQ_SCHEMA_LATEST) {
+		r = why_set(why, HEGN_ERR_STORE, "store: %s has schema version %lld and this "
+		    "program needs %d; only hegnd migrates a database: start this version's "
+		    "hegnd first (docs/operations.md, \"Upgrading\")", s->path, (long long)v,
+		    SQ_SCHEMA_LATEST);
 		goto out;
 	}
 	if ((r = sq_set_wal(s->w.db, why)) != 0)

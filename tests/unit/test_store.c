@@ -775,9 +775,28 @@ START_TEST(test_migration_from_v1)
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'audit'"),
 	    0);
 
+	/* The hegn command's open refuses it and leaves it as it was: only hegnd migrates. */
+	s = NULL;
+	ck_assert_int_eq(store_open_flags(path, STORE_NO_MIGRATE, &s, &why), HEGN_ERR_STORE);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(why.text, "schema version 1 and this program needs 5") != NULL &&
+	    strstr(why.text, "only hegnd migrates") != NULL, "%s", why.text);
+	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'audit'"),
+	    0);
+
 	s = open_ok(path);
 	ck_assert_int_eq(store_schema_version(s), 5);
 	ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 5);
+	{
+		struct store *cli = NULL;
+
+		/* Migrated by hegnd, the command opens it. */
+		ck_assert_msg(store_open_flags(path, STORE_NO_MIGRATE, &cli, &why) == 0, "%s",
+		    why.text);
+		ck_assert_int_eq(store_schema_version(cli), 5);
+		store_close(cli);
+	}
 	ck_assert(message_exists(s, "m-old"));
 	tx = begin_ok(s, 0);
 	ck_assert_int_eq(store_delivery_get(tx, "m-old", "hovmand-care", 1, &d, &why), 0);
