@@ -1799,6 +1799,21 @@ gc_open(const char *name)
 	ck_assert_msg(gc_write(st, "gc-first", 0, &why) == 0, "a first write: %s", why.text);
 }
 
+/*
+ * The one fault armed was a sync of kind, and failed as why says: st
+ * refuses every transaction now; close it.
+ */
+static void
+gc_refused_after(int kind, const struct why *why, const char *what)
+{
+	ck_assert_int_eq(F.hits, 1);
+	ck_assert_int_eq(T.failed_kind, kind);
+	snprintf(run_reason, sizeof(run_reason), "%s", why->text);
+	expect_refused(st, what, 0);
+	store_close(st);
+	st = NULL;
+}
+
 /* The WAL's sync after COMMIT fails: the commit is refused, and every write after it. */
 static void
 gc_sync_fails(void)
@@ -1850,12 +1865,7 @@ gc_checkpoint_fails(void)
 	disarm();
 	ck_assert_msg(rc == HEGN_ERR_STORE && strstr(why.text, "may not be on disk") != NULL,
 	    "a commit whose checkpoint failed to sync gives %d (%s)", rc, why.text);
-	ck_assert_int_eq(F.hits, 1);
-	ck_assert_int_eq(T.failed_kind, FILE_DB);
-	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
-	expect_refused(st, "group commit", 0);
-	store_close(st);
-	st = NULL;
+	gc_refused_after(FILE_DB, &why, "group commit");
 }
 
 struct gc_thread {
@@ -2328,12 +2338,7 @@ gc_beside(void)
 	ck_assert_msg(rc == HEGN_ERR_STORE && strstr(why.text, "syncing the WAL") != NULL &&
 	    strstr(why.text, "before a read") != NULL, "a read whose sync failed gives %d (%s)",
 	    rc, why.text);
-	ck_assert_int_eq(F.hits, 1);
-	ck_assert_int_eq(T.failed_kind, FILE_WAL);
-	snprintf(run_reason, sizeof(run_reason), "%s", why.text);
-	expect_refused(st, "beside", 0);
-	store_close(st);
-	st = NULL;
+	gc_refused_after(FILE_WAL, &why, "beside");
 }
 
 START_TEST(t_group_commit)
