@@ -3884,6 +3884,28 @@ out:
 }
 
 int
+relay_user_current(struct relay *r, const char *username, const char *party, const char *role,
+    struct why *why)
+{
+	struct store_tx *tx = NULL;
+	struct store_user u;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
+		return rc;
+	rc = store_user_get(tx, username, &u, why);
+	if ((rc = store_end_read(&tx, rc, why)) == HEGN_ERR_NOT_FOUND)
+		rc = why_set(why, HEGN_ERR_UNAUTH, "the user no longer exists");
+	else if (rc == 0 && u.disabled)
+		rc = why_set(why, HEGN_ERR_UNAUTH, "the user is disabled");
+	else if (rc == 0 && (strcmp(u.party, party) != 0 || strcmp(u.role, role) != 0))
+		rc = why_set(why, HEGN_ERR_UNAUTH, "the user's party or role changed");
+	sodium_memzero(&u, sizeof(u));
+	return rc;
+}
+
+int
 relay_party_hosted(struct relay *r, const char *party)
 {
 	return r->signer != NULL && signer_has(r->signer, party);

@@ -256,6 +256,16 @@ void relay_request_user(const char *name);
 int relay_user_login(struct relay *r, const char *username, const char *password, const char *ip,
     char party[65], char role[17], struct why *why);
 
+/*
+ * Whether a staff user logged in as party and role may still act: the user
+ * exists, is not disabled, and has that party and role.  0, HEGN_ERR_UNAUTH
+ * with the reason (never the user's name), or the store's error.  The web
+ * page asks on every request, so `hegn user disable` ends a session at the
+ * user's next click, not when it expires.
+ */
+int relay_user_current(struct relay *r, const char *username, const char *party,
+    const char *role, struct why *why);
+
 /* True when hegn holds the party's key (it may send JSON for it). */
 int relay_party_hosted(struct relay *r, const char *party);
 

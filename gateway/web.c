@@ -34,6 +34,7 @@ struct session {
 	uint8_t id[32];
 	char csrf[TOKEN_HEX];
 	char user[65], party[65], role[17];
+	int64_t login_ms;
 	int64_t last_ms;
 };
 
@@ -229,7 +230,8 @@ session_find(const char *cookie, struct session *out)
 
 		if (!s->used)
 			continue;
-		if (now - s->last_ms > WEB_SESSION_IDLE_MS) {
+		if (now - s->last_ms > WEB_SESSION_IDLE_MS ||
+		    now - s->login_ms > WEB_SESSION_MAX_AGE_MS) {
 			sodium_memzero(s, sizeof(*s));
 			continue;
 		}
@@ -261,7 +263,7 @@ session_new(const char *user, const char *party, const char *role, char cookie[T
 	snprintf(s.user, sizeof(s.user), "%s", user);
 	snprintf(s.party, sizeof(s.party), "%s", party);
 	snprintf(s.role, sizeof(s.role), "%s", role);
-	s.last_ms = util_now_ms();
+	s.login_ms = s.last_ms = util_now_ms();
 	sodium_bin2hex(cookie, TOKEN_HEX, s.id, sizeof(s.id));
 	pthread_mutex_lock(&sessions_lock);
 	for (i = 0; i < WEB_SESSION_MAX; i++) {
@@ -2081,10 +2083,29 @@ web_handle(struct relay *r, const struct http_request *req, struct http_response
 	lang = cookie(&p, COOKIE_LANG);
 	p.en = lang != NULL && strcmp(lang, "en") == 0;
 	if (session_find(cookie(&p, COOKIE_SESSION), &p.s)) {
+		struct why why = { 0 };
+		int rc;
+
 		p.logged_in = 1;
 		p.party = party_find(relay_parties(r), p.s.party);
 		if (p.party == NULL)
 			p.logged_in = 0;
+		/* A user disabled since the login (hegn user disable) is out at the next request. */
+		if (p.logged_in &&
+		    (rc = relay_user_current(r, p.s.user, p.s.party, p.s.role, &why)) != 0) {
+			if (rc != HEGN_ERR_UNAUTH) {
+				log_error("web: cannot check a session's user (%s)", why.text);
+				buf_free(&resp->body, 0);
+				resp->body.data = (uint8_t *)xstrdup("temporarily unavailable\n");
+				resp->body.len = strlen((char *)resp->body.data);
+				resp->status = 503;
+				resp->content_type = "text/plain; charset=utf-8";
+				goto out;
+			}
+			log_info("web: a session ended: %s", why.text);
+			session_drop(p.s.id);
+			p.logged_in = 0;
+		}
 	}
 	relay_request_user(p.logged_in ? p.s.user : NULL);
 	relay_request_user_role(p.logged_in ? p.s.role : NULL);

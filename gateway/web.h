@@ -20,6 +20,8 @@
 
 /* Idle sessions expire after this long. */
 #define WEB_SESSION_IDLE_MS (30 * 60 * 1000)
+/* Every session ends this long after its login, however busy: a working day. */
+#define WEB_SESSION_MAX_AGE_MS (12 * 60 * 60 * 1000LL)
 /* At most this many sessions at once; a new login evicts the oldest. */
 #define WEB_SESSION_MAX 512
 

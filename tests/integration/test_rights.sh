@@ -319,8 +319,21 @@ check "... no password or hash shown" sh -c "! grep -qi 'horse\|argon' '$T/users
 check "the password is stored as an Argon2id hash" \
 	sh -c "sqlite3 '$D/state/hegn.db' \"SELECT pw_hash FROM users WHERE username='it-anna'\" | grep -q '^\\\$argon2id\\\$'"
 check "... never in clear" sh -c "! sqlite3 '$D/state/hegn.db' .dump | grep -q 'horse battery'"
+# it-anna logs in to the web page; disabling her ends the session at her next request.
+web() { anon -b "$T/jar" -c "$T/jar" "$@"; }
+web "$URL/web/login" >/dev/null
+token=$(sed -n 's/.*name="login_token" value="\([0-9a-f]*\)".*/\1/p' "$T/body")
+code=$(web --data-urlencode username=it-anna --data-urlencode 'password=correct horse battery staple' \
+	--data-urlencode "login_token=$token" "$URL/web/login")
+check "it-anna logs in to the web page: 303" test "$code" = 303
+code=$(web "$URL/web/inbox")
+check "... and sees her inbox, logged in" sh -c "[ $code = 200 ] && grep -q '/web/logout' '$T/body'"
 hegn user disable it-anna >/dev/null 2>&1 && r=0 || r=$?
 check "user disable it-anna: exit 0" test "$r" = 0
+code=$(web "$URL/web/inbox")
+check "... her next request finds her logged out" sh -c "! grep -q '/web/logout' '$T/body'"
+check "... hegnd logs that the session ended, without her name" \
+	sh -c "grep 'a session ended: the user is disabled' '$T/hegnd.log' | grep -vq it-anna"
 hegn user list >"$T/users2.txt"
 check "... user list shows it disabled" sh -c "grep -A5 '\"it-anna\"' '$T/users2.txt' | grep -q '\"disabled\": *true'"
 hegn user disable it-nobody >/dev/null 2>&1 && r=0 || r=$?

@@ -266,6 +266,32 @@ START_TEST(test_login)
 }
 END_TEST
 
+/* What a session asks on every request: is its user still the one who logged in? */
+START_TEST(test_user_current)
+{
+	struct why why = { 0 };
+
+	ck_assert_int_eq(relay_user_current(rl, "karin", "ringsted-visitation", "caseworker",
+	    &why), 0);
+	ck_assert_int_eq(relay_user_current(rl, "karin", "ringsted-visitation", "auditor", &why),
+	    HEGN_ERR_UNAUTH);
+	ck_assert_str_eq(why.text, "the user's party or role changed");
+	ck_assert_int_eq(relay_user_current(rl, "karin", "hovmand-care", "caseworker", &why),
+	    HEGN_ERR_UNAUTH);
+	ck_assert_int_eq(relay_user_current(rl, "nobody-here", "ringsted-visitation", "caseworker",
+	    &why), HEGN_ERR_UNAUTH);
+	ck_assert_str_eq(why.text, "the user no longer exists");
+	ck_assert_int_eq(relay_user_disable(rl, "test", "karin", 1, &why), 0);
+	ck_assert_int_eq(relay_user_current(rl, "karin", "ringsted-visitation", "caseworker",
+	    &why), HEGN_ERR_UNAUTH);
+	ck_assert_str_eq(why.text, "the user is disabled");
+	ck_assert_ptr_null(strstr(why.text, "karin"));
+	ck_assert_int_eq(relay_user_disable(rl, "test", "karin", 0, &why), 0);
+	ck_assert_int_eq(relay_user_current(rl, "karin", "ringsted-visitation", "caseworker",
+	    &why), 0);
+}
+END_TEST
+
 static const char referral[] =
     "{\"kind\":\"referral\",\"to\":\"%s\",\"citizen\":{\"cpr\":\"2509479989\"},"
     "\"basic\":{\"services\":[\"%s\"],\"start_date\":\"2026-12-01\"},"
@@ -560,6 +586,7 @@ web_suite(void)
 	tcase_add_unchecked_fixture(tc, demo_setup, demo_teardown);
 	tcase_add_checked_fixture(tc, relay_setup, relay_teardown);
 	tcase_add_test(tc, test_login);
+	tcase_add_test(tc, test_user_current);
 	tcase_add_test(tc, test_preview);
 	tcase_add_test(tc, test_view);
 	/* After test_view, which counts the messages stored. */
