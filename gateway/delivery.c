@@ -119,12 +119,30 @@ fill_target(const struct delivery_ctx *ctx, const struct party *to, struct adapt
 	t->number = to->conf->fax;
 }
 
-/* Write s with one event and one audit entry, in one transaction. */
+/* Whether two reads of a copy's schedule are the same. */
 static int
-record(const struct delivery_ctx *ctx, const struct store_schedule *s, const char *event,
-    const char *detail, int64_t now, struct why *why)
+schedule_same(const struct store_schedule *a, const struct store_schedule *b)
+{
+	return strcmp(a->state, b->state) == 0 && strcmp(a->channel, b->channel) == 0 &&
+	    a->channel_index == b->channel_index && a->attempts == b->attempts &&
+	    a->resends == b->resends && a->duplicates == b->duplicates &&
+	    a->next_ms == b->next_ms && a->deadline_ms == b->deadline_ms &&
+	    a->delivered_ms == b->delivered_ms && a->acked_ms == b->acked_ms &&
+	    strcmp(a->fallback_reason, b->fallback_reason) == 0 &&
+	    strcmp(a->last_error, b->last_error) == 0;
+}
+
+/*
+ * Write s, the copy as this pass leaves it, with one event and one audit
+ * entry, in one transaction; was is the copy as the pass read it.
+ */
+static int
+record(const struct delivery_ctx *ctx, const struct store_schedule *was,
+    const struct store_schedule *s, const char *event, const char *detail, int64_t now,
+    struct why *why)
 {
 	struct store_tx *tx = NULL;
+	struct store_schedule cur;
 	struct store_event ev;
 	struct store_message m;
 	struct audit_event ae;
@@ -134,7 +152,20 @@ record(const struct delivery_ctx *ctx, const struct store_schedule *s, const cha
 	memset(&m, 0, sizeof(m));
 	if ((rc = store_begin(ctx->store, 1, &tx, why)) != 0)
 		return rc;
-	if ((rc = store_schedule_update(tx, s, why)) != 0)
+	/*
+	 * The pass read the copy (was) before a hand-over that may take
+	 * seconds; meanwhile a receipt or a fetch may have come over the API,
+	 * or staff recorded a fallback.  Their change stands: written over, an
+	 * acknowledged copy would be resent and in the end faxed.  What the
+	 * pass did is still recorded below; the next pass starts from the row
+	 * as it is now.
+	 */
+	if ((rc = store_schedule_get(tx, s->message_id, s->recipient, &cur, why)) != 0)
+		goto out;
+	if (!schedule_same(&cur, was))
+		log_info("delivery: %s to %s changed during the pass (now %s): left as it is",
+		    s->message_id, s->recipient, cur.state);
+	else if ((rc = store_schedule_update(tx, s, why)) != 0)
 		goto out;
 	if (event != NULL) {
 		memset(&ev, 0, sizeof(ev));
@@ -168,8 +199,9 @@ out:
 
 /* Move s to the next channel of its chain, or fail it when there is none. */
 static int
-fall_back(const struct delivery_ctx *ctx, const struct party *to, struct store_schedule *s,
-    const char *reason, int64_t now, struct why *why)
+fall_back(const struct delivery_ctx *ctx, const struct party *to,
+    const struct store_schedule *was, struct store_schedule *s, const char *reason, int64_t now,
+    struct why *why)
 {
 	char next[17], detail[257];
 
@@ -179,7 +211,7 @@ fall_back(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 		s->next_ms = 0;
 		snprintf(detail, sizeof(detail), "%s; no channel left", reason);
 		log_warn("delivery: %s to %s failed (%s)", s->message_id, s->recipient, detail);
-		return record(ctx, s, "failed", detail, now, why);
+		return record(ctx, was, s, "failed", detail, now, why);
 	}
 	snprintf(detail, sizeof(detail), "%s -> %s: %s", s->channel, next, reason);
 	s->channel_index++;
@@ -196,7 +228,7 @@ fall_back(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 		s->deadline_ms = is_paper(next) ? 0 :
 		    now + (int64_t)ctx->conf->resend_after * 1000 * (ctx->conf->max_resends + 1);
 	log_info("delivery: %s to %s falls back (%s)", s->message_id, s->recipient, detail);
-	return record(ctx, s, "fallback", detail, now, why);
+	return record(ctx, was, s, "fallback", detail, now, why);
 }
 
 /*
@@ -260,8 +292,8 @@ out:
 
 /* Hand s over through its (non-pull) channel. */
 static int
-hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_schedule *s,
-    int64_t now, struct why *why)
+hand_over(const struct delivery_ctx *ctx, const struct party *to,
+    const struct store_schedule *was, struct store_schedule *s, int64_t now, struct why *why)
 {
 	const struct adapter *a = adapter_find(s->channel);
 	struct adapter_msg msg;
@@ -280,7 +312,7 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	memset(&m, 0, sizeof(m));
 	adapter_result_init(&res);
 	if (a == NULL)
-		return fall_back(ctx, to, s, "no such channel", now, why);
+		return fall_back(ctx, to, was, s, "no such channel", now, why);
 	if ((rc = store_begin(ctx->store, 0, &tx, why)) != 0)
 		return rc;
 	rc = store_delivery_get(tx, s->message_id, s->recipient, 1, &d, why);
@@ -298,11 +330,11 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 		snprintf(s->fallback_reason, sizeof(s->fallback_reason),
 		    "a MedCom Acknowledgement is not sent on paper");
 		s->next_ms = 0;
-		rc = record(ctx, s, "failed", s->fallback_reason, now, why);
+		rc = record(ctx, was, s, "failed", s->fallback_reason, now, why);
 		goto out;
 	}
 	if (is_paper(s->channel) && (rc = paper_content(ctx, to, s->message_id, &content, &w)) != 0) {
-		rc = fall_back(ctx, to, s, w.text, now, why);
+		rc = fall_back(ctx, to, was, s, w.text, now, why);
 		goto out;
 	}
 	sender = party_find(ctx->parties, m.sender);
@@ -327,13 +359,13 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 		snprintf(s->last_error, sizeof(s->last_error), "%s", w.text);
 		if (!err_is_retryable(rc) ||
 		    (is_paper(s->channel) && s->attempts >= PAPER_MAX_ATTEMPTS)) {
-			rc = fall_back(ctx, to, s, w.text, now, why);
+			rc = fall_back(ctx, to, was, s, w.text, now, why);
 			goto out;
 		}
 		s->next_ms = until_deadline(s, now + delivery_backoff_ms(ctx->conf, s->attempts));
 		snprintf(detail, sizeof(detail), "%s attempt %d failed: %s", s->channel, s->attempts,
 		    w.text);
-		rc = record(ctx, s, "retry", detail, now, why);
+		rc = record(ctx, was, s, "retry", detail, now, why);
 		goto out;
 	}
 	s->attempts = 0;
@@ -345,7 +377,7 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 		s->next_ms = 0;
 		snprintf(detail, sizeof(detail), "sent by %s (%s): %s", s->channel, res.detail,
 		    s->fallback_reason);
-		rc = record(ctx, s, "fallback", detail, now, why);
+		rc = record(ctx, was, s, "fallback", detail, now, why);
 		goto out;
 	}
 	if (resend)
@@ -362,7 +394,7 @@ hand_over(const struct delivery_ctx *ctx, const struct party *to, struct store_s
 	}
 	snprintf(detail, sizeof(detail), "%s%s: %s", resend ? "resent by " : "delivered by ",
 	    s->channel, res.detail);
-	if ((rc = record(ctx, s, resend ? "resent" : "delivered", detail, now, why)) != 0)
+	if ((rc = record(ctx, was, s, resend ? "resent" : "delivered", detail, now, why)) != 0)
 		goto out;
 	if (res.receipt.len > 0 && ctx->receipt != NULL &&
 	    ctx->receipt(ctx->receipt_arg, to, s->message_id, res.receipt.data, res.receipt.len,
@@ -380,7 +412,8 @@ out:
 
 /* One due copy. */
 static int
-handle(const struct delivery_ctx *ctx, struct store_schedule *s, int64_t now, struct why *why)
+handle(const struct delivery_ctx *ctx, const struct store_schedule *was,
+    struct store_schedule *s, int64_t now, struct why *why)
 {
 	const struct party *to = party_find(ctx->parties, s->recipient);
 	char reason[200];
@@ -389,17 +422,17 @@ handle(const struct delivery_ctx *ctx, struct store_schedule *s, int64_t now, st
 	    strcmp(s->state, STORE_STATE_REJECTED) == 0 ||
 	    strcmp(s->state, STORE_STATE_FALLBACK) == 0 || strcmp(s->state, STORE_STATE_FAILED) == 0) {
 		s->next_ms = 0;
-		return record(ctx, s, NULL, NULL, now, why);
+		return record(ctx, was, s, NULL, NULL, now, why);
 	}
 	if (s->deadline_ms > 0 && now >= s->deadline_ms && !is_paper(s->channel)) {
 		snprintf(reason, sizeof(reason), "no receipt by the deadline on %s%s", s->channel,
 		    s->delivered_ms ? "" : " (never collected)");
-		return fall_back(ctx, to, s, reason, now, why);
+		return fall_back(ctx, to, was, s, reason, now, why);
 	}
 	/* Fetched after all while waiting for the fax: it reached the party electronically. */
 	if (is_paper(s->channel) && strcmp(s->state, STORE_STATE_DELIVERED) == 0) {
 		s->next_ms = 0;
-		return record(ctx, s, "cancelled", "not sent by paper: the party fetched it", now,
+		return record(ctx, was, s, "cancelled", "not sent by paper: the party fetched it", now,
 		    why);
 	}
 	if (strcmp(s->channel, "pull") == 0) {
@@ -412,16 +445,16 @@ handle(const struct delivery_ctx *ctx, struct store_schedule *s, int64_t now, st
 			snprintf(reason, sizeof(reason), "no receipt after %d s: offered again in the "
 			    "inbox (resend %d of %d)", ctx->conf->resend_after, s->resends,
 			    ctx->conf->max_resends);
-			return record(ctx, s, "resent", reason, now, why);
+			return record(ctx, was, s, "resent", reason, now, why);
 		}
 		s->next_ms = s->deadline_ms;
-		return record(ctx, s, NULL, NULL, now, why);
+		return record(ctx, was, s, NULL, NULL, now, why);
 	}
 	if (strcmp(s->state, STORE_STATE_DELIVERED) == 0 && s->resends >= ctx->conf->max_resends) {
 		s->next_ms = s->deadline_ms;
-		return record(ctx, s, NULL, NULL, now, why);
+		return record(ctx, was, s, NULL, NULL, now, why);
 	}
-	return hand_over(ctx, to, s, now, why);
+	return hand_over(ctx, to, was, s, now, why);
 }
 
 /* Receipts a folder channel collected: handed to the relay as the party's. */
@@ -482,7 +515,7 @@ delivery_run(const struct delivery_ctx *ctx, int64_t now_ms, int *acted, struct 
 	if (rc != 0)
 		return rc;
 	for (i = 0; i < n; i++) {
-		struct store_schedule cur;
+		struct store_schedule cur, was;
 
 		/* Read it again: a receipt may have come since the list was made. */
 		memset(&w, 0, sizeof(w));
@@ -492,7 +525,8 @@ delivery_run(const struct delivery_ctx *ctx, int64_t now_ms, int *acted, struct 
 		store_rollback(tx);
 		if (rc != 0 || cur.next_ms == 0 || cur.next_ms > now_ms)
 			continue;
-		if (handle(ctx, &cur, now_ms, &w) != 0)
+		was = cur;
+		if (handle(ctx, &was, &cur, now_ms, &w) != 0)
 			log_error("delivery: %s to %s: %s", cur.message_id, cur.recipient, w.text);
 		(*acted)++;
 	}

@@ -9,6 +9,11 @@ request headers in DIR/<n>.headers.  The path picks the answer:
   /fail     500
   /refuse   400
   /slow     sleeps 30 s, then 202
+  /receipt-first
+            POSTs a signed receipt to hegnd's API itself (--hegn-url, as the
+            party of --party-cert and --party-key), writes its status to
+            DIR/<n>.receipt-status, then answers 202: the receipt is in before
+            the push returns
 Writes the port it listens on (127.0.0.1, chosen by the kernel unless --port
 names one, so that a test can bring the same endpoint back) to --port-file.
 """
@@ -22,6 +27,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 
 def main():
@@ -34,6 +41,9 @@ def main():
     ap.add_argument("--sign-cert")
     ap.add_argument("--sign-key")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--hegn-url")
+    ap.add_argument("--party-cert")
+    ap.add_argument("--party-key")
     a = ap.parse_args()
     lock = threading.Lock()
     counter = [0]
@@ -51,6 +61,20 @@ def main():
             self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
+
+        def signed_receipt(self, body):
+            receipt = json.dumps({
+                "message_id": self.headers.get("X-Hegn-Message-Id", ""),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "status": "accepted"}).encode()
+            with tempfile.NamedTemporaryFile(dir=a.dir) as src:
+                src.write(receipt)
+                src.flush()
+                return subprocess.run(
+                    ["openssl", "cms", "-sign", "-binary", "-nodetach", "-md", "sha256",
+                     "-signer", a.sign_cert, "-inkey", a.sign_key, "-outform", "DER",
+                     "-in", src.name],
+                    check=True, capture_output=True).stdout
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length", "0"))
@@ -75,19 +99,25 @@ def main():
             if self.path == "/ok":
                 self.answer(202)
             elif self.path == "/receipt":
-                receipt = json.dumps({
-                    "message_id": self.headers.get("X-Hegn-Message-Id", ""),
-                    "sha256": hashlib.sha256(body).hexdigest(),
-                    "status": "accepted"}).encode()
-                with tempfile.NamedTemporaryFile(dir=a.dir) as src:
-                    src.write(receipt)
-                    src.flush()
-                    der = subprocess.run(
-                        ["openssl", "cms", "-sign", "-binary", "-nodetach", "-md", "sha256",
-                         "-signer", a.sign_cert, "-inkey", a.sign_key, "-outform", "DER",
-                         "-in", src.name],
-                        check=True, capture_output=True).stdout
-                self.answer(202, der, "application/pkcs7-mime; smime-type=signed-data")
+                self.answer(202, self.signed_receipt(body),
+                            "application/pkcs7-mime; smime-type=signed-data")
+            elif self.path == "/receipt-first":
+                der = self.signed_receipt(body)
+                tls = ssl.create_default_context(cafile=a.ca)
+                tls.load_cert_chain(a.party_cert, a.party_key)
+                req = urllib.request.Request(
+                    "%s/v1/messages/%s/receipt" % (a.hegn_url,
+                                                   self.headers.get("X-Hegn-Message-Id", "")),
+                    data=der, method="POST",
+                    headers={"Content-Type": "application/pkcs7-mime"})
+                try:
+                    with urllib.request.urlopen(req, context=tls, timeout=30) as r:
+                        status = r.status
+                except urllib.error.HTTPError as e:
+                    status = e.code
+                with open(base + ".receipt-status", "w") as f:
+                    f.write("%d\n" % status)
+                self.answer(202)
             elif self.path == "/fail":
                 self.answer(500, b"internal trouble")
             elif self.path == "/refuse":

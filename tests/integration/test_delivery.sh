@@ -594,6 +594,34 @@ check "refusals: nothing due any more" test "$(col "$id_r" next_ms)" = 0
 check "refusals: eDag2 counts the failure" test "$(jq '.total.failed' "$T/edag2.end")" = 1
 
 ##############################################################################
+# 8b. A receipt over the API while the push is under way: the receiver posts
+#     it to hegnd before it answers the push.  The receipt stands; the
+#     scheduler's "delivered by push", written after, must not undo it.
+rm -f "$T/push-rf.port"
+"$PY" "$SRC/tests/integration/push_receiver.py" --cert "$D/pki/gateway-fullchain.pem" \
+	--key "$D/pki/gateway.key" --ca "$D/pki/ca.pem" --dir "$T/push-rf" \
+	--port-file "$T/push-rf.port" --hegn-url "$URL" \
+	--party-cert "$D/pki/ringsted-homecare.pem" --party-key "$D/pki/ringsted-homecare.key" \
+	--sign-cert "$D/pki/ringsted-homecare.pem" --sign-key "$D/pki/ringsted-homecare.key" &
+RF_PID=$!
+mkdir -p "$T/push-rf"
+wait_for test -s "$T/push-rf.port" || { echo "push receiver did not start"; exit 1; }
+setkey "party ringsted-homecare" push_url "https://127.0.0.1:$(cat "$T/push-rf.port")/receipt-first"
+start_hegnd
+id_rf=$(submit_to ringsted-homecare)
+check "receipt first: referral to ringsted-homecare accepted" test -n "$id_rf"
+check "receipt first: the receiver's receipt, posted during the push, was taken (200)" \
+	wait_for grep -q '^200' "$T/push-rf/1.receipt-status"
+check "receipt first: hegnd records the push all the same" wait_for has_event "$id_rf" delivered
+status_json "$id_rf"
+check "receipt first: the copy stays acknowledged" test "$(st .state)" = acknowledged
+check "receipt first: ... and is due no more" test "$(col "$id_rf" next_ms)" = 0
+check "receipt first: hegnd logged that it left the copy as it found it" \
+	grep -q "$id_rf to ringsted-homecare changed during the pass (now acknowledged)" "$T/hegnd.log"
+stop_hegnd
+stop_pid "$RF_PID"
+
+##############################################################################
 # 9. The daemon log and what the scheduler logs carry no CPR.
 check "the daemon log is not empty" test -s "$T/hegnd.log"
 check "the daemon log carries no CPR" sh -c "! grep -q '2509479989\|250947-9989' '$T/hegnd.log'"
