@@ -311,7 +311,7 @@ privsep_prepare_files(const struct conf *c, const struct privsep *ps, struct why
 
 	if ((r = privsep_dir(db, ps, why)) != 0 || (r = privsep_create_db(db, ps, why)) != 0)
 		return r;
-	/* The scheduler lock too, so that `hegn deliver` as the account can take it. */
+	/* The scheduler lock (relay.c) belongs to the account too, as the database's files do. */
 	relay_scheduler_lock_path(c->store, path, sizeof(path));
 	if ((r = privsep_create_db(path, ps, why)) != 0)
 		return r;
