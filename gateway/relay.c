@@ -3833,15 +3833,25 @@ relay_user_login(struct relay *r, const char *username, const char *password, co
 	struct store_user u;
 	struct audit_event ae;
 	struct why w = { 0 };
-	char reason[64] = "", detail[200];
-	int64_t now = util_now_ms();
-	int rc, login;
+	char reason[64] = "", detail[200], hash[USER_HASH_MAX];
+	int64_t now;
+	int rc, login, matches;
 
 	party[0] = role[0] = '\0';
 	memset(&u, 0, sizeof(u));
-	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+	/* The password is checked between two transactions, holding neither (user.h). */
+	if ((rc = store_begin(r->store, 0, &tx, why)) != 0)
 		return rc;
-	login = user_login(tx, username, password, now, &u, reason, &w);
+	rc = user_login_read(tx, username, hash, why);
+	store_rollback(tx);
+	tx = NULL;
+	if (rc != 0)
+		return rc;
+	matches = user_password_matches(hash, password);
+	now = util_now_ms();
+	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+		goto out;
+	login = user_login_finish(tx, username, hash, matches, now, &u, reason, &w);
 	if (login != 0 && login != HEGN_ERR_UNAUTH) {
 		store_rollback(tx);
 		rc = why_set(why, login, "%s", w.text);
@@ -3880,6 +3890,7 @@ relay_user_login(struct relay *r, const char *username, const char *password, co
 out:
 	relay_request_user(NULL);
 	sodium_memzero(&u, sizeof(u));
+	sodium_memzero(hash, sizeof(hash));
 	return rc;
 }
 

@@ -66,6 +66,8 @@ user_add(struct store_tx *tx, const char *username, const char *party, const cha
 	return r;
 }
 
+_Static_assert(USER_HASH_MAX >= crypto_pwhash_STRBYTES, "USER_HASH_MAX holds a hash");
+
 /* A hash to spend the same time on when the user does not exist. */
 static char dummy[crypto_pwhash_STRBYTES];
 static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
@@ -79,8 +81,62 @@ make_dummy(void)
 }
 
 int
-user_login(struct store_tx *tx, const char *username, const char *password, int64_t now_ms,
-    struct store_user *out, char reason[64], struct why *why)
+user_login_read(struct store_tx *tx, const char *username, char hash[USER_HASH_MAX],
+    struct why *why)
+{
+	struct store_user u;
+	int r;
+
+	hash[0] = '\0';
+	/* A name no user can have is unknown, not a store error the caller could tell apart. */
+	if (!valid_username(username))
+		return 0;
+	memset(&u, 0, sizeof(u));
+	r = store_user_get(tx, username, &u, NULL);
+	if (r == 0)
+		snprintf(hash, USER_HASH_MAX, "%s", u.pw_hash);
+	else if (r == HEGN_ERR_NOT_FOUND)
+		r = 0;
+	else
+		r = why_set(why, r, "cannot read the user");
+	sodium_memzero(&u, sizeof(u));
+	return r;
+}
+
+/* See user_password_matches: Argon2id's memory, bounded. */
+static pthread_mutex_t checks_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t checks_cv = PTHREAD_COND_INITIALIZER;
+static int checks_running;
+
+int
+user_password_matches(const char *hash, const char *password)
+{
+	int ok;
+
+	pthread_once(&dummy_once, make_dummy);
+	pthread_mutex_lock(&checks_lock);
+	while (checks_running >= USER_CHECKS)
+		pthread_cond_wait(&checks_cv, &checks_lock);
+	checks_running++;
+	pthread_mutex_unlock(&checks_lock);
+	if (hash[0] == '\0') {
+		/* Spend the time a real check takes; the outcome is the same either way. */
+		if (dummy[0] != '\0')
+			(void)!crypto_pwhash_str_verify(dummy, password, strlen(password));
+		ok = 0;
+	} else {
+		ok = crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+	}
+	pthread_mutex_lock(&checks_lock);
+	checks_running--;
+	pthread_cond_signal(&checks_cv);
+	pthread_mutex_unlock(&checks_lock);
+	return ok;
+}
+
+int
+user_login_finish(struct store_tx *tx, const char *username, const char *checked_hash,
+    int matches, int64_t now_ms, struct store_user *out, char reason[64], struct why *why)
 {
 	struct store_user u;
 	const char *fail = NULL;
@@ -91,20 +147,16 @@ user_login(struct store_tx *tx, const char *username, const char *password, int6
 		memset(out, 0, sizeof(*out));
 	if (reason != NULL)
 		reason[0] = '\0';
-	pthread_once(&dummy_once, make_dummy);
-	if (dummy[0] == '\0')
-		return why_set(why, HEGN_ERR_NOMEM, "password hashing ran out of memory");
-	/* A name no user can have is unknown, not a store error the caller could tell apart. */
-	r = valid_username(username) ? store_user_get(tx, username, &u, NULL) : HEGN_ERR_NOT_FOUND;
+	r = checked_hash[0] != '\0' && valid_username(username) ?
+	    store_user_get(tx, username, &u, NULL) : HEGN_ERR_NOT_FOUND;
 	if (r == HEGN_ERR_NOT_FOUND) {
-		/* Spend the time a real check takes; the outcome is the same either way. */
-		(void)!crypto_pwhash_str_verify(dummy, password, strlen(password));
 		fail = "unknown user";
 		goto out;
 	}
 	if (r != 0)
 		return why_set(why, r, "cannot read the user");
-	ok = crypto_pwhash_str_verify(u.pw_hash, password, strlen(password)) == 0;
+	/* Checked against a hash since replaced: not this user's password now. */
+	ok = matches && strcmp(u.pw_hash, checked_hash) == 0;
 	if (u.disabled)
 		fail = "user disabled";
 	else if (u.locked_until_ms > now_ms)

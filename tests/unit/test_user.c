@@ -70,6 +70,20 @@ add_ok(struct store_tx *tx, const char *username, const char *role)
 	    &why) == 0, "user_add %s: %s", username, why.text);
 }
 
+/* user_login_read, user_password_matches and user_login_finish, as relay_user_login runs them. */
+static int
+login(struct store_tx *tx, const char *username, const char *password, int64_t now,
+    struct store_user *out, char reason[64], struct why *why)
+{
+	char hash[USER_HASH_MAX];
+	int r;
+
+	if ((r = user_login_read(tx, username, hash, why)) != 0)
+		return r;
+	return user_login_finish(tx, username, hash, user_password_matches(hash, password), now,
+	    out, reason, why);
+}
+
 /* A login that must be refused: the caller's text is generic, reason is not. */
 static void
 login_refused(struct store_tx *tx, const char *username, const char *password, int64_t now,
@@ -80,7 +94,7 @@ login_refused(struct store_tx *tx, const char *username, const char *password, i
 	char reason[64];
 
 	memset(&u, 'x', sizeof(u));
-	ck_assert_int_eq(user_login(tx, username, password, now, &u, reason, &why),
+	ck_assert_int_eq(login(tx, username, password, now, &u, reason, &why),
 	    HEGN_ERR_UNAUTH);
 	ck_assert_int_eq(why.code, HEGN_ERR_UNAUTH);
 	ck_assert_str_eq(why.text, GENERIC);
@@ -97,7 +111,7 @@ login_ok(struct store_tx *tx, const char *username, int64_t now)
 	struct why why = { 0 };
 	char reason[64];
 
-	ck_assert_msg(user_login(tx, username, PASSWORD, now, &u, reason, &why) == 0,
+	ck_assert_msg(login(tx, username, PASSWORD, now, &u, reason, &why) == 0,
 	    "user_login %s: %s (%s)", username, why.text, reason);
 	ck_assert_str_eq(reason, "");
 	ck_assert_str_eq(u.username, username);
@@ -147,14 +161,56 @@ START_TEST(test_add_and_login)
 	ck_assert_ptr_null(strstr(u.pw_hash, PASSWORD));
 	ck_assert_ptr_null(strstr(u.pw_hash, "horse"));
 
-	ck_assert_msg(user_login(tx, "anna.k", PASSWORD, NOW + 1000, &got, reason, &why) == 0,
+	ck_assert_msg(login(tx, "anna.k", PASSWORD, NOW + 1000, &got, reason, &why) == 0,
 	    "%s", why.text);
 	ck_assert_str_eq(reason, "");
 	ck_assert_str_eq(got.username, "anna.k");
 	ck_assert_str_eq(got.party, "ringsted-visitation");
 	ck_assert_str_eq(got.role, "caseworker");
 	/* out and reason may be NULL. */
-	ck_assert_int_eq(user_login(tx, "anna.k", PASSWORD, NOW + 2000, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(login(tx, "anna.k", PASSWORD, NOW + 2000, NULL, NULL, NULL), 0);
+	store_rollback(tx);
+	store_close(s);
+}
+END_TEST
+
+/*
+ * The steps of a login apart, as relay_user_login runs them around its
+ * transactions: what changed between the check and the finish counts.
+ */
+START_TEST(test_login_steps)
+{
+	struct store_tx *tx = NULL;
+	struct store *s = open_fresh("steps", &tx);
+	struct store_user u;
+	struct why why = { 0 };
+	char hash[USER_HASH_MAX], reason[64];
+
+	add_ok(tx, "dan.v", "caseworker");
+	ck_assert_int_eq(user_login_read(tx, "dan.v", hash, &why), 0);
+	ck_assert_str_eq(hash, stored(tx, "dan.v").pw_hash);
+	ck_assert(user_password_matches(hash, PASSWORD));
+	ck_assert(!user_password_matches(hash, "not the password"));
+	/* The password is replaced after the check: the old one no longer logs in. */
+	u = stored(tx, "dan.v");
+	u.pw_hash[strlen(u.pw_hash) - 1] ^= 1;
+	ck_assert_int_eq(store_user_update(tx, &u, &why), 0);
+	ck_assert_int_eq(user_login_finish(tx, "dan.v", hash, 1, NOW + 1, NULL, reason, &why),
+	    HEGN_ERR_UNAUTH);
+	ck_assert_str_eq(reason, "wrong password");
+	ck_assert_int_eq(stored(tx, "dan.v").failed_logins, 1);
+	/* A name nobody had when it was read is unknown, even if added since. */
+	ck_assert_int_eq(user_login_read(tx, "eva.w", hash, &why), 0);
+	ck_assert_str_eq(hash, "");
+	ck_assert(!user_password_matches(hash, PASSWORD));
+	add_ok(tx, "eva.w", "caseworker");
+	ck_assert_int_eq(user_login_finish(tx, "eva.w", hash, 1, NOW + 2, NULL, reason, &why),
+	    HEGN_ERR_UNAUTH);
+	ck_assert_str_eq(reason, "unknown user");
+	ck_assert_int_eq(stored(tx, "eva.w").failed_logins, 0);
+	/* A name no user can have reads as unknown, not as an error. */
+	ck_assert_int_eq(user_login_read(tx, "Not A Name", hash, &why), 0);
+	ck_assert_str_eq(hash, "");
 	store_rollback(tx);
 	store_close(s);
 }
@@ -303,6 +359,7 @@ user_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_roles);
 	tcase_add_test(tc, test_add_and_login);
+	tcase_add_test(tc, test_login_steps);
 	tcase_add_test(tc, test_wrong_password);
 	tcase_add_test(tc, test_unknown_user);
 	tcase_add_test(tc, test_lockout);
