@@ -1474,9 +1474,14 @@ relay_fetch(struct relay *r, const struct party *caller, const char *id,
 		    sealed->piece_cap, &sealed->piece_len, &sealed->size, why);
 	}
 	if (rc != 0) {
+		/*
+		 * Only retention deletes a sealed copy: the party asked too late,
+		 * which is not the gateway's fault (404, not 500), and nothing of
+		 * the fetch is recorded.
+		 */
 		if (rc == HEGN_ERR_NOT_FOUND)
-			rc = why_set(why, HEGN_ERR_STORE, "message %s has no sealed copy for %s", id,
-			    caller->name);
+			rc = why_set(why, HEGN_ERR_NOT_FOUND, "message %s: the sealed copy for %s "
+			    "was deleted under retention", id, caller->name);
 		goto out;
 	}
 	/* The fetch is recorded before the bytes leave. */
@@ -2081,13 +2086,18 @@ relay_audit_parties(struct relay *r, struct why *why)
 	return store_commit(tx, why);
 }
 
+/* Retention: messages per transaction, and transactions per tick of hegnd's main loop. */
+#define RETENTION_BATCH 500
+#define RETENTION_BATCHES_PER_TICK 20
+
 int
 relay_tick(struct relay *r, int force, struct why *why)
 {
 	static int64_t last_checkpoint, last_retention;
+	static int retention_more;
 	struct store_tx *tx = NULL;
 	int64_t now = util_now_ms(), size = 0, purged = 0;
-	int rc = 0;
+	int rc = 0, batches;
 
 	if (r->audit != NULL && (force || now - last_checkpoint >=
 	    (int64_t)r->conf->checkpoint_interval * 1000)) {
@@ -2095,26 +2105,38 @@ relay_tick(struct relay *r, int force, struct why *why)
 		if ((rc = audit_checkpoint(r->audit, r->store, force, &size, why)) != 0)
 			return rc;
 	}
-	/* Retention runs hourly: content older than the period is deleted. */
-	if (r->conf->retention_days > 0 && now - last_retention >= 3600 * 1000) {
+	/*
+	 * Retention runs hourly: content older than the period is deleted, in
+	 * batches of their own transactions so that writers get the lock in
+	 * between; a run with more left goes on at the next tick.
+	 */
+	if (r->conf->retention_days > 0 &&
+	    (retention_more || now - last_retention >= 3600 * 1000)) {
 		struct audit_event e;
 		char detail[96];
 
-		last_retention = now;
-		if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
-			return rc;
-		if ((rc = store_purge_content(tx, now - (int64_t)r->conf->retention_days * 86400000,
-		    &purged, why)) != 0)
-			goto out;
-		if (purged > 0) {
-			snprintf(detail, sizeof(detail), "content of %lld messages older than %d days "
-			    "deleted", (long long)purged, r->conf->retention_days);
-			audit_fill(&e, "retention.purge", GATEWAY_NAME, NULL, NULL, "ok", NULL, detail);
-			if ((rc = audit_append(tx, &e, now, why)) != 0)
+		if (!retention_more)
+			last_retention = now;
+		for (batches = 0; batches < RETENTION_BATCHES_PER_TICK; batches++) {
+			if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
+				return rc;
+			if ((rc = store_purge_content(tx, now -
+			    (int64_t)r->conf->retention_days * 86400000, RETENTION_BATCH, &purged,
+			    &retention_more, why)) != 0)
 				goto out;
+			if (purged > 0) {
+				snprintf(detail, sizeof(detail), "content of %lld messages older than "
+				    "%d days deleted", (long long)purged, r->conf->retention_days);
+				audit_fill(&e, "retention.purge", GATEWAY_NAME, NULL, NULL, "ok", NULL,
+				    detail);
+				if ((rc = audit_append(tx, &e, now, why)) != 0)
+					goto out;
+			}
+			rc = store_commit(tx, why);
+			tx = NULL;
+			if (rc != 0 || !retention_more)
+				break;
 		}
-		rc = store_commit(tx, why);
-		tx = NULL;
 	}
 out:
 	store_rollback(tx);

@@ -323,6 +323,21 @@ const char store_sqlite_schedule_due_sql[] =
  * recipient through the primary key: no sort, so rows stream as found.
  * Inclusive bounds; the C side makes the end exclusive and the open ends.
  */
+/*
+ * Retention works through [cursor, before) in batches: where the batch ends
+ * (the created_ms of the message after the first limit), then the copies and
+ * the content of the messages created in [?1, ?2).
+ */
+const char store_sqlite_purge_end_sql[] =
+    "SELECT created_ms FROM messages WHERE created_ms >= ?1 AND created_ms < ?2"
+    " ORDER BY created_ms LIMIT 1 OFFSET ?3";
+const char store_sqlite_purge_copies_sql[] =
+    "DELETE FROM sealed_copies WHERE seq IN (SELECT d.seq FROM messages AS m"
+    " JOIN deliveries AS d ON d.message_id = m.id WHERE m.created_ms >= ?1 AND m.created_ms < ?2)";
+const char store_sqlite_purge_messages_sql[] =
+    "UPDATE messages SET signed_der = NULL"
+    " WHERE created_ms >= ?1 AND created_ms < ?2 AND signed_der IS NOT NULL";
+
 const char store_sqlite_outcomes_sql[] =
     "SELECT d.message_id, d.recipient, m.sender, m.kind, d.state, d.channel, d.resends,"
     " d.duplicates, m.created_ms, d.delivered_ms, d.acked_ms, d.fallback_reason"
@@ -382,8 +397,11 @@ enum sq_stmt_id {
 	SQ_AUDIT_QUERY,
 	SQ_CHECKPOINT_INSERT,
 	SQ_CHECKPOINT_LIST,
+	SQ_PURGE_CURSOR,
+	SQ_PURGE_END,
 	SQ_PURGE_DELIVERIES,
 	SQ_PURGE_MESSAGES,
+	SQ_PURGE_SET_CURSOR,
 	SQ_SCHEDULE_GET,
 	SQ_SCHEDULE_UPDATE,
 	SQ_SCHEDULE_DUE,
@@ -474,11 +492,12 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	[SQ_CHECKPOINT_INSERT] = "INSERT INTO checkpoints (size, at_ms, root, note)"
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[SQ_CHECKPOINT_LIST] = "SELECT size, at_ms, root, note FROM checkpoints ORDER BY size",
-	[SQ_PURGE_DELIVERIES] = "DELETE FROM sealed_copies WHERE seq IN (SELECT d.seq"
-	    " FROM deliveries AS d JOIN messages AS m ON m.id = d.message_id"
-	    " WHERE m.created_ms < ?1)",
-	[SQ_PURGE_MESSAGES] = "UPDATE messages SET signed_der = NULL"
-	    " WHERE created_ms < ?1 AND signed_der IS NOT NULL",
+	[SQ_PURGE_CURSOR] = "SELECT value FROM counters WHERE name = 'purged_before_ms'",
+	[SQ_PURGE_END] = store_sqlite_purge_end_sql,
+	[SQ_PURGE_DELIVERIES] = store_sqlite_purge_copies_sql,
+	[SQ_PURGE_MESSAGES] = store_sqlite_purge_messages_sql,
+	[SQ_PURGE_SET_CURSOR] = "INSERT INTO counters (name, value) VALUES ('purged_before_ms', ?1)"
+	    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 	[SQ_SCHEDULE_GET] = "SELECT " SQ_SCHEDULE_COLS
 	    " FROM deliveries AS d JOIN messages AS m ON m.id = d.message_id"
 	    " WHERE d.message_id = ?1 AND d.recipient = ?2",
@@ -2689,33 +2708,86 @@ out:
  * pages in the database file (docs/store.md says what it cannot reach).
  * The copies go first, while the messages still say which are old.
  */
+/*
+ * One batch of retention (store.h).  The cursor in counters is the
+ * created_ms before which all content is gone already, so a purge never
+ * reads the years of rows it emptied before, and one batch holds the write
+ * lock for about limit messages however much is due at once (retention
+ * switched on over a full store, or hegnd down for a while).
+ */
 static int
-store_sqlite_purge_content(void *h, int64_t before_ms, int64_t *n, struct why *why)
+store_sqlite_purge_content(void *h, int64_t before_ms, size_t limit, int64_t *n, int *more,
+    struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
-	int64_t cnt;
-	int r;
+	int64_t from = 0, end = before_ms;
+	int r, rc;
 
 	*n = 0;
+	*more = 0;
 	if ((r = sq_need_write(tx, "content purge", why)) != 0)
 		goto out;
-	if ((r = sq_stmt(tx->c, SQ_PURGE_DELIVERIES, &st, why)) != 0 ||
-	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
+	if (limit == 0 || limit > INT_MAX) {
+		r = why_set(why, HEGN_ERR_INVALID, "store: content purge: a batch of %zu", limit);
 		goto out;
-	if ((r = sq_step_done(st, "content purge", why)) != 0)
+	}
+	if ((r = sq_stmt(tx->c, SQ_PURGE_CURSOR, &st, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		from = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "content purge", why);
+		goto out;
+	}
+	sq_done(st);
+	st = NULL;
+	/* A longer retention than before: what is gone stays gone, the cursor stays. */
+	if (from >= before_ms) {
+		r = 0;
+		goto out;
+	}
+	if ((r = sq_stmt(tx->c, SQ_PURGE_END, &st, why)) != 0 ||
+	    (r = sq_bind_int(st, 1, from, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, before_ms, why)) != 0 ||
+	    (r = sq_bind_int(st, 3, (int64_t)limit, why)) != 0)
+		goto out;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		end = sqlite3_column_int64(st, 0);
+		/* More than limit messages in one millisecond: that millisecond whole. */
+		if (end == from)
+			end = from + 1;
+	} else if (rc != SQLITE_DONE) {
+		r = sq_error(tx->c->db, rc, "content purge", why);
+		goto out;
+	}
+	sq_done(st);
+	st = NULL;
+	if ((r = sq_stmt(tx->c, SQ_PURGE_DELIVERIES, &st, why)) != 0 ||
+	    (r = sq_bind_int(st, 1, from, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, end, why)) != 0 ||
+	    (r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
 	sq_done(st);
+	st = NULL;
 	if ((r = sq_stmt(tx->c, SQ_PURGE_MESSAGES, &st, why)) != 0 ||
-	    (r = sq_bind_int(st, 1, before_ms, why)) != 0)
+	    (r = sq_bind_int(st, 1, from, why)) != 0 ||
+	    (r = sq_bind_int(st, 2, end, why)) != 0 ||
+	    (r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
-	if ((r = sq_step_done(st, "content purge", why)) != 0)
+	*n = sqlite3_changes64(tx->c->db);
+	sq_done(st);
+	st = NULL;
+	if ((r = sq_stmt(tx->c, SQ_PURGE_SET_CURSOR, &st, why)) != 0 ||
+	    (r = sq_bind_int(st, 1, end, why)) != 0 ||
+	    (r = sq_step_done(st, "content purge", why)) != 0)
 		goto out;
-	cnt = sqlite3_changes64(tx->c->db);
-	*n = cnt;
+	*more = end < before_ms;
 	r = 0;
 out:
 	sq_done(st);
+	if (r != 0)
+		*n = 0;
 	return r;
 }
 

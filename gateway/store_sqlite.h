@@ -28,6 +28,9 @@ extern const char store_sqlite_audit_query_sql[];
 /* Likewise behind store_schedule_due, store_outcomes, store_external_list, store_queue_stats. */
 extern const char store_sqlite_schedule_due_sql[];
 extern const char store_sqlite_outcomes_sql[];
+extern const char store_sqlite_purge_end_sql[];
+extern const char store_sqlite_purge_copies_sql[];
+extern const char store_sqlite_purge_messages_sql[];
 extern const char store_sqlite_external_list_sql[];
 extern const char store_sqlite_queue_stats_sql[];
 /* And behind store_sealed_read. */

@@ -1456,6 +1456,7 @@ START_TEST(test_purge_content)
 	struct why why = { 0 };
 	int64_t n;
 	size_t i;
+	int more;
 
 	/* Markers to look for in the file: one on overflow pages, one inline in its row. */
 	for (i = 0; i < sizeof(big); i++)
@@ -1491,16 +1492,18 @@ START_TEST(test_purge_content)
 
 	tx = begin_ok(s, 0);
 	n = 99;
-	ck_assert_int_eq(store_purge_content(tx, 3000, &n, &why), HEGN_ERR_INTERNAL);
+	ck_assert_int_eq(store_purge_content(tx, 3000, 100, &n, &more, &why), HEGN_ERR_INTERNAL);
 	ck_assert_int_eq(n, 0);
 	store_rollback(tx);
 
 	tx = begin_ok(s, 1);
-	ck_assert_msg(store_purge_content(tx, 3000, &n, &why) == 0, "%s", why.text);
+	ck_assert_int_eq(store_purge_content(tx, 3000, 0, &n, &more, &why), HEGN_ERR_INVALID);
+	ck_assert_msg(store_purge_content(tx, 3000, 100, &n, &more, &why) == 0, "%s", why.text);
 	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(more, 0);
 	commit_ok(tx);
 	tx = begin_ok(s, 1);
-	ck_assert_int_eq(store_purge_content(tx, 3000, &n, &why), 0);
+	ck_assert_int_eq(store_purge_content(tx, 3000, 100, &n, &more, &why), 0);
 	ck_assert_int_eq(n, 0);
 	commit_ok(tx);
 
@@ -1535,7 +1538,7 @@ START_TEST(test_purge_content)
 	 */
 	s = open_ok(path);
 	tx = begin_ok(s, 1);
-	ck_assert_int_eq(store_purge_content(tx, 0x7fffffffffffffffLL, &n, &why), 0);
+	ck_assert_int_eq(store_purge_content(tx, 0x7fffffffffffffffLL, 100, &n, &more, &why), 0);
 	ck_assert_int_eq(n, 2);
 	commit_ok(tx);
 	store_close(s);
@@ -1543,6 +1546,91 @@ START_TEST(test_purge_content)
 	ck_assert_int_eq(access(wal, F_OK), -1);
 	ck_assert(!file_contains(path, big, 64));
 	ck_assert(!file_contains(path, small, sizeof(small)));
+}
+END_TEST
+
+/* Content (signed copy) of message id is still there. */
+static int
+has_content(struct store *s, const char *id)
+{
+	struct store_tx *tx = begin_ok(s, 0);
+	struct store_message m;
+	struct why why = { 0 };
+	int has;
+
+	ck_assert_int_eq(store_message_get(tx, id, 1, &m, &why), 0);
+	has = m.signed_der.len > 0;
+	store_message_clear(&m);
+	store_rollback(tx);
+	return has;
+}
+
+/*
+ * Retention in batches: each call purges about limit messages from where the
+ * last one stopped, a millisecond with more than limit goes whole, and what
+ * lies before the cursor is never looked at again.
+ */
+START_TEST(test_purge_batches)
+{
+	static const int64_t created[] = { 100, 200, 300, 400, 500, 600, 700,
+		1000, 1000, 1000, 1000, 1000 };
+	static const struct { int64_t n; int more; } want[] = {
+		{ 2, 1 }, { 2, 1 }, { 2, 1 }, { 1, 1 }, { 5, 1 }, { 0, 0 } };
+	char path[512], id[32];
+	uint8_t der[64];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct why why = { 0 };
+	int64_t n;
+	size_t i;
+	int more;
+
+	memset(der, 0x30, sizeof(der));
+	db_path(path, sizeof(path), "purge-batches");
+	s = open_ok(path);
+	tx = begin_ok(s, 1);
+	for (i = 0; i < sizeof(created) / sizeof(created[0]); i++) {
+		snprintf(id, sizeof(id), "b-%zu", i);
+		fill_message(&m, id, "ringsted-visitation");
+		m.created_ms = created[i];
+		m.signed_der.data = der;
+		m.signed_der.len = sizeof(der);
+		ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	}
+	commit_ok(tx);
+	/*
+	 * Limit 2 before 2000: 100-200, 300-400, 500-600, 700 (the batch ends
+	 * at the next message, 1000), then the five at 1000 together.
+	 */
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		tx = begin_ok(s, 1);
+		ck_assert_msg(store_purge_content(tx, 2000, 2, &n, &more, &why) == 0, "%s", why.text);
+		commit_ok(tx);
+		ck_assert_msg(n == want[i].n && more == want[i].more, "call %zu: n %lld more %d", i,
+		    (long long)n, more);
+	}
+	for (i = 0; i < sizeof(created) / sizeof(created[0]); i++) {
+		snprintf(id, sizeof(id), "b-%zu", i);
+		ck_assert_msg(!has_content(s, id), "%s kept its content", id);
+	}
+	/* Behind the cursor: a message dated back there is not looked at again. */
+	tx = begin_ok(s, 1);
+	fill_message(&m, "b-late", "ringsted-visitation");
+	m.created_ms = 150;
+	m.signed_der.data = der;
+	m.signed_der.len = sizeof(der);
+	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	ck_assert_int_eq(store_purge_content(tx, 2000, 2, &n, &more, &why), 0);
+	ck_assert_int_eq(n, 0);
+	/* A shorter cutoff than the cursor (a longer retention now) purges nothing. */
+	ck_assert_int_eq(store_purge_content(tx, 500, 2, &n, &more, &why), 0);
+	ck_assert_int_eq(n + more, 0);
+	commit_ok(tx);
+	ck_assert(has_content(s, "b-late"));
+	ck_assert_int_eq(raw_int(path, "SELECT value FROM counters WHERE name = 'purged_before_ms'"),
+	    2000);
+	store_close(s);
 }
 END_TEST
 
@@ -1964,6 +2052,24 @@ START_TEST(test_query_plans)
 		snprintf(id, sizeof(id), "m-%d", i);
 		put_message(s, id, i % 2 ? "hovmand-care" : "ringsted-homecare");
 	}
+	/*
+	 * A thousand more, submitted over time: with ANALYZE's figures for a
+	 * few rows SQLite rightly scans a table that small whatever the index.
+	 */
+	tx = begin_ok(s, 1);
+	for (i = 0; i < 1000; i++) {
+		struct store_message m;
+		struct store_delivery d;
+		struct why why = { 0 };
+
+		snprintf(id, sizeof(id), "old-%d", i);
+		fill_message(&m, id, "ringsted-visitation");
+		m.created_ms = 1000000 + (int64_t)i * 1000;
+		fill_delivery(&d, id, "hovmand-care");
+		ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+		ck_assert_msg(store_delivery_insert(tx, &d, &why) == 0, "%s", why.text);
+	}
+	commit_ok(tx);
 	tx = begin_ok(s, 1);
 	/* Many entries for one citizen: a walk in seq order would look cheap. */
 	for (i = 0; i < 200; i++) {
@@ -1996,6 +2102,10 @@ START_TEST(test_query_plans)
 		assert_plan_scans_only(path, store_sqlite_queue_stats_sql, "deliveries_open");
 		assert_plan_uses(path, store_sqlite_sealed_locate_sql, "sqlite_autoindex_deliveries_2",
 		    0);
+		/* Retention reads only the batch's range, never what it purged before. */
+		assert_plan_uses(path, store_sqlite_purge_end_sql, "messages_created", 0);
+		assert_plan_uses(path, store_sqlite_purge_copies_sql, "messages_created", 0);
+		assert_plan_uses(path, store_sqlite_purge_messages_sql, "messages_created", 0);
 		/* After ANALYZE as well: the plan must not flip to a scan once stats exist. */
 		raw_exec(path, "ANALYZE");
 	}
@@ -3023,6 +3133,7 @@ store_suite(void)
 	tcase_add_test(tc, test_audit_query);
 	tcase_add_test(tc, test_checkpoints);
 	tcase_add_test(tc, test_purge_content);
+	tcase_add_test(tc, test_purge_batches);
 	tcase_add_test(tc, test_migration_from_v2);
 	tcase_add_test(tc, test_schedule_round_trip);
 	tcase_add_test(tc, test_schedule_due);
