@@ -2708,6 +2708,20 @@ out:
  * pages in the database file (docs/store.md says what it cannot reach).
  * The copies go first, while the messages still say which are old.
  */
+/* Run q, a purge statement, over the messages created in [from, end). */
+static int
+sq_purge_range(struct sq_tx *tx, enum sq_stmt_id q, int64_t from, int64_t end, struct why *why)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = sq_stmt(tx->c, q, &st, why)) == 0 && (r = sq_bind_int(st, 1, from, why)) == 0 &&
+	    (r = sq_bind_int(st, 2, end, why)) == 0)
+		r = sq_step_done(st, "content purge", why);
+	sq_done(st);
+	return r;
+}
+
 /*
  * One batch of retention (store.h).  The cursor in counters is the
  * created_ms before which all content is gone already, so a purge never
@@ -2763,21 +2777,10 @@ store_sqlite_purge_content(void *h, int64_t before_ms, size_t limit, int64_t *n,
 	}
 	sq_done(st);
 	st = NULL;
-	if ((r = sq_stmt(tx->c, SQ_PURGE_DELIVERIES, &st, why)) != 0 ||
-	    (r = sq_bind_int(st, 1, from, why)) != 0 ||
-	    (r = sq_bind_int(st, 2, end, why)) != 0 ||
-	    (r = sq_step_done(st, "content purge", why)) != 0)
-		goto out;
-	sq_done(st);
-	st = NULL;
-	if ((r = sq_stmt(tx->c, SQ_PURGE_MESSAGES, &st, why)) != 0 ||
-	    (r = sq_bind_int(st, 1, from, why)) != 0 ||
-	    (r = sq_bind_int(st, 2, end, why)) != 0 ||
-	    (r = sq_step_done(st, "content purge", why)) != 0)
+	if ((r = sq_purge_range(tx, SQ_PURGE_DELIVERIES, from, end, why)) != 0 ||
+	    (r = sq_purge_range(tx, SQ_PURGE_MESSAGES, from, end, why)) != 0)
 		goto out;
 	*n = sqlite3_changes64(tx->c->db);
-	sq_done(st);
-	st = NULL;
 	if ((r = sq_stmt(tx->c, SQ_PURGE_SET_CURSOR, &st, why)) != 0 ||
 	    (r = sq_bind_int(st, 1, end, why)) != 0 ||
 	    (r = sq_step_done(st, "content purge", why)) != 0)
