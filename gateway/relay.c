@@ -2377,14 +2377,17 @@ relay_user_add(struct relay *r, const char *actor, const char *username, const c
     const char *role, const char *password, struct why *why)
 {
 	struct store_tx *tx = NULL;
-	char detail[200];
+	char detail[200], hash[USER_HASH_MAX];
 	int rc;
 
 	if (party_find(r->parties, party) == NULL)
 		return why_set(why, HEGN_ERR_INVALID, "party: no party called %s", party);
+	/* Hashed before the transaction: hegnd's writers would wait for Argon2id (user.h). */
+	if ((rc = user_hash_password(password, hash, why)) != 0)
+		return rc;
 	if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 		return rc;
-	if ((rc = user_add(tx, username, party, role, password, util_now_ms(), why)) != 0) {
+	if ((rc = user_add(tx, username, party, role, hash, util_now_ms(), why)) != 0) {
 		store_rollback(tx);
 		return rc;
 	}

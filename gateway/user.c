@@ -37,8 +37,20 @@ valid_username(const char *s)
 }
 
 int
+user_hash_password(const char *password, char hash[USER_HASH_MAX], struct why *why)
+{
+	hash[0] = '\0';
+	if (strlen(password) < 10)
+		return why_set(why, HEGN_ERR_INVALID, "password: at least 10 characters");
+	if (crypto_pwhash_str(hash, password, strlen(password),
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return why_set(why, HEGN_ERR_NOMEM, "password hashing ran out of memory");
+	return 0;
+}
+
+int
 user_add(struct store_tx *tx, const char *username, const char *party, const char *role,
-    const char *password, int64_t now_ms, struct why *why)
+    const char *hash, int64_t now_ms, struct why *why)
 {
 	struct store_user u;
 	int r;
@@ -50,14 +62,12 @@ user_add(struct store_tx *tx, const char *username, const char *party, const cha
 	if (!user_role_valid(role))
 		return why_set(why, HEGN_ERR_INVALID,
 		    "role: '%s' is not caseworker, dispatcher, auditor or administrator", role);
-	if (strlen(password) < 10)
-		return why_set(why, HEGN_ERR_INVALID, "password: at least 10 characters");
+	if (hash[0] == '\0' || strlen(hash) >= sizeof(u.pw_hash))
+		return why_set(why, HEGN_ERR_INVALID, "password: no hash from user_hash_password");
 	snprintf(u.username, sizeof(u.username), "%s", username);
 	snprintf(u.party, sizeof(u.party), "%s", party);
 	snprintf(u.role, sizeof(u.role), "%s", role);
-	if (crypto_pwhash_str(u.pw_hash, password, strlen(password),
-	    crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-		return why_set(why, HEGN_ERR_NOMEM, "password hashing ran out of memory");
+	snprintf(u.pw_hash, sizeof(u.pw_hash), "%s", hash);
 	u.created_ms = u.updated_ms = now_ms;
 	r = store_user_insert(tx, &u, why);
 	if (r == HEGN_ERR_CONFLICT)

@@ -22,11 +22,19 @@
 int user_role_valid(const char *role);
 
 /*
- * Add a user (password at least 10 characters).  0, HEGN_ERR_CONFLICT for a
- * taken name, HEGN_ERR_INVALID naming the bad field.
+ * The stored form of a new password (at least 10 characters): Argon2id,
+ * about 64 MiB and a tenth of a second, so made outside any transaction
+ * (as user_password_matches is).  0, HEGN_ERR_INVALID naming the password
+ * (never repeating it), HEGN_ERR_NOMEM.
+ */
+int user_hash_password(const char *password, char hash[USER_HASH_MAX], struct why *why);
+
+/*
+ * Add a user with a hash from user_hash_password.  0, HEGN_ERR_CONFLICT for
+ * a taken name, HEGN_ERR_INVALID naming the bad field.
  */
 int user_add(struct store_tx *tx, const char *username, const char *party, const char *role,
-    const char *password, int64_t now_ms, struct why *why);
+    const char *hash, int64_t now_ms, struct why *why);
 
 /*
  * A login in three steps, so that the password check holds no transaction:

@@ -66,7 +66,10 @@ add_ok(struct store_tx *tx, const char *username, const char *role)
 {
 	struct why why = { 0 };
 
-	ck_assert_msg(user_add(tx, username, "ringsted-visitation", role, PASSWORD, NOW,
+	char hash[USER_HASH_MAX];
+
+	ck_assert_int_eq(user_hash_password(PASSWORD, hash, &why), 0);
+	ck_assert_msg(user_add(tx, username, "ringsted-visitation", role, hash, NOW,
 	    &why) == 0, "user_add %s: %s", username, why.text);
 }
 
@@ -308,27 +311,31 @@ START_TEST(test_add_refusals)
 	struct store *s = open_fresh("refusals", &tx);
 	struct store_user *list = NULL;
 	struct why why = { 0 };
+	char hash[USER_HASH_MAX];
 	size_t i, n = 0;
 
+	ck_assert_int_eq(user_hash_password(PASSWORD, hash, &why), 0);
 	for (i = 0; bad_names[i] != NULL; i++) {
 		ck_assert_msg(user_add(tx, bad_names[i], "ringsted-visitation", "caseworker",
-		    PASSWORD, NOW, &why) == HEGN_ERR_INVALID, "username '%s' accepted",
+		    hash, NOW, &why) == HEGN_ERR_INVALID, "username '%s' accepted",
 		    bad_names[i]);
 		ck_assert_ptr_nonnull(strstr(why.text, "username"));
 	}
-	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "root", PASSWORD, NOW,
+	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "root", hash, NOW,
 	    &why), HEGN_ERR_INVALID);
 	ck_assert_ptr_nonnull(strstr(why.text, "role"));
-	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "", PASSWORD, NOW, &why),
+	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "", hash, NOW, &why),
 	    HEGN_ERR_INVALID);
 	ck_assert_ptr_nonnull(strstr(why.text, "role"));
-	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "caseworker", "123456789",
-	    NOW, &why), HEGN_ERR_INVALID);
+	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "caseworker", "", NOW,
+	    &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "password"));
+	ck_assert_int_eq(user_hash_password("123456789", hash, &why), HEGN_ERR_INVALID);
 	ck_assert_ptr_nonnull(strstr(why.text, "password"));
 	/* The reason never repeats the password. */
 	ck_assert_ptr_null(strstr(why.text, "123456789"));
-	ck_assert_int_eq(user_add(tx, "anna.k", "ringsted-visitation", "caseworker", "", NOW,
-	    &why), HEGN_ERR_INVALID);
+	ck_assert_str_eq(hash, "");
+	ck_assert_int_eq(user_hash_password("", hash, &why), HEGN_ERR_INVALID);
 	ck_assert_ptr_nonnull(strstr(why.text, "password"));
 	ck_assert_int_eq(store_user_list(tx, &list, &n, &why), 0);
 	ck_assert_uint_eq(n, 0);
@@ -337,7 +344,8 @@ START_TEST(test_add_refusals)
 	/* Longest name allowed; then a taken one. */
 	add_ok(tx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "caseworker");
 	add_ok(tx, "anna.k", "caseworker");
-	ck_assert_int_eq(user_add(tx, "anna.k", "hovmand-care", "dispatcher", "another password",
+	ck_assert_int_eq(user_hash_password("another password", hash, &why), 0);
+	ck_assert_int_eq(user_add(tx, "anna.k", "hovmand-care", "dispatcher", hash,
 	    NOW, &why), HEGN_ERR_CONFLICT);
 	ck_assert_ptr_nonnull(strstr(why.text, "username"));
 	/* The first one is unchanged. */
