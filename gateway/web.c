@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,36 +16,25 @@
 #include "report.h"
 #include "web.h"
 #include "web_assets.h"
+#include "websession.h"
 #include "xmalloc.h"
 
 #define COOKIE_SESSION "hegn_session"
 #define COOKIE_LOGIN "hegn_login"
 #define COOKIE_LANG "hegn_lang"
 #define COOKIE_ATTRS "; HttpOnly; Secure; SameSite=Strict; Path=/web"
-#define TOKEN_HEX 65
+#define TOKEN_HEX WEB_TOKEN_HEX
 
 /* Everything the page may load comes from hegnd itself. */
 #define WEB_CSP "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " \
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-struct session {
-	int used;
-	uint8_t id[32];
-	char csrf[TOKEN_HEX];
-	char user[65], party[65], role[17];
-	int64_t login_ms;
-	int64_t last_ms;
-};
-
-static struct session sessions[WEB_SESSION_MAX];
-static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* One request being answered. */
 struct page {
 	struct relay *r;
 	const struct http_request *req;
 	struct http_response *resp;
-	struct session s;
+	struct web_session s;
 	int logged_in;
 	int en;
 	const struct party *party;
@@ -202,95 +190,6 @@ fv_has(struct page *p, const char *name, const char *value)
 		freezero(v, strlen(v));
 	}
 	return found;
-}
-
-void
-web_sessions_clear(void)
-{
-	pthread_mutex_lock(&sessions_lock);
-	sodium_memzero(sessions, sizeof(sessions));
-	pthread_mutex_unlock(&sessions_lock);
-}
-
-/* The live session whose id is the hex cookie; touches it.  1 and *out, or 0. */
-static int
-session_find(const char *cookie, struct session *out)
-{
-	uint8_t id[32];
-	size_t n = 0, i;
-	int64_t now = util_now_ms();
-	int found = 0;
-
-	if (cookie == NULL || strlen(cookie) != 64 ||
-	    sodium_hex2bin(id, sizeof(id), cookie, 64, NULL, &n, NULL) != 0 || n != sizeof(id))
-		return 0;
-	pthread_mutex_lock(&sessions_lock);
-	for (i = 0; i < WEB_SESSION_MAX; i++) {
-		struct session *s = &sessions[i];
-
-		if (!s->used)
-			continue;
-		if (now - s->last_ms > WEB_SESSION_IDLE_MS ||
-		    now - s->login_ms > WEB_SESSION_MAX_AGE_MS) {
-			sodium_memzero(s, sizeof(*s));
-			continue;
-		}
-		if (!found && sodium_memcmp(s->id, id, sizeof(id)) == 0) {
-			s->last_ms = now;
-			*out = *s;
-			found = 1;
-		}
-	}
-	pthread_mutex_unlock(&sessions_lock);
-	sodium_memzero(id, sizeof(id));
-	return found;
-}
-
-/* A new session for the user; its id as hex in cookie. */
-static void
-session_new(const char *user, const char *party, const char *role, char cookie[TOKEN_HEX],
-    struct session *out)
-{
-	struct session s, *slot = NULL;
-	uint8_t raw[32];
-	size_t i;
-
-	memset(&s, 0, sizeof(s));
-	s.used = 1;
-	randombytes_buf(s.id, sizeof(s.id));
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2hex(s.csrf, sizeof(s.csrf), raw, sizeof(raw));
-	snprintf(s.user, sizeof(s.user), "%s", user);
-	snprintf(s.party, sizeof(s.party), "%s", party);
-	snprintf(s.role, sizeof(s.role), "%s", role);
-	s.login_ms = s.last_ms = util_now_ms();
-	sodium_bin2hex(cookie, TOKEN_HEX, s.id, sizeof(s.id));
-	pthread_mutex_lock(&sessions_lock);
-	for (i = 0; i < WEB_SESSION_MAX; i++) {
-		if (!sessions[i].used || s.last_ms - sessions[i].last_ms > WEB_SESSION_IDLE_MS) {
-			slot = &sessions[i];
-			break;
-		}
-		if (slot == NULL || sessions[i].last_ms < slot->last_ms)
-			slot = &sessions[i];
-	}
-	*slot = s;
-	pthread_mutex_unlock(&sessions_lock);
-	*out = s;
-	sodium_memzero(&s, sizeof(s));
-	sodium_memzero(raw, sizeof(raw));
-}
-
-static void
-session_drop(const uint8_t id[32])
-{
-	size_t i;
-
-	pthread_mutex_lock(&sessions_lock);
-	for (i = 0; i < WEB_SESSION_MAX; i++)
-		if (sessions[i].used && sodium_memcmp(sessions[i].id, id, 32) == 0)
-			sodium_memzero(&sessions[i], sizeof(sessions[i]));
-	pthread_mutex_unlock(&sessions_lock);
 }
 
 static const char *
@@ -575,7 +474,7 @@ post_login(struct page *p)
 	}
 	/* A new login replaces the session the browser had, if any. */
 	if (p->logged_in)
-		session_drop(p->s.id);
+		web_session_drop(p->s.id);
 	p->logged_in = 0;
 	client_ip(p, ip);
 	rc = relay_user_login(p->r, user, pw ? pw : "", ip, party, role, &why);
@@ -587,7 +486,7 @@ post_login(struct page *p)
 		    tr(p, "Log ind mislykkedes; prøv igen senere.", "Login failed; try again later."));
 		goto out;
 	}
-	session_new(user, party, role, sid, &p->s);
+	web_session_new(user, party, role, util_now_ms(), sid, &p->s);
 	snprintf(p->resp->cookie[0], sizeof(p->resp->cookie[0]), COOKIE_SESSION "=%s" COOKIE_ATTRS,
 	    sid);
 	snprintf(p->resp->cookie[1], sizeof(p->resp->cookie[1]),
@@ -604,7 +503,7 @@ out:
 static void
 post_logout(struct page *p)
 {
-	session_drop(p->s.id);
+	web_session_drop(p->s.id);
 	snprintf(p->resp->cookie[0], sizeof(p->resp->cookie[0]),
 	    COOKIE_SESSION "=; Max-Age=0" COOKIE_ATTRS);
 	p->logged_in = 0;
@@ -2082,7 +1981,7 @@ web_handle(struct relay *r, const struct http_request *req, struct http_response
 	p.resp = resp;
 	lang = cookie(&p, COOKIE_LANG);
 	p.en = lang != NULL && strcmp(lang, "en") == 0;
-	if (session_find(cookie(&p, COOKIE_SESSION), &p.s)) {
+	if (web_session_find(cookie(&p, COOKIE_SESSION), util_now_ms(), &p.s)) {
 		struct why why = { 0 };
 		int rc;
 
@@ -2103,7 +2002,7 @@ web_handle(struct relay *r, const struct http_request *req, struct http_response
 				goto out;
 			}
 			log_info("web: a session ended: %s", why.text);
-			session_drop(p.s.id);
+			web_session_drop(p.s.id);
 			p.logged_in = 0;
 		}
 	}

@@ -4,9 +4,9 @@
  *
  * Staff log in with a user name and password (gateway/user.c); a session is
  * a random 32-byte id in an HttpOnly, Secure, SameSite=Strict cookie, kept
- * in memory and forgotten after 30 minutes idle.  Every form carries the
- * session's CSRF token, checked on every POST.  No TLS client certificate
- * is needed: staff browsers have none.
+ * in memory and forgotten after 30 minutes idle or 12 hours after the login
+ * (websession.h).  Every form carries the session's CSRF token, checked on
+ * every POST.  No TLS client certificate is needed: staff browsers have none.
  */
 #ifndef HEGN_WEB_H
 #define HEGN_WEB_H
@@ -17,13 +17,7 @@
 
 #include "http.h"
 #include "relay.h"
-
-/* Idle sessions expire after this long. */
-#define WEB_SESSION_IDLE_MS (30 * 60 * 1000)
-/* Every session ends this long after its login, however busy: a working day. */
-#define WEB_SESSION_MAX_AGE_MS (12 * 60 * 60 * 1000LL)
-/* At most this many sessions at once; a new login evicts the oldest. */
-#define WEB_SESSION_MAX 512
+#include "websession.h"
 
 /* Serve "/" (a redirect to /web/) and everything under /web. */
 void web_handle(struct relay *r, const struct http_request *req, struct http_response *resp);
@@ -44,8 +38,5 @@ char *web_form_value(const uint8_t *body, size_t len, const char *name);
  * the end.
  */
 int web_form_next(const uint8_t *body, size_t len, size_t *pos, char **name, char **value);
-
-/* Forget every session. */
-void web_sessions_clear(void);
 
 #endif

@@ -134,6 +134,86 @@ START_TEST(test_form_adversarial)
 END_TEST
 
 
+/* The session limits, on a clock the test moves (websession.h). */
+START_TEST(test_session_limits)
+{
+	const int64_t t0 = 1800000000000LL, min = 60 * 1000;
+	static char cookies[WEB_SESSION_MAX][WEB_TOKEN_HEX];
+	char a[WEB_TOKEN_HEX], b[WEB_TOKEN_HEX], bad[WEB_TOKEN_HEX];
+	struct web_session s, s2;
+	int64_t t;
+	size_t i;
+
+	web_sessions_clear();
+	web_session_new("karin", "ringsted-visitation", "caseworker", t0, a, &s);
+	ck_assert_uint_eq(strlen(a), 64);
+	ck_assert_uint_eq(strlen(s.csrf), 64);
+	ck_assert_str_ne(a, s.csrf);
+	ck_assert(web_session_find(a, t0 + 1, &s2));
+	ck_assert_str_eq(s2.user, "karin");
+	ck_assert_str_eq(s2.party, "ringsted-visitation");
+	ck_assert_str_eq(s2.role, "caseworker");
+	ck_assert_str_eq(s2.csrf, s.csrf);
+	/* Not a cookie of this gateway's: one digit off, too short, not hex. */
+	memcpy(bad, a, sizeof(bad));
+	bad[10] = bad[10] == '0' ? '1' : '0';
+	ck_assert(!web_session_find(bad, t0 + 2, &s2));
+	ck_assert(!web_session_find("abcd", t0 + 2, &s2));
+	memset(bad, 'z', 64);
+	ck_assert(!web_session_find(bad, t0 + 2, &s2));
+	ck_assert(!web_session_find(NULL, t0 + 2, &s2));
+
+	/* Busy: used every 20 minutes, it lasts until 12 hours after the login, not longer. */
+	for (t = t0 + 20 * min; t <= t0 + WEB_SESSION_MAX_AGE_MS; t += 20 * min)
+		ck_assert_msg(web_session_find(a, t, &s2), "session gone at %lld min",
+		    (long long)((t - t0) / min));
+	ck_assert(!web_session_find(a, t0 + WEB_SESSION_MAX_AGE_MS + 1, &s2));
+	/* Forgotten, not only refused: an earlier clock does not bring it back. */
+	ck_assert(!web_session_find(a, t0 + 2, &s2));
+
+	/* Idle: 30 minutes without a request, and it is over. */
+	web_session_new("karin", "ringsted-visitation", "caseworker", t0, a, &s);
+	ck_assert(web_session_find(a, t0 + WEB_SESSION_IDLE_MS, &s2));
+	ck_assert(!web_session_find(a, t0 + 2 * WEB_SESSION_IDLE_MS + 1, &s2));
+
+	/* Logout. */
+	web_session_new("karin", "ringsted-visitation", "caseworker", t0, a, &s);
+	web_session_new("hans", "hovmand-care", "dispatcher", t0, b, &s2);
+	web_session_drop(s.id);
+	ck_assert(!web_session_find(a, t0 + 1, &s2));
+	ck_assert(web_session_find(b, t0 + 1, &s2));
+	ck_assert_str_eq(s2.user, "hans");
+
+	/*
+	 * Full: a new login takes the place of a session past its 12 hours
+	 * before that of the least recently used live one.  "old" logged in at
+	 * t0 and was used last, the others logged in later and were used before it.
+	 */
+	web_sessions_clear();
+	t = t0 + WEB_SESSION_MAX_AGE_MS;
+	web_session_new("old", "ringsted-visitation", "caseworker", t0, a, &s);
+	for (t = t0 + 20 * min; t < t0 + WEB_SESSION_MAX_AGE_MS - 2 * min; t += 20 * min)
+		ck_assert(web_session_find(a, t, &s2));
+	t = t0 + WEB_SESSION_MAX_AGE_MS;
+	for (i = 1; i < WEB_SESSION_MAX; i++)
+		web_session_new("u", "hovmand-care", "dispatcher", t - 2 * min + (int64_t)i,
+		    cookies[i], &s2);
+	ck_assert(web_session_find(a, t - min, &s2));
+	web_session_new("new", "ringsted-visitation", "caseworker", t + 1, b, &s2);
+	ck_assert(web_session_find(b, t + 2, &s2));
+	ck_assert(!web_session_find(a, t + 2, &s2));
+	for (i = 1; i < WEB_SESSION_MAX; i++)
+		ck_assert_msg(web_session_find(cookies[i], t + 3, &s2), "session %zu evicted", i);
+	/* None past its limits: the least recently used goes, "new" (the loop used the others since). */
+	web_session_new("newer", "ringsted-visitation", "caseworker", t + 4, a, &s2);
+	ck_assert(!web_session_find(b, t + 5, &s2));
+	ck_assert(web_session_find(a, t + 5, &s2));
+	ck_assert_str_eq(s2.user, "newer");
+	ck_assert(web_session_find(cookies[1], t + 5, &s2));
+	web_sessions_clear();
+}
+END_TEST
+
 /*
  * The relay's web page support against a demo world, made once (its keys
  * take a while); each test opens the relay in its own process.
@@ -580,6 +660,7 @@ web_suite(void)
 	tcase_add_test(tc, test_escape);
 	tcase_add_test(tc, test_form);
 	tcase_add_test(tc, test_form_adversarial);
+	tcase_add_test(tc, test_session_limits);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("relay");
 	tcase_set_timeout(tc, 300);
