@@ -2096,7 +2096,7 @@ relay_tick(struct relay *r, int force, struct why *why)
 	static int64_t last_checkpoint, last_retention;
 	static int retention_more;
 	struct store_tx *tx = NULL;
-	int64_t now = util_now_ms(), size = 0, purged = 0;
+	int64_t now = util_now_ms(), size = 0, purged = 0, failed = 0;
 	int rc = 0, batches;
 
 	if (r->audit != NULL && (force || now - last_checkpoint >=
@@ -2113,7 +2113,7 @@ relay_tick(struct relay *r, int force, struct why *why)
 	if (r->conf->retention_days > 0 &&
 	    (retention_more || now - last_retention >= 3600 * 1000)) {
 		struct audit_event e;
-		char detail[96];
+		char detail[128];
 
 		if (!retention_more)
 			last_retention = now;
@@ -2121,12 +2121,16 @@ relay_tick(struct relay *r, int force, struct why *why)
 			if ((rc = store_begin(r->store, 1, &tx, why)) != 0)
 				return rc;
 			if ((rc = store_purge_content(tx, now -
-			    (int64_t)r->conf->retention_days * 86400000, RETENTION_BATCH, &purged,
-			    &retention_more, why)) != 0)
+			    (int64_t)r->conf->retention_days * 86400000, now, RETENTION_BATCH, &purged,
+			    &failed, &retention_more, why)) != 0)
 				goto out;
-			if (purged > 0) {
+			if (failed > 0)
+				log_warn("retention: %lld copies never delivered failed (their content "
+				    "was deleted)", (long long)failed);
+			if (purged > 0 || failed > 0) {
 				snprintf(detail, sizeof(detail), "content of %lld messages older than "
-				    "%d days deleted", (long long)purged, r->conf->retention_days);
+				    "%d days deleted; %lld copies not delivered failed", (long long)purged,
+				    r->conf->retention_days, (long long)failed);
 				audit_fill(&e, "retention.purge", GATEWAY_NAME, NULL, NULL, "ok", NULL,
 				    detail);
 				if ((rc = audit_append(tx, &e, now, why)) != 0)

@@ -525,16 +525,18 @@ store_checkpoint_list(struct store_tx *tx, struct store_checkpoint **out, size_t
 }
 
 int
-store_purge_content(struct store_tx *tx, int64_t before_ms, size_t limit, int64_t *n,
-    int *more, struct why *why)
+store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t now_ms, size_t limit,
+    int64_t *n, int64_t *failed, int *more, struct why *why)
 {
 	if (n != NULL)
 		*n = 0;
+	if (failed != NULL)
+		*failed = 0;
 	if (more != NULL)
 		*more = 0;
-	if (tx == NULL || n == NULL || more == NULL)
+	if (tx == NULL || n == NULL || failed == NULL || more == NULL)
 		return store_no_tx("content purge", why);
-	return tx->be->purge_content(tx->h, before_ms, limit, n, more, why);
+	return tx->be->purge_content(tx->h, before_ms, now_ms, limit, n, failed, more, why);
 }
 
 int

@@ -312,10 +312,11 @@ struct store_backend {
 
 	/*
 	 * Retention: drop the content (signed_der, sealed) of messages created
-	 * before before_ms; *n counts the messages purged.
+	 * before before_ms; *n counts the messages purged, *failed the copies
+	 * failed for it.
 	 */
-	int (*purge_content)(void *tx, int64_t before_ms, size_t limit, int64_t *n, int *more,
-	    struct why *why);
+	int (*purge_content)(void *tx, int64_t before_ms, int64_t now_ms, size_t limit, int64_t *n,
+	    int64_t *failed, int *more, struct why *why);
 
 	/* Scheduling (migration 3).  HEGN_ERR_NOT_FOUND when there is no such copy. */
 	int (*schedule_get)(void *tx, const char *id, const char *recipient,
@@ -477,10 +478,12 @@ int store_checkpoint_list(struct store_tx *tx, struct store_checkpoint **out, si
  * millisecond go together), each from where the last stopped (a cursor the
  * store keeps, so content once purged is never read again).  *n: messages
  * whose signed copy went; *more: 1 when there is more before before_ms.
- * The rows stay, with their digests and states, as evidence.
+ * The rows stay, with their digests and states, as evidence.  A copy not
+ * yet delivered (state submitted) fails at now_ms, with an event saying
+ * why; *failed counts those.  No copy of a purged message stays scheduled.
  */
-int store_purge_content(struct store_tx *tx, int64_t before_ms, size_t limit, int64_t *n,
-    int *more, struct why *why);
+int store_purge_content(struct store_tx *tx, int64_t before_ms, int64_t now_ms, size_t limit,
+    int64_t *n, int64_t *failed, int *more, struct why *why);
 /*
  * Scheduling, reports and the metrics (schema version 3).  store_schedule_due
  * returns an array to free(); its limit is capped at STORE_SCHEDULE_MAX.

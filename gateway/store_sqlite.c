@@ -337,6 +337,27 @@ const char store_sqlite_purge_copies_sql[] =
 const char store_sqlite_purge_messages_sql[] =
     "UPDATE messages SET signed_der = NULL"
     " WHERE created_ms >= ?1 AND created_ms < ?2 AND signed_der IS NOT NULL";
+/*
+ * A copy nobody has fetched or been handed by then never will be: without
+ * its content it would stay in the party's inbox, answering 404 to every
+ * fetch, or wait for a fax nothing can print.  It fails, logged like the
+ * scheduler's failures; a copy delivered but unacknowledged keeps its state
+ * and is no longer offered again or sent on paper.  ?3 is the time.
+ */
+#define SQ_PURGE_FAILED "the content was deleted under retention before the copy was delivered"
+const char store_sqlite_purge_fail_events_sql[] =
+    "INSERT INTO events (message_id, recipient, at_ms, event, actor, detail)"
+    " SELECT d.message_id, d.recipient, ?3, 'failed', 'gateway', '" SQ_PURGE_FAILED "'"
+    " FROM messages AS m JOIN deliveries AS d ON d.message_id = m.id"
+    " WHERE m.created_ms >= ?1 AND m.created_ms < ?2 AND d.state = 'submitted'";
+const char store_sqlite_purge_fail_copies_sql[] =
+    "UPDATE deliveries SET state = 'failed', next_ms = 0, updated_ms = ?3,"
+    " fallback_reason = '" SQ_PURGE_FAILED "'"
+    " WHERE state = 'submitted' AND message_id IN"
+    " (SELECT id FROM messages WHERE created_ms >= ?1 AND created_ms < ?2)";
+const char store_sqlite_purge_unschedule_sql[] =
+    "UPDATE deliveries SET next_ms = 0 WHERE next_ms > 0 AND message_id IN"
+    " (SELECT id FROM messages WHERE created_ms >= ?1 AND created_ms < ?2)";
 
 const char store_sqlite_outcomes_sql[] =
     "SELECT d.message_id, d.recipient, m.sender, m.kind, d.state, d.channel, d.resends,"
@@ -401,6 +422,9 @@ enum sq_stmt_id {
 	SQ_PURGE_END,
 	SQ_PURGE_DELIVERIES,
 	SQ_PURGE_MESSAGES,
+	SQ_PURGE_FAIL_EVENTS,
+	SQ_PURGE_FAIL_COPIES,
+	SQ_PURGE_UNSCHEDULE,
 	SQ_PURGE_SET_CURSOR,
 	SQ_SCHEDULE_GET,
 	SQ_SCHEDULE_UPDATE,
@@ -496,6 +520,9 @@ static const char *const sq_sql[SQ_NSTMT] = {
 	[SQ_PURGE_END] = store_sqlite_purge_end_sql,
 	[SQ_PURGE_DELIVERIES] = store_sqlite_purge_copies_sql,
 	[SQ_PURGE_MESSAGES] = store_sqlite_purge_messages_sql,
+	[SQ_PURGE_FAIL_EVENTS] = store_sqlite_purge_fail_events_sql,
+	[SQ_PURGE_FAIL_COPIES] = store_sqlite_purge_fail_copies_sql,
+	[SQ_PURGE_UNSCHEDULE] = store_sqlite_purge_unschedule_sql,
 	[SQ_PURGE_SET_CURSOR] = "INSERT INTO counters (name, value) VALUES ('purged_before_ms', ?1)"
 	    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 	[SQ_SCHEDULE_GET] = "SELECT " SQ_SCHEDULE_COLS
@@ -2708,15 +2735,17 @@ out:
  * pages in the database file (docs/store.md says what it cannot reach).
  * The copies go first, while the messages still say which are old.
  */
-/* Run q, a purge statement, over the messages created in [from, end). */
+/* Run q, a purge statement, over the messages created in [from, end) at time now. */
 static int
-sq_purge_range(struct sq_tx *tx, enum sq_stmt_id q, int64_t from, int64_t end, struct why *why)
+sq_purge_range(struct sq_tx *tx, enum sq_stmt_id q, int64_t from, int64_t end, int64_t now,
+    struct why *why)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = sq_stmt(tx->c, q, &st, why)) == 0 && (r = sq_bind_int(st, 1, from, why)) == 0 &&
-	    (r = sq_bind_int(st, 2, end, why)) == 0)
+	    (r = sq_bind_int(st, 2, end, why)) == 0 &&
+	    (sqlite3_bind_parameter_count(st) < 3 || (r = sq_bind_int(st, 3, now, why)) == 0))
 		r = sq_step_done(st, "content purge", why);
 	sq_done(st);
 	return r;
@@ -2730,8 +2759,8 @@ sq_purge_range(struct sq_tx *tx, enum sq_stmt_id q, int64_t from, int64_t end, s
  * switched on over a full store, or hegnd down for a while).
  */
 static int
-store_sqlite_purge_content(void *h, int64_t before_ms, size_t limit, int64_t *n, int *more,
-    struct why *why)
+store_sqlite_purge_content(void *h, int64_t before_ms, int64_t now_ms, size_t limit, int64_t *n,
+    int64_t *failed, int *more, struct why *why)
 {
 	struct sq_tx *tx = h;
 	sqlite3_stmt *st = NULL;
@@ -2739,6 +2768,7 @@ store_sqlite_purge_content(void *h, int64_t before_ms, size_t limit, int64_t *n,
 	int r, rc;
 
 	*n = 0;
+	*failed = 0;
 	*more = 0;
 	if ((r = sq_need_write(tx, "content purge", why)) != 0)
 		goto out;
@@ -2777,8 +2807,13 @@ store_sqlite_purge_content(void *h, int64_t before_ms, size_t limit, int64_t *n,
 	}
 	sq_done(st);
 	st = NULL;
-	if ((r = sq_purge_range(tx, SQ_PURGE_DELIVERIES, from, end, why)) != 0 ||
-	    (r = sq_purge_range(tx, SQ_PURGE_MESSAGES, from, end, why)) != 0)
+	if ((r = sq_purge_range(tx, SQ_PURGE_FAIL_EVENTS, from, end, now_ms, why)) != 0 ||
+	    (r = sq_purge_range(tx, SQ_PURGE_FAIL_COPIES, from, end, now_ms, why)) != 0)
+		goto out;
+	*failed = sqlite3_changes64(tx->c->db);
+	if ((r = sq_purge_range(tx, SQ_PURGE_UNSCHEDULE, from, end, now_ms, why)) != 0 ||
+	    (r = sq_purge_range(tx, SQ_PURGE_DELIVERIES, from, end, now_ms, why)) != 0 ||
+	    (r = sq_purge_range(tx, SQ_PURGE_MESSAGES, from, end, now_ms, why)) != 0)
 		goto out;
 	*n = sqlite3_changes64(tx->c->db);
 	if ((r = sq_stmt(tx->c, SQ_PURGE_SET_CURSOR, &st, why)) != 0 ||
@@ -2790,7 +2825,7 @@ store_sqlite_purge_content(void *h, int64_t before_ms, size_t limit, int64_t *n,
 out:
 	sq_done(st);
 	if (r != 0)
-		*n = 0;
+		*n = *failed = 0;
 	return r;
 }
 

@@ -31,6 +31,9 @@ extern const char store_sqlite_outcomes_sql[];
 extern const char store_sqlite_purge_end_sql[];
 extern const char store_sqlite_purge_copies_sql[];
 extern const char store_sqlite_purge_messages_sql[];
+extern const char store_sqlite_purge_fail_events_sql[];
+extern const char store_sqlite_purge_fail_copies_sql[];
+extern const char store_sqlite_purge_unschedule_sql[];
 extern const char store_sqlite_external_list_sql[];
 extern const char store_sqlite_queue_stats_sql[];
 /* And behind store_sealed_read. */

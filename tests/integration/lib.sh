@@ -66,6 +66,7 @@ anon() {
 	curl -sS -o "$T/body" -w '%{http_code}' --cacert "$D/pki/ca.pem" "$@"
 }
 body_has() { grep -q -- "$1" "$T/body"; }
+body_lacks() { ! grep -q -- "$1" "$T/body"; }
 json_field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$T/body" | head -n 1; }
 rows() { sqlite3 "$D/state/hegn.db" "SELECT count(*) FROM $1"; }
 # Sanitizer reports from the daemon land in its log; any is a failure.

@@ -67,6 +67,23 @@ check "... and its sealed copy" test "$(db "SELECT count(*) FROM sealed_copies A
 	ON d.seq = s.seq WHERE d.message_id = '$new'")" -ge 1
 check "the store keeps where retention stopped" \
 	test "$(db "SELECT count(*) FROM counters WHERE name = 'purged_before_ms'")" = 1
+check "... and say that the copies nobody fetched failed" test "$(db "SELECT count(*) FROM audit
+	WHERE action = 'retention.purge' AND entry LIKE '%copies not delivered failed%'")" = 3
+# Never fetched, without content: out of the inbox, failed, and the log says why.
+check "the old copies, never fetched, failed" test "$(db "SELECT count(*) FROM deliveries
+	WHERE message_id <> '$new' AND state = 'failed' AND next_ms = 0
+	AND fallback_reason LIKE '%deleted under retention%'")" -ge 1101
+check "... each with a failed event" test "$(db "SELECT count(*) FROM events WHERE event = 'failed'
+	AND actor = 'gateway' AND detail LIKE '%deleted under retention%'")" -ge 1101
+check "... the new copy did not" test "$(db "SELECT count(*) FROM deliveries WHERE message_id = '$new'
+	AND state = 'failed'")" = 0
+code=$(as hovmand-care "$URL/v1/inbox")
+check "hovmand-care's inbox answers ($code)" test "$code" = 200
+check "... with the new message" body_has "$new"
+check "... and no purged one" body_lacks "$old"
+check "... of 1,100 either" body_lacks '"old-'
+check "hegnd's log counts the failed copies" grep -q 'retention: 500 copies never delivered failed' "$T/hegnd.log"
+check "... naming none" sh -c "! grep retention '$T/hegnd.log' | grep -q 'old-\\|$old'"
 code=$(as hovmand-care -H 'Accept: application/pkcs7-mime' "$URL/v1/messages/$old")
 check "a purged copy is gone: 404, not a gateway fault ($code)" test "$code" = 404
 check "... saying why" body_has 'deleted under retention'

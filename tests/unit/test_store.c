@@ -1452,9 +1452,10 @@ START_TEST(test_purge_content)
 	struct store_tx *tx;
 	struct store_message m, mo;
 	struct store_delivery d, dout;
+	struct store_schedule sched;
 	struct store_event ev;
 	struct why why = { 0 };
-	int64_t n;
+	int64_t n, failed;
 	size_t i;
 	int more;
 
@@ -1488,23 +1489,33 @@ START_TEST(test_purge_content)
 	m.signed_der.data = NULL;
 	m.signed_der.len = 0;
 	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
+	/* m-1 also went to a party that fetched it, and waits for its receipt. */
+	fill_delivery(&d, "m-1", "aarhus-care");
+	snprintf(d.state, sizeof(d.state), STORE_STATE_DELIVERED);
+	ck_assert_int_eq(store_delivery_insert(tx, &d, &why), 0);
 	commit_ok(tx);
+	raw_exec(path, "UPDATE deliveries SET next_ms = 4000 WHERE message_id IN ('m-1', 'm-3')");
 
 	tx = begin_ok(s, 0);
-	n = 99;
-	ck_assert_int_eq(store_purge_content(tx, 3000, 100, &n, &more, &why), HEGN_ERR_INTERNAL);
+	n = failed = 99;
+	ck_assert_int_eq(store_purge_content(tx, 3000, 7000, 100, &n, &failed, &more, &why),
+	    HEGN_ERR_INTERNAL);
 	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(failed, 0);
 	store_rollback(tx);
 
 	tx = begin_ok(s, 1);
-	ck_assert_int_eq(store_purge_content(tx, 3000, 0, &n, &more, &why), HEGN_ERR_INVALID);
-	ck_assert_msg(store_purge_content(tx, 3000, 100, &n, &more, &why) == 0, "%s", why.text);
+	ck_assert_int_eq(store_purge_content(tx, 3000, 7000, 0, &n, &failed, &more, &why),
+	    HEGN_ERR_INVALID);
+	ck_assert_msg(store_purge_content(tx, 3000, 7000, 100, &n, &failed, &more, &why) == 0, "%s",
+	    why.text);
 	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(failed, 3);
 	ck_assert_int_eq(more, 0);
 	commit_ok(tx);
 	tx = begin_ok(s, 1);
-	ck_assert_int_eq(store_purge_content(tx, 3000, 100, &n, &more, &why), 0);
-	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(store_purge_content(tx, 3000, 7000, 100, &n, &failed, &more, &why), 0);
+	ck_assert_int_eq(n + failed, 0);
 	commit_ok(tx);
 
 	tx = begin_ok(s, 0);
@@ -1518,18 +1529,32 @@ START_TEST(test_purge_content)
 		store_message_clear(&mo);
 		ck_assert_int_eq(store_delivery_get(tx, id, "hovmand-care", 1, &dout, &why), 0);
 		ck_assert_uint_eq(dout.sealed.len, purged ? 0 : sizeof(small));
-		/* The evidence stays: the hash of what was sent, and the state. */
+		/* The evidence stays: the hash of what was sent. */
 		ck_assert_str_eq(dout.sealed_sha256, d.sealed_sha256);
-		ck_assert_str_eq(dout.state, STORE_STATE_SUBMITTED);
+		/* A copy never fetched cannot be any more: it failed, and the log says why. */
+		ck_assert_str_eq(dout.state, purged ? STORE_STATE_FAILED : STORE_STATE_SUBMITTED);
 		store_delivery_clear(&dout);
+		ck_assert_int_eq(store_schedule_get(tx, id, "hovmand-care", &sched, &why), 0);
+		ck_assert_str_eq(sched.fallback_reason, purged ? "the content was deleted under "
+		    "retention before the copy was delivered" : "");
+		ck_assert_int_eq(sched.next_ms, i == 3 ? 4000 : 0);
 	}
+	/* The fetched one keeps its state, but is neither offered again nor printed. */
+	ck_assert_int_eq(store_schedule_get(tx, "m-1", "aarhus-care", &sched, &why), 0);
+	ck_assert_str_eq(sched.state, STORE_STATE_DELIVERED);
+	ck_assert_int_eq(sched.next_ms, 0);
 	store_rollback(tx);
 	store_close(s);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM messages"), 6);
-	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 5);
-	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM events"), 5);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries"), 6);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM events"), 8);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM events WHERE event = 'failed'"
+	    " AND actor = 'gateway' AND at_ms = 7000 AND recipient = 'hovmand-care'"
+	    " AND message_id IN ('m-0', 'm-1', 'm-2')"), 3);
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries WHERE state = 'failed'"
+	    " AND updated_ms = 7000"), 3);
 	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM deliveries WHERE seq NOT IN"
-	    " (SELECT seq FROM sealed_copies)"), 3);
+	    " (SELECT seq FROM sealed_copies)"), 4);
 
 	/*
 	 * secure_delete: once the last connection closed (checkpointing and
@@ -1538,8 +1563,10 @@ START_TEST(test_purge_content)
 	 */
 	s = open_ok(path);
 	tx = begin_ok(s, 1);
-	ck_assert_int_eq(store_purge_content(tx, 0x7fffffffffffffffLL, 100, &n, &more, &why), 0);
+	ck_assert_int_eq(store_purge_content(tx, 0x7fffffffffffffffLL, 7000, 100, &n, &failed, &more,
+	    &why), 0);
 	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(failed, 2);
 	commit_ok(tx);
 	store_close(s);
 	snprintf(wal, sizeof(wal), "%s-wal", path);
@@ -1582,7 +1609,7 @@ START_TEST(test_purge_batches)
 	struct store_tx *tx;
 	struct store_message m;
 	struct why why = { 0 };
-	int64_t n;
+	int64_t n, failed;
 	size_t i;
 	int more;
 
@@ -1605,7 +1632,8 @@ START_TEST(test_purge_batches)
 	 */
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		tx = begin_ok(s, 1);
-		ck_assert_msg(store_purge_content(tx, 2000, 2, &n, &more, &why) == 0, "%s", why.text);
+		ck_assert_msg(store_purge_content(tx, 2000, 3000, 2, &n, &failed, &more, &why) == 0,
+		    "%s", why.text);
 		commit_ok(tx);
 		ck_assert_msg(n == want[i].n && more == want[i].more, "call %zu: n %lld more %d", i,
 		    (long long)n, more);
@@ -1621,10 +1649,10 @@ START_TEST(test_purge_batches)
 	m.signed_der.data = der;
 	m.signed_der.len = sizeof(der);
 	ck_assert_int_eq(store_message_insert(tx, &m, &why), 0);
-	ck_assert_int_eq(store_purge_content(tx, 2000, 2, &n, &more, &why), 0);
+	ck_assert_int_eq(store_purge_content(tx, 2000, 3000, 2, &n, &failed, &more, &why), 0);
 	ck_assert_int_eq(n, 0);
 	/* A shorter cutoff than the cursor (a longer retention now) purges nothing. */
-	ck_assert_int_eq(store_purge_content(tx, 500, 2, &n, &more, &why), 0);
+	ck_assert_int_eq(store_purge_content(tx, 500, 3000, 2, &n, &failed, &more, &why), 0);
 	ck_assert_int_eq(n + more, 0);
 	commit_ok(tx);
 	ck_assert(has_content(s, "b-late"));
@@ -2106,6 +2134,9 @@ START_TEST(test_query_plans)
 		assert_plan_uses(path, store_sqlite_purge_end_sql, "messages_created", 0);
 		assert_plan_uses(path, store_sqlite_purge_copies_sql, "messages_created", 0);
 		assert_plan_uses(path, store_sqlite_purge_messages_sql, "messages_created", 0);
+		assert_plan_uses(path, store_sqlite_purge_fail_events_sql, "messages_created", 0);
+		assert_plan_uses(path, store_sqlite_purge_fail_copies_sql, "messages_created", 0);
+		assert_plan_uses(path, store_sqlite_purge_unschedule_sql, "messages_created", 0);
 		/* After ANALYZE as well: the plan must not flip to a scan once stats exist. */
 		raw_exec(path, "ANALYZE");
 	}
