@@ -5,7 +5,7 @@
  *   hegn-bench ceiling --key FILE [--threads N] [--seconds S]
  *   hegn-bench submit|e2e --url URL --dir DEMO --pid PID [--clients N]
  *       [--seconds S] [--warmup S] [--providers N] [--attach BYTES] [--rate R]
- *       [--label L]
+ *       [--ids seq|uuid4|none] [--label L]
  *
  * submit: N client threads, each with one libcurl easy handle (keep-alive)
  * and the visitation office's client certificate, POST 4 KB JSON referrals
@@ -18,6 +18,11 @@
  * is answered 200; its latency runs from the start of the submission.  The
  * number of messages between submission and receipt is bounded (twice the
  * clients), so the run measures a steady state rather than a growing backlog.
+ *
+ * --ids: the message ids the submitters choose.  seq (the default): a tag of
+ * the run, the client's number and a counter, so each client's ids sort in
+ * the order sent; uuid4: a random UUID each, as a case system may send;
+ * none: no id, hegnd makes one (submit only: e2e needs the id up front).
  *
  * --rate R paces the submitters to R messages per second in all (open loop;
  * latency then counts from each message's planned start).
@@ -83,6 +88,7 @@ static struct {
 	int pid, clients, providers, threads;
 	double seconds, warmup, rate;
 	size_t attach;
+	const char *ids;
 	char *attach_b64;
 	char tag[16];
 	STACK_OF(X509) *chain;
@@ -327,6 +333,26 @@ static const char filler[] =
     "Gaar med rollator; noeglen ligger i noegleboks ved hoveddoeren. ";
 
 /* A referral of about 4 KB (plus the attachment, when there is one). */
+/* The id of client no's message number seq, by --ids (none: unused). */
+static void
+make_id(int no, unsigned long seq, char id[64])
+{
+	unsigned char b[16];
+
+	if (strcmp(g.ids, "uuid4") != 0) {
+		snprintf(id, 64, "b%s-%d-%lu", g.tag, no, seq);
+		return;
+	}
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		die("RAND_bytes failed");
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(id, 64, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+	    b[14], b[15]);
+}
+
+/* The JSON of a referral to to, with id (NULL: none) and the n-th citizen. */
 static char *
 make_body(const char *id, const char *to, unsigned long n, size_t *lenp)
 {
@@ -345,13 +371,13 @@ make_body(const char *id, const char *to, unsigned long n, size_t *lenp)
 	if ((s = malloc(cap)) == NULL)
 		die("out of memory");
 	len = snprintf(s, cap,
-	    "{\"id\":\"%s\",\"kind\":\"referral\",\"to\":\"%s\","
+	    "{%s%s%s\"kind\":\"referral\",\"to\":\"%s\","
 	    "\"citizen\":{\"cpr\":\"%s\",\"name\":\"Benchmark Borger\"},"
 	    "\"basic\":{\"address\":\"Noerregade 12, 2. th., 4100 Ringsted\","
 	    "\"contact\":\"Datter, tlf. 20 30 40 50\",\"services\":[\"practical_help\"],"
 	    "\"start_date\":\"2026-12-01\",\"visits_per_week\":1},"
 	    "\"care\":{\"description\":\"%s\"}%s%s%s}",
-	    id, to, cpr, desc,
+	    id ? "\"id\":\"" : "", id ? id : "", id ? "\"," : "", to, cpr, desc,
 	    g.attach_b64 ? ",\"attachments\":[{\"filename\":\"bilag.pdf\","
 	    "\"content_type\":\"application/pdf\",\"class\":\"care\",\"data\":\"" : "",
 	    g.attach_b64 ? g.attach_b64 : "", g.attach_b64 ? "\"}]" : "");
@@ -408,8 +434,9 @@ submitter(void *arg)
 			if (sem_timedwait(&g.window, &ts) != 0)
 				continue;
 		}
-		snprintf(id, sizeof(id), "b%s-%d-%lu", g.tag, cl->no, seq++);
-		body = make_body(id, p->name, n + (unsigned long)time(NULL) * 7, &len);
+		make_id(cl->no, seq++, id);
+		body = make_body(strcmp(g.ids, "none") == 0 ? NULL : id, p->name,
+		    n + (unsigned long)time(NULL) * 7, &len);
 		t0 = now_s();
 		if (g.rate > 0) {
 			/* Open loop: latency counts from the planned start, so a late start shows. */
@@ -788,6 +815,7 @@ main(int argc, char **argv)
 	g.mode = argv[1];
 	g.clients = 1;
 	g.providers = 10;
+	g.ids = "seq";
 	g.seconds = 5;
 	g.warmup = 1;
 	pthread_mutex_init(&g.err_mu, NULL);
@@ -817,6 +845,8 @@ main(int argc, char **argv)
 			g.rate = atof(v);
 		else if (strcmp(o, "--label") == 0)
 			g.label = v;
+		else if (strcmp(o, "--ids") == 0)
+			g.ids = v;
 		else if (strcmp(o, "--key") == 0)
 			g.keyfile = v;
 		else if (strcmp(o, "--threads") == 0)
@@ -826,6 +856,10 @@ main(int argc, char **argv)
 	}
 	if (g.clients < 1 || g.clients > 1024)
 		die("--clients: 1 to 1024");
+	if (strcmp(g.ids, "seq") != 0 && strcmp(g.ids, "uuid4") != 0 && strcmp(g.ids, "none") != 0)
+		die("--ids: seq, uuid4 or none");
+	if (strcmp(g.ids, "none") == 0 && strcmp(g.mode, "e2e") == 0)
+		die("--ids none: submit only (e2e must know each id up front)");
 	if (strcmp(g.mode, "ceiling") == 0) {
 		run_ceiling();
 		return 0;

@@ -1,5 +1,6 @@
 #!/bin/bash
-# bench/run.sh [--quick] [--growth N] [--growth-only] [--keep]: the benchmark of docs/performance.md.
+# bench/run.sh [--quick] [--growth N] [--growth-only] [--ids MODE] [--keep]: the benchmark of
+# docs/performance.md.
 #
 # Builds nothing: run `make bench` first (in the build directory, or set
 # HEGN_BUILDDIR).  Creates two demo worlds with ten extra providers (RSA 3072
@@ -11,6 +12,9 @@
 #   --growth N   also measure submission with 1,000 and then N stored messages
 #                (P-256 world, so filling the store is quick), and hegnd's RSS
 #   --growth-only  the ceiling and the growth measurement only
+#   --ids MODE   the message ids of the growth measurement (filling included):
+#                seq (the default), uuid4 or none (hegnd makes them); see
+#                hegn-bench
 #   --keep       keep the temporary folder (the worlds, databases and logs)
 set -euo pipefail
 
@@ -23,13 +27,16 @@ quick=0
 growth=0
 growth_only=0
 keep=0
+ids=seq
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
 	--growth) growth=$2; shift ;;
 	--growth-only) growth_only=1 ;;
 	--keep) keep=1 ;;
-	*) echo "usage: $0 [--quick] [--growth N] [--growth-only] [--keep]" >&2; exit 2 ;;
+	--ids) ids=$2; shift ;;
+	*) echo "usage: $0 [--quick] [--growth N] [--growth-only] [--ids MODE] [--keep]" >&2
+	   exit 2 ;;
 	esac
 	shift
 done
@@ -138,7 +145,7 @@ if [ "$growth" -gt 0 ]; then
 		while [ "$(stored)" -lt "$n" ]; do
 			left=$((n - $(stored)))
 			"$bench" submit --url "https://127.0.0.1:$gport" --dir "$work/growth" \
-			    --pid "$pid" --clients 16 --warmup 0 \
+			    --pid "$pid" --clients 16 --warmup 0 --ids "$ids" \
 			    --seconds "$(awk -v l=$left 'BEGIN { s = l / 1500; print (s < 0.2 ? 0.2 : (s > 30 ? 30 : s)) }')" \
 			    --label fill >/dev/null
 		done
@@ -147,7 +154,10 @@ if [ "$growth" -gt 0 ]; then
 		# into its Merkle tree once: a longer warm-up keeps that out.
 		w=$warm
 		warm=$((warm > 5 ? warm : 5))
-		run "$work/growth" "$gport" submit --clients 8 --label "growth-p256-stored$(stored)"
+		suffix=
+		[ "$ids" = seq ] || suffix="-ids-$ids"
+		run "$work/growth" "$gport" submit --clients 8 --ids "$ids" \
+		    --label "growth-p256-stored$(stored)$suffix"
 		warm=$w
 	done
 fi

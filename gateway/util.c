@@ -265,6 +265,15 @@ util_sha256_hex(const void *data, size_t len, char out[65])
 	util_hex(md, sizeof(md), out);
 }
 
+static void
+uuid_format(const uint8_t b[16], char out[37])
+{
+	snprintf(out, 37,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+	    b[11], b[12], b[13], b[14], b[15]);
+}
+
 void
 util_uuid(char out[37])
 {
@@ -273,10 +282,22 @@ util_uuid(char out[37])
 	randombytes_buf(b, sizeof(b));
 	b[6] = (b[6] & 0x0f) | 0x40;
 	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-	    b[11], b[12], b[13], b[14], b[15]);
+	uuid_format(b, out);
+}
+
+void
+util_uuid7(int64_t ms, char out[37])
+{
+	uint8_t b[16];
+	uint64_t t = ms < 0 ? 0 : (uint64_t)ms;
+	int i;
+
+	randombytes_buf(b, sizeof(b));
+	for (i = 5; i >= 0; i--, t >>= 8)
+		b[i] = (uint8_t)t;
+	b[6] = (b[6] & 0x0f) | 0x70;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	uuid_format(b, out);
 }
 
 int64_t

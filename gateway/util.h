@@ -65,6 +65,11 @@ void util_sha256_free(struct util_sha256 *h);
 
 /* A random version-4 UUID, 36 characters plus NUL. */
 void util_uuid(char out[37]);
+/*
+ * A version-7 UUID (RFC 9562) for the time ms: 48 bits of the time, then 74
+ * random bits.  Ids made later sort after earlier ones, as text too.
+ */
+void util_uuid7(int64_t ms, char out[37]);
 
 /* Milliseconds since the epoch. */
 int64_t util_now_ms(void);

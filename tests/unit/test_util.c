@@ -46,6 +46,28 @@ START_TEST(test_ids)
 	util_uuid(uuid);
 	ck_assert_int_eq(strlen(uuid), 36);
 	ck_assert(util_valid_id(uuid));
+	ck_assert_int_eq(uuid[14], '4');
+	ck_assert_ptr_nonnull(strchr("89ab", uuid[19]));
+
+	/* Version 7: the time first, big-endian, so later ids sort after earlier ones. */
+	util_uuid7(0x0123456789abLL, uuid);
+	ck_assert_int_eq(strlen(uuid), 36);
+	ck_assert(util_valid_id(uuid));
+	ck_assert_int_eq(strncmp(uuid, "01234567-89ab-7", 15), 0);
+	ck_assert_ptr_nonnull(strchr("89ab", uuid[19]));
+	{
+		char a[37], b[37], c[37];
+
+		util_uuid7(1795772761000LL, a);
+		util_uuid7(1795772761000LL, b);
+		util_uuid7(1795772761001LL, c);
+		ck_assert_str_ne(a, b);
+		ck_assert_int_eq(strncmp(a, b, 13), 0);
+		ck_assert_int_lt(strcmp(a, c), 0);
+		ck_assert_int_lt(strcmp(b, c), 0);
+		util_uuid7(-5, a);
+		ck_assert_int_eq(strncmp(a, "00000000-0000-7", 15), 0);
+	}
 	ck_assert(util_valid_id("msg-1.a:b_c"));
 	ck_assert(!util_valid_id(""));
 	ck_assert(!util_valid_id("-leading"));
