@@ -39,6 +39,11 @@
 #define SQ_BUSY_MS  5000   /* how long SQLite retries a locked database */
 #define SQ_WAIT_MS  10000  /* how long begin waits for the writer lock or a reader */
 #define SQ_CHECKPOINT_FRAMES 1000 /* WAL frames before a checkpoint, SQLite's default */
+/*
+ * WAL frames at which the writer checkpoints under the write lock after all,
+ * so that the WAL starts over: about 62 MB, under journal_size_limit.
+ */
+#define SQ_CHECKPOINT_WAL_MAX 15000
 
 /*
  * The migrations, in order: migrations[i] takes the schema from version i to
@@ -612,6 +617,11 @@ struct sq_store {
 	int locks_made;
 	struct sq_group group;    /* group commit, see sq_durable */
 	int sync_snapshots;       /* see sq_sync_snapshot; set before any transaction */
+	/* Checkpoints outside the write lock (sq_wal_hook); ck.db NULL: none. */
+	struct sq_conn ck;
+	pthread_mutex_t cklock;   /* one checkpoint at a time on ck */
+	int ck_due;               /* under group.lock: frames wait for a checkpoint */
+	int ck_frames;            /* under group.lock: WAL frames the last one covered */
 };
 
 struct sq_tx {
@@ -1175,20 +1185,76 @@ sq_refused(struct sq_store *s, int failed, struct why *why)
 	    sqlite3_errstr(failed));
 }
 
-/* The writer's checkpoints, with their errors seen (see struct sq_group). */
+/* A checkpoint on db, with its errors seen (see struct sq_group); records what it covered. */
+static void
+sq_checkpoint(struct sq_store *s, sqlite3 *db, const char *name)
+{
+	int rc, log = -1, done = -1;
+
+	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (sq_sync_failed(rc))
+		sq_poison(s, rc, "in a checkpoint");
+	/* Any other failure (busy: another is running) leaves the WAL to the next one. */
+	if (rc == SQLITE_OK && done >= 0) {
+		pthread_mutex_lock(&s->group.lock);
+		s->ck_frames = done;
+		pthread_mutex_unlock(&s->group.lock);
+	}
+}
+
+/*
+ * The writer's WAL hook, run at the end of each COMMIT with the write lock
+ * held.  A checkpoint syncs the WAL and then the database, whose pages lie
+ * scattered through a large file: run here, it held up every writer for
+ * those syncs (docs/performance.md, item 19).  So the hook only marks one
+ * due, and the committer runs it on a connection of its own once the write
+ * lock is gone (sq_checkpoint_due).  A checkpoint running beside writers
+ * rarely catches up with them, and the WAL starts over only after one that
+ * did; at SQ_CHECKPOINT_WAL_MAX frames the writer therefore checkpoints here,
+ * under the lock, as it always did before.
+ */
 static int
 sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct sq_store *s = arg;
-	int rc;
+	int backlog;
 
-	if (frames < SQ_CHECKPOINT_FRAMES)
+	if (s->ck.db == NULL || frames >= SQ_CHECKPOINT_WAL_MAX) {
+		if (frames >= SQ_CHECKPOINT_FRAMES)
+			sq_checkpoint(s, db, name);
 		return SQLITE_OK;
-	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	if (sq_sync_failed(rc))
-		sq_poison(s, rc, "in a checkpoint");
-	/* Any other failure leaves the WAL as it was, for the next checkpoint. */
+	}
+	pthread_mutex_lock(&s->group.lock);
+	/* Fewer frames than the last checkpoint covered: the WAL started over. */
+	if (frames < s->ck_frames)
+		s->ck_frames = 0;
+	backlog = frames - s->ck_frames;
+	if (backlog >= SQ_CHECKPOINT_FRAMES)
+		s->ck_due = 1;
+	pthread_mutex_unlock(&s->group.lock);
 	return SQLITE_OK;
+}
+
+/* Run the checkpoint the hook marked due, unless one is running already. */
+static void
+sq_checkpoint_due(struct sq_store *s)
+{
+	int due;
+
+	if (s->ck.db == NULL)
+		return;
+	pthread_mutex_lock(&s->group.lock);
+	due = s->ck_due && !s->group.failed;
+	pthread_mutex_unlock(&s->group.lock);
+	if (!due || pthread_mutex_trylock(&s->cklock) != 0)
+		return;
+	pthread_mutex_lock(&s->group.lock);
+	due = s->ck_due;
+	s->ck_due = 0;
+	pthread_mutex_unlock(&s->group.lock);
+	if (due)
+		sq_checkpoint(s, s->ck.db, "main");
+	pthread_mutex_unlock(&s->cklock);
 }
 
 /*
@@ -1288,8 +1354,10 @@ store_sqlite_close(void *impl)
 	/* The writer last: the last connection to close checkpoints the WAL. */
 	for (i = 0; i < SQ_READERS; i++)
 		sq_conn_close(&s->r[i]);
+	sq_conn_close(&s->ck);
 	sq_conn_close(&s->w);
 	if (s->locks_made) {
+		pthread_mutex_destroy(&s->cklock);
 		pthread_mutex_destroy(&s->wlock);
 		pthread_mutex_destroy(&s->plock);
 		pthread_cond_destroy(&s->pcond);
@@ -1327,6 +1395,7 @@ store_sqlite_open(const char *location, int flags, void **impl, struct why *why)
 	}
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
 	if (pthread_mutex_init(&s->wlock, &ma) != 0 ||
+	    pthread_mutex_init(&s->cklock, NULL) != 0 ||
 	    pthread_mutex_init(&s->plock, NULL) != 0 ||
 	    pthread_mutex_init(&s->group.lock, NULL) != 0 ||
 	    pthread_cond_init(&s->group.committed_cv, NULL) != 0 ||
@@ -1375,6 +1444,9 @@ store_sqlite_open(const char *location, int flags, void **impl, struct why *why)
 		if ((r = sq_conn_open(&s->r[i], s->path, 0, why)) != 0)
 			goto out;
 	if ((r = sq_group_start(s, why)) != 0)
+		goto out;
+	/* Only with group commit: without it every COMMIT syncs under the lock anyway. */
+	if (s->group.wal != NULL && (r = sq_conn_open(&s->ck, s->path, 1, why)) != 0)
 		goto out;
 	*impl = s;
 	s = NULL;
@@ -1653,6 +1725,9 @@ store_sqlite_commit(void *h, struct why *why)
 	if (!tx->write)
 		return sq_read_done(tx, why);
 	sq_release(tx);
+	/* Before the wait: a sync failed in it refuses this commit too. */
+	if (group)
+		sq_checkpoint_due(s);
 	return group ? sq_durable(s, mine, why) : 0;
 }
 

@@ -1576,6 +1576,75 @@ START_TEST(test_purge_content)
 }
 END_TEST
 
+/* Size of the file at path, or -1. */
+static long long
+file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Frames in the WAL of path, as a raw connection's PASSIVE checkpoint counts them. */
+static int
+wal_frames(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * Checkpoints run after the write lock is gone, on a connection of their
+ * own (store_sqlite.c, sq_checkpoint_due): a commit of more than 1,000 WAL
+ * frames has its pages in the database file when it returns, and the
+ * write after it starts the WAL over.
+ */
+START_TEST(test_checkpoint_after_commit)
+{
+	enum { BIG = 5 << 20 };
+	char path[512], wal[600];
+	struct store *s;
+	struct store_tx *tx;
+	struct store_message m;
+	struct why why = { 0 };
+	uint8_t *big = malloc(BIG);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 0x5a, BIG);
+	db_path(path, sizeof(path), "checkpoint-after");
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	s = open_ok(path);
+	ck_assert_int_lt(file_size(path), 1 << 20);
+	tx = begin_ok(s, 1);
+	fill_message(&m, "ck-big", "ringsted-visitation");
+	m.signed_der.data = big;
+	m.signed_der.len = BIG;
+	ck_assert_msg(store_message_insert(tx, &m, &why) == 0, "%s", why.text);
+	commit_ok(tx);
+	/* Only a checkpoint writes into the database file. */
+	ck_assert_int_gt(file_size(path), BIG);
+	ck_assert_int_gt(file_size(wal), BIG);
+	/* Caught up, so the next write starts the WAL over instead of appending. */
+	put_message(s, "ck-small", "hovmand-care");
+	ck_assert_int_lt(wal_frames(path), 100);
+	ck_assert(message_exists(s, "ck-big"));
+	ck_assert_int_eq(raw_int(path, "SELECT length(signed_der) FROM messages WHERE id = 'ck-big'"),
+	    BIG);
+	store_close(s);
+	free(big);
+}
+END_TEST
+
 /* Content (signed copy) of message id is still there. */
 static int
 has_content(struct store *s, const char *id)
@@ -3163,6 +3232,7 @@ store_suite(void)
 	tcase_add_test(tc, test_audit_append_only);
 	tcase_add_test(tc, test_audit_query);
 	tcase_add_test(tc, test_checkpoints);
+	tcase_add_test(tc, test_checkpoint_after_commit);
 	tcase_add_test(tc, test_purge_content);
 	tcase_add_test(tc, test_purge_batches);
 	tcase_add_test(tc, test_migration_from_v2);
