@@ -1189,9 +1189,9 @@ sq_refused(struct sq_store *s, int failed, struct why *why)
 static void
 sq_checkpoint(struct sq_store *s, sqlite3 *db, const char *name)
 {
-	int rc, log = -1, done = -1;
+	int rc, nlog = -1, done = -1;
 
-	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &nlog, &done);
 	if (sq_sync_failed(rc))
 		sq_poison(s, rc, "in a checkpoint");
 	/* Any other failure (busy: another is running) leaves the WAL to the next one. */
