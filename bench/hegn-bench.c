@@ -5,7 +5,7 @@
  *   hegn-bench ceiling --key FILE [--threads N] [--seconds S]
  *   hegn-bench submit|e2e --url URL --dir DEMO --pid PID [--clients N]
  *       [--seconds S] [--warmup S] [--providers N] [--attach BYTES] [--rate R]
- *       [--ids seq|uuid4|none] [--label L]
+ *       [--ids seq|uuid4|none] [--citizens N] [--label L]
  *
  * submit: N client threads, each with one libcurl easy handle (keep-alive)
  * and the visitation office's client certificate, POST 4 KB JSON referrals
@@ -23,6 +23,9 @@
  * the run, the client's number and a counter, so each client's ids sort in
  * the order sent; uuid4: a random UUID each, as a case system may send;
  * none: no id, hegnd makes one (submit only: e2e needs the id up front).
+ *
+ * --citizens N: the referrals are about N citizens, each in turn (0, the
+ * default: nearly every referral a new citizen, and so a new assignment).
  *
  * --rate R paces the submitters to R messages per second in all (open loop;
  * latency then counts from each message's planned start).
@@ -88,6 +91,7 @@ static struct {
 	int pid, clients, providers, threads;
 	double seconds, warmup, rate;
 	size_t attach;
+	unsigned long citizens;
 	const char *ids;
 	char *attach_b64;
 	char tag[16];
@@ -435,8 +439,9 @@ submitter(void *arg)
 				continue;
 		}
 		make_id(cl->no, seq++, id);
+		n += (unsigned long)time(NULL) * 7;
 		body = make_body(strcmp(g.ids, "none") == 0 ? NULL : id, p->name,
-		    n + (unsigned long)time(NULL) * 7, &len);
+		    g.citizens > 0 ? n % g.citizens : n, &len);
 		t0 = now_s();
 		if (g.rate > 0) {
 			/* Open loop: latency counts from the planned start, so a late start shows. */
@@ -847,6 +852,8 @@ main(int argc, char **argv)
 			g.label = v;
 		else if (strcmp(o, "--ids") == 0)
 			g.ids = v;
+		else if (strcmp(o, "--citizens") == 0)
+			g.citizens = strtoul(v, NULL, 10);
 		else if (strcmp(o, "--key") == 0)
 			g.keyfile = v;
 		else if (strcmp(o, "--threads") == 0)

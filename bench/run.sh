@@ -1,6 +1,6 @@
 #!/bin/bash
-# bench/run.sh [--quick] [--growth N] [--growth-only] [--ids MODE] [--keep]: the benchmark of
-# docs/performance.md.
+# bench/run.sh [--quick] [--growth N] [--growth-only] [--ids MODE] [--citizens N] [--keep]:
+# the benchmark of docs/performance.md.
 #
 # Builds nothing: run `make bench` first (in the build directory, or set
 # HEGN_BUILDDIR).  Creates two demo worlds with ten extra providers (RSA 3072
@@ -15,6 +15,9 @@
 #   --ids MODE   the message ids of the growth measurement (filling included):
 #                seq (the default), uuid4 or none (hegnd makes them); see
 #                hegn-bench
+#   --citizens N the referrals of the growth measurement (filling included)
+#                are about N citizens (default: nearly each a new one, and so
+#                a new assignment)
 #   --keep       keep the temporary folder (the worlds, databases and logs)
 set -euo pipefail
 
@@ -28,6 +31,7 @@ growth=0
 growth_only=0
 keep=0
 ids=seq
+citizens=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -35,7 +39,8 @@ while [ $# -gt 0 ]; do
 	--growth-only) growth_only=1 ;;
 	--keep) keep=1 ;;
 	--ids) ids=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--growth N] [--growth-only] [--ids MODE] [--keep]" >&2
+	--citizens) citizens=$2; shift ;;
+	*) echo "usage: $0 [--quick] [--growth N] [--growth-only] [--ids MODE] [--citizens N] [--keep]" >&2
 	   exit 2 ;;
 	esac
 	shift
@@ -149,7 +154,7 @@ if [ "$growth" -gt 0 ]; then
 		while [ "$(stored)" -lt "$n" ]; do
 			left=$((n - $(stored)))
 			"$bench" submit --url "https://127.0.0.1:$gport" --dir "$g" \
-			    --pid "$pid" --clients 16 --warmup 0 --ids "$ids" \
+			    --pid "$pid" --clients 16 --warmup 0 --ids "$ids" --citizens "$citizens" \
 			    --seconds "$(awk -v l=$left 'BEGIN { s = l / 1500; print (s < 0.2 ? 0.2 : (s > 30 ? 30 : s)) }')" \
 			    --label fill >/dev/null
 		done
@@ -163,6 +168,7 @@ if [ "$growth" -gt 0 ]; then
 	warm=$((warm > 5 ? warm : 5))
 	suffix=
 	[ "$ids" = seq ] || suffix="-ids-$ids"
+	[ "$citizens" = 0 ] || suffix="$suffix-citizens$citizens"
 	for round in 1 2; do
 		for n in 1000 "$growth"; do
 			rm -rf "$g/state"
@@ -170,7 +176,7 @@ if [ "$growth" -gt 0 ]; then
 			# The copy on disk first: its writeback would otherwise
 			# queue ahead of hegnd's syncs during the measurement.
 			sync
-			run "$g" "$gport" submit --clients 8 --ids "$ids" \
+			run "$g" "$gport" submit --clients 8 --ids "$ids" --citizens "$citizens" \
 			    --label "growth-p256-stored$(stored)$suffix-round$round"
 		done
 	done
