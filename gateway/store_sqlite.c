@@ -313,9 +313,10 @@ const char store_sqlite_event_list_sql[] =
  * expression seq / 4096 is the index's own, so the planner matches it.
  * Ten million entries make 2,442 seeks.  The entries' times are not
  * assumed to rise with seq (a clock can be set back), so every block is
- * asked.  An IN list, not a join with the blocks: SQLite 3.40 answers the
- * join through this index with no rows at all (tests/unit/test_store.c,
- * test_audit_blocks, compares with a scan).  INDEXED BY: one citizen's
+ * asked.  An IN list, not a join with the blocks: once ANALYZE has run,
+ * SQLite 3.40 answers the join through this index from a Bloom filter and
+ * misses rows (tests/unit/test_store.c, test_audit_blocks, compares with a
+ * scan).  INDEXED BY: one citizen's
  * entries through the index whatever the statistics say (a citizen with
  * many entries must not tempt the planner into walking the whole log in
  * seq order).  Only the matches are sorted.  The window is inclusive at

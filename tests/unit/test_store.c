@@ -1681,7 +1681,7 @@ START_TEST(test_audit_blocks)
 	commit_ok(tx);
 	/*
 	 * With statistics SQLite 3.40 answers a join of the blocks with this
-	 * index through a Bloom filter, and finds nothing: the query is an IN
+	 * index through a Bloom filter, and misses rows: the query is an IN
 	 * list instead (store_sqlite_audit_query_sql).
 	 */
 	raw_exec(path, "ANALYZE");
