@@ -249,7 +249,7 @@ keyd_request_encode(const struct keyd_request *req, struct buf *out, struct why 
 
 	out->data = NULL;
 	out->len = 0;
-	if (req->type == KEYD_SIGN || req->type == KEYD_DECRYPT) {
+	if (req->type == KEYD_SIGN || req->type == KEYD_RSA_DECRYPT || req->type == KEYD_ECDH) {
 		n = strlen(req->party);
 		if (n == 0 || n > KEYD_NAME_MAX)
 			return why_set(why, HEGN_ERR_INVALID, "keyd: party name of %zu bytes", n);
@@ -269,8 +269,9 @@ keyd_request_encode(const struct keyd_request *req, struct buf *out, struct why 
 			w_str(&w, req->content_id);
 		w_blob(&w, req->data, req->len);
 		break;
-	case KEYD_DECRYPT:
-		w_start(&w, KEYD_DECRYPT);
+	case KEYD_RSA_DECRYPT:
+	case KEYD_ECDH:
+		w_start(&w, req->type);
 		w_str(&w, req->party);
 		w_blob(&w, req->data, req->len);
 		break;
@@ -313,9 +314,11 @@ keyd_request_decode(const uint8_t *msg, size_t len, size_t max, struct keyd_requ
 		if ((rc = r_blob(&r, &req->data, &req->len, "digest", why)) != 0)
 			return rc;
 		break;
-	case KEYD_DECRYPT:
+	case KEYD_RSA_DECRYPT:
+	case KEYD_ECDH:
 		if ((rc = r_name(&r, req->party, "party", why)) != 0 ||
-		    (rc = r_blob(&r, &req->data, &req->len, "der", why)) != 0)
+		    (rc = r_blob(&r, &req->data, &req->len,
+		    type == KEYD_ECDH ? "point" : "block", why)) != 0)
 			return rc;
 		break;
 	case KEYD_CHECKPOINT:
@@ -579,8 +582,11 @@ serve_one(const struct keyd_request *req, struct buf *msg, struct signer *s,
 		status = signer_sign_digest(s, req->party, req->data, req->len,
 		    req->has_content_id ? req->content_id : NULL, &out, &w);
 		break;
-	case KEYD_DECRYPT:
-		status = signer_decrypt(s, req->party, req->data, req->len, &out, &w);
+	case KEYD_RSA_DECRYPT:
+		status = signer_rsa_decrypt_raw(s, req->party, req->data, req->len, &out, &w);
+		break;
+	case KEYD_ECDH:
+		status = signer_ecdh(s, req->party, req->data, req->len, &out, &w);
 		break;
 	case KEYD_CHECKPOINT:
 		if (a == NULL) {
@@ -616,7 +622,7 @@ serve_one(const struct keyd_request *req, struct buf *msg, struct signer *s,
 	if (status != 0)
 		buf_free(&out, 1);
 	rc = keyd_reply_encode(status, status == 0 ? "" : w.text, out.data, out.len, reply, why);
-	/* Decrypted content is the citizen's data: it does not linger here. */
+	/* A content key or shared secret opens a citizen's data: it does not linger here. */
 	buf_free(&out, 1);
 	return rc;
 }
@@ -1008,8 +1014,9 @@ keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *digest
 	return roundtrip(c, &req, out, why);
 }
 
-int
-keyd_client_decrypt(struct keyd_client *c, const char *party, const uint8_t *der,
+/* A request carrying one party's name and one blob. */
+static int
+party_blob(struct keyd_client *c, enum keyd_type type, const char *party, const uint8_t *data,
     size_t len, struct buf *out, struct why *why)
 {
 	struct keyd_request req;
@@ -1017,13 +1024,27 @@ keyd_client_decrypt(struct keyd_client *c, const char *party, const uint8_t *der
 	out->data = NULL;
 	out->len = 0;
 	memset(&req, 0, sizeof(req));
-	req.type = KEYD_DECRYPT;
+	req.type = type;
 	if (party == NULL || strlen(party) > KEYD_NAME_MAX)
 		return why_set(why, HEGN_ERR_INVALID, "keyd: party name too long");
 	snprintf(req.party, sizeof(req.party), "%s", party);
-	req.data = der;
+	req.data = data;
 	req.len = len;
 	return roundtrip(c, &req, out, why);
+}
+
+int
+keyd_client_rsa_decrypt(struct keyd_client *c, const char *party, const uint8_t *block,
+    size_t len, struct buf *out, struct why *why)
+{
+	return party_blob(c, KEYD_RSA_DECRYPT, party, block, len, out, why);
+}
+
+int
+keyd_client_ecdh(struct keyd_client *c, const char *party, const uint8_t *point,
+    size_t len, struct buf *out, struct why *why)
+{
+	return party_blob(c, KEYD_ECDH, party, point, len, out, why);
 }
 
 int

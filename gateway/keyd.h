@@ -2,9 +2,12 @@
  * keyd: the IPC between the network process and the key process
  * (docs/PRIVSEP.md).
  *
- * The key process holds every private key and answers three requests:
- * SIGN (CMS SignedData for a party), DECRYPT (open CMS (Auth)EnvelopedData
- * addressed to a party) and CHECKPOINT (sign an audit-log tree head).
+ * The key process holds every private key and answers four requests: SIGN
+ * (CMS SignedData for a party), RSA_DECRYPT (the bare RSA private-key
+ * operation on one ciphertext block), ECDH (the shared secret with a peer's
+ * public point) and CHECKPOINT (sign an audit-log tree head).  It parses no
+ * message: opening a CMS (Auth)EnvelopedData happens in the network
+ * process, which asks for the one private-key operation (keyproxy.c).
  *
  * A message is a 12-byte header in network byte order
  *
@@ -19,7 +22,8 @@
  * + bytes.
  *
  *	SIGN        str party, u8 has_id, [str content_id], blob content
- *	DECRYPT     str party, blob der
+ *	RSA_DECRYPT str party, blob block (as long as the modulus)
+ *	ECDH        str party, blob point (X9.62 encoding on the key's curve)
  *	CHECKPOINT  u64 size, 32 bytes root hash
  *	REPLY       i32 status (0 or HEGN_ERR_*), str why, blob payload
  *
@@ -38,18 +42,23 @@
 #include "util.h"
 
 #define KEYD_MAGIC      0x48474e4bU     /* "HGNK" */
-#define KEYD_VERSION    2               /* 2: SIGN carries the content's SHA-256 */
+/* 2: SIGN carries the content's SHA-256; 3: RSA_DECRYPT and ECDH instead of DECRYPT */
+#define KEYD_VERSION    3
 #define KEYD_HDR_LEN    12
 #define KEYD_PACKET     65536           /* largest packet on the socket */
 #define KEYD_NAME_MAX   128             /* party names and content ids */
 #define KEYD_WHY_MAX    480             /* reason text in a reply */
 /* Room beyond the largest request body for the CMS structure around it. */
 #define KEYD_SLACK      (1024 * 1024)
+/* The largest request body hegnd's key side takes: an RSA block of a 16384-bit key is 2 KiB. */
+#define KEYD_REQUEST_MAX 16384
 
 enum keyd_type {
 	KEYD_SIGN = 1,
-	KEYD_DECRYPT = 2,
+	/* 2 was DECRYPT, a whole EnvelopedData: never reused */
 	KEYD_CHECKPOINT = 3,
+	KEYD_RSA_DECRYPT = 4,
+	KEYD_ECDH = 5,
 	KEYD_REPLY = 0x80,
 };
 
@@ -59,7 +68,7 @@ struct keyd_request {
 	char party[KEYD_NAME_MAX + 1];
 	int has_content_id;
 	char content_id[KEYD_NAME_MAX + 1];
-	const uint8_t *data;            /* SIGN: the content's SHA-256; DECRYPT: der */
+	const uint8_t *data;            /* SIGN: the content's SHA-256; RSA_DECRYPT, ECDH: block, point */
 	size_t len;
 	uint64_t size;                  /* CHECKPOINT */
 	uint8_t root[32];
@@ -181,8 +190,12 @@ struct keyd_client *keyd_client_new(int fd, size_t max);
 int keyd_client_sign(struct keyd_client *c, const char *party, const uint8_t *digest,
     size_t len, const char *content_id, struct buf *out, struct why *why);
 
-/* Ask to open der addressed to party; like signer_decrypt. */
-int keyd_client_decrypt(struct keyd_client *c, const char *party, const uint8_t *der,
+/* Ask for party's RSA private-key operation on block; like signer_rsa_decrypt_raw. */
+int keyd_client_rsa_decrypt(struct keyd_client *c, const char *party, const uint8_t *block,
+    size_t len, struct buf *out, struct why *why);
+
+/* Ask for party's ECDH shared secret with point; like signer_ecdh. */
+int keyd_client_ecdh(struct keyd_client *c, const char *party, const uint8_t *point,
     size_t len, struct buf *out, struct why *why);
 
 /* Ask for a signed checkpoint note (*note, free()) of the tree head; like checkpoint_sign. */

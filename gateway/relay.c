@@ -133,11 +133,15 @@ scheduler_lock(struct relay *r, struct why *why)
 	return 0;
 }
 
-/* Privilege separation: requests to the key process are bounded by the largest body. */
+/*
+ * Privilege separation: the bound on a request to the key process.  Each is
+ * names and a digest, one RSA block, one EC point or a tree head (keyd.h),
+ * whatever the size of the message it is for.
+ */
 static size_t
-keyd_limit(const struct conf *c)
+keyd_limit(void)
 {
-	return (size_t)c->max_body + KEYD_SLACK;
+	return KEYD_REQUEST_MAX;
 }
 
 static int
@@ -195,7 +199,7 @@ relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nk
 	r->signer = signer_new();
 	signer_set_workers(r->signer, r->conf->crypto_workers);  /* performance, issue 9 */
 	if (nkeyd > 0) {
-		r->keyd = keyd_client_new_pool(keyd_fds, nkeyd, keyd_limit(r->conf));
+		r->keyd = keyd_client_new_pool(keyd_fds, nkeyd, keyd_limit());
 		nkeyd = 0;
 		signer_connect(r->signer, r->keyd);
 	}
@@ -4251,7 +4255,7 @@ relay_keyd_serve(const char *conf_path, const int *fds, size_t n, struct why *wh
 			close(fds[i]);
 		goto out;
 	}
-	rc = keyd_serve_workers(fds, n, r->signer, r->audit, keyd_limit(r->conf), why);
+	rc = keyd_serve_workers(fds, n, r->signer, r->audit, keyd_limit(), why);
 out:
 	relay_close(r);
 	return rc;

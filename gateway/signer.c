@@ -19,11 +19,13 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "envelope.h"
 #include "err.h"
 #include "keyd.h"
+#include "keyproxy.h"
 #include "signer.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -372,13 +374,13 @@ remote_sign(struct signer *s, const struct signer_key *k, const uint8_t *content
 }
 
 static int
-remote_decrypt(struct signer *s, const char *name, const uint8_t *der, size_t len,
+remote_decrypt(struct signer *s, const struct signer_key *k, const uint8_t *der, size_t len,
     struct buf *out, struct why *why)
 {
 	if (s->remote == NULL)
 		return why_set(why, HEGN_ERR_INTERNAL, "the key of party %s is in no key process",
-		    name);
-	return keyd_client_decrypt(s->remote, name, der, len, out, why);
+		    k->name);
+	return keyproxy_open(s->remote, k->name, k->cert, der, len, out, why);
 }
 
 int
@@ -437,10 +439,114 @@ signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
 	int r;
 
 	if (k->key == NULL)
-		return remote_decrypt(s, name, der, len, out, why);
+		return remote_decrypt(s, k, der, len, out, why);
 	crypto_enter(s);
 	r = envelope_open(k->key, k->cert, der, len, out, why);
 	crypto_leave(s);
+	return r;
+}
+
+/* name's key, held here, of type base (EVP_PKEY_RSA or EVP_PKEY_EC). */
+static int
+local_key(struct signer *s, const char *name, int base, struct signer_key **out,
+    struct why *why)
+{
+	struct signer_key *k;
+
+	if ((k = find(s, name)) == NULL || k->key == NULL)
+		return why_set(why, HEGN_ERR_NOT_FOUND, "no decryption key for party %s",
+		    name == NULL ? "(none)" : name);
+	if (EVP_PKEY_get_base_id(k->key) != base)
+		return why_set(why, HEGN_ERR_UNSUPPORTED, "the key of party %s is not an %s key",
+		    name, base == EVP_PKEY_RSA ? "RSA" : "EC");
+	*out = k;
+	return 0;
+}
+
+int
+signer_rsa_decrypt_raw(struct signer *s, const char *name, const uint8_t *block,
+    size_t len, struct buf *out, struct why *why)
+{
+	struct signer_key *k;
+	EVP_PKEY_CTX *ctx = NULL;
+	size_t n;
+	int r;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((r = local_key(s, name, EVP_PKEY_RSA, &k, why)) != 0)
+		return r;
+	n = (size_t)EVP_PKEY_get_size(k->key);
+	if (len != n)
+		return why_set(why, HEGN_ERR_INVALID, "a %zu-byte block for the %zu-byte RSA key "
+		    "of party %s", len, n, name);
+	out->data = xmalloc(n);
+	out->len = n;
+	crypto_enter(s);
+	/* OpenSSL blinds the operation and checks its result with the public key. */
+	if ((ctx = EVP_PKEY_CTX_new(k->key, NULL)) == NULL ||
+	    EVP_PKEY_decrypt_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) <= 0 ||
+	    EVP_PKEY_decrypt(ctx, out->data, &n, block, len) <= 0 || n != len) {
+		/* The one failure the caller controls: a block not below the modulus. */
+		r = why_set(why, HEGN_ERR_INVALID, "the block is not an RSA ciphertext for the "
+		    "key of party %s", name);
+		ERR_clear_error();
+		buf_free(out, 1);
+	} else {
+		out->len = n;
+		r = 0;
+	}
+	crypto_leave(s);
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+int
+signer_ecdh(struct signer *s, const char *name, const uint8_t *point, size_t len,
+    struct buf *out, struct why *why)
+{
+	struct signer_key *k;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *peer = NULL;
+	size_t n = 0;
+	int r;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((r = local_key(s, name, EVP_PKEY_EC, &k, why)) != 0)
+		return r;
+	/* A point off the key's curve (an invalid-curve attack) fails here or in the check below. */
+	if ((peer = EVP_PKEY_new()) == NULL || EVP_PKEY_copy_parameters(peer, k->key) != 1 ||
+	    EVP_PKEY_set1_encoded_public_key(peer, point, len) != 1) {
+		r = why_set(why, HEGN_ERR_INVALID, "the point is not on the curve of the key of "
+		    "party %s", name);
+		goto out;
+	}
+	crypto_enter(s);
+	if ((ctx = EVP_PKEY_CTX_new(k->key, NULL)) == NULL || EVP_PKEY_derive_init(ctx) <= 0 ||
+	    EVP_PKEY_derive_set_peer_ex(ctx, peer, 1) <= 0 ||
+	    EVP_PKEY_derive(ctx, NULL, &n) <= 0) {
+		r = why_set(why, HEGN_ERR_INVALID, "no shared secret with that point for the key "
+		    "of party %s", name);
+	} else {
+		out->data = xmalloc(n);
+		out->len = n;
+		if (EVP_PKEY_derive(ctx, out->data, &n) <= 0) {
+			r = why_set(why, HEGN_ERR_INVALID, "no shared secret with that point for "
+			    "the key of party %s", name);
+			buf_free(out, 1);
+		} else {
+			out->len = n;
+			r = 0;
+		}
+	}
+	crypto_leave(s);
+out:
+	if (r != 0)
+		ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(peer);
 	return r;
 }
 

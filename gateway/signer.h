@@ -57,6 +57,19 @@ int signer_decrypt(struct signer *s, const char *name, const uint8_t *der,
     size_t len, struct buf *out, struct why *why);
 
 /*
+ * The key process's halves of signer_decrypt (keyproxy.c): name's RSA
+ * private-key operation without padding on block, which must be as long as
+ * the modulus and below it (out: as long); and the ECDH shared secret of
+ * name's EC key with point, an X9.62 encoding of a point on its curve.
+ * Only keys held here; HEGN_ERR_INVALID for a block or point that does not
+ * fit the key, HEGN_ERR_UNSUPPORTED for the other kind of key.
+ */
+int signer_rsa_decrypt_raw(struct signer *s, const char *name, const uint8_t *block,
+    size_t len, struct buf *out, struct why *why);
+int signer_ecdh(struct signer *s, const char *name, const uint8_t *point, size_t len,
+    struct buf *out, struct why *why);
+
+/*
  * Privilege separation (docs/PRIVSEP.md): in the network process the keys
  * live in the key process.  After signer_connect, signer_sign and
  * signer_decrypt for a name registered with signer_load_cert are requests

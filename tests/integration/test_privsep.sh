@@ -80,8 +80,9 @@ check "... and the first still serves" test -d "/proc/$NET"
 "$HEGN" -c "$CONF" deliver >/dev/null 2>"$T/deliver.err" && r=0 || r=$?
 check "hegn deliver beside it refuses" sh -c "[ $r != 0 ] && grep -q 'is locked' '$T/deliver.err'"
 
-# The whole flow still works: SIGN (JSON submission), DECRYPT (sealed
-# submission), fetch, receipt, and CHECKPOINT (on stop) go through the key process.
+# The whole flow still works: SIGN (JSON submission), RSA_DECRYPT (a sealed
+# submission, opened in the network process, PKCS#1 v1.5 as stock openssl
+# makes it), fetch, receipt, and CHECKPOINT (on stop) go through the key process.
 code=$(as ringsted-visitation -H 'Content-Type: application/json' \
 	--data-binary @"$D/examples/referral.json" "$URL/v1/messages")
 check "JSON referral accepted: 201 (signed by the key process)" test "$code" = 201

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "audit.h"
@@ -81,17 +83,26 @@ START_TEST(test_roundtrip)
 	ck_assert_uint_eq(got.len, 0);
 	buf_free(&m, 0);
 
-	memset(&req, 0, sizeof(req));
-	req.type = KEYD_DECRYPT;
-	snprintf(req.party, sizeof(req.party), "gateway");
-	req.data = (const uint8_t *)"\x30\x03\x02\x01\x00";
-	req.len = 5;
-	ck_assert_int_eq(keyd_request_encode(&req, &m, &why), 0);
-	ck_assert_int_eq(keyd_request_decode(m.data, m.len, MAX, &got, &why), 0);
-	ck_assert_int_eq(got.type, KEYD_DECRYPT);
-	ck_assert_str_eq(got.party, "gateway");
-	ck_assert_mem_eq(got.data, "\x30\x03\x02\x01\x00", 5);
-	buf_free(&m, 0);
+	for (i = 0; i < 2; i++) {
+		memset(&req, 0, sizeof(req));
+		req.type = i == 0 ? KEYD_RSA_DECRYPT : KEYD_ECDH;
+		snprintf(req.party, sizeof(req.party), "gateway");
+		req.data = (const uint8_t *)"\x04\x03\x02\x01\x00";
+		req.len = 5;
+		ck_assert_int_eq(keyd_request_encode(&req, &m, &why), 0);
+		ck_assert_int_eq(keyd_request_decode(m.data, m.len, MAX, &got, &why), 0);
+		ck_assert_int_eq(got.type, req.type);
+		ck_assert_str_eq(got.party, "gateway");
+		ck_assert_uint_eq(got.len, 5);
+		ck_assert_mem_eq(got.data, "\x04\x03\x02\x01\x00", 5);
+		/* Type 2 was DECRYPT, a whole EnvelopedData for the key process to parse: gone. */
+		if (i == 0) {
+			m.data[7] = 2;
+			ck_assert_int_eq(keyd_request_decode(m.data, m.len, MAX, &got, &why),
+			    HEGN_ERR_UNSUPPORTED);
+		}
+		buf_free(&m, 0);
+	}
 
 	memset(&req, 0, sizeof(req));
 	req.type = KEYD_CHECKPOINT;
@@ -416,8 +427,8 @@ END_TEST
 /* The key process's side in a thread, with real keys. */
 static struct {
 	char dir[64];
-	EVP_PKEY *ca_key, *a_key, *b_key;
-	X509 *ca, *a, *b;
+	EVP_PKEY *ca_key, *a_key, *b_key, *c_key;
+	X509 *ca, *a, *b, *c;
 	struct pki *pki;
 	char *vkey;
 } w;
@@ -453,7 +464,10 @@ setup_world(void)
 	    TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
 	w.b = testcerts_cert(w.ca, w.ca_key, w.b_key, "hovmand-care", 3, -86400, year,
 	    TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
-	if (w.a == NULL || w.b == NULL)
+	w.c_key = testcerts_ec();
+	w.c = testcerts_cert(w.ca, w.ca_key, w.c_key, "ec-provider", 4, -86400, year,
+	    TESTCERTS_SIGN | TESTCERTS_ENCRYPT);
+	if (w.a == NULL || w.b == NULL || w.c == NULL)
 		abort();
 	anchors = sk_X509_new_null();
 	sk_X509_push(anchors, w.ca);
@@ -463,7 +477,9 @@ setup_world(void)
 	if (testcerts_write_cert(wpath("a.pem"), w.a) != 0 ||
 	    testcerts_write_key(wpath("a.key"), w.a_key) != 0 ||
 	    testcerts_write_cert(wpath("b.pem"), w.b) != 0 ||
-	    chmod(wpath("a.key"), 0600) != 0)
+	    testcerts_write_cert(wpath("c.pem"), w.c) != 0 ||
+	    testcerts_write_key(wpath("c.key"), w.c_key) != 0 ||
+	    chmod(wpath("a.key"), 0600) != 0 || chmod(wpath("c.key"), 0600) != 0)
 		abort();
 	if (checkpoint_keygen("test.audit", &skey, &w.vkey, NULL) != 0 ||
 	    (f = fopen(wpath("audit.key"), "w")) == NULL)
@@ -485,6 +501,8 @@ teardown_world(void)
 	EVP_PKEY_free(w.ca_key);
 	EVP_PKEY_free(w.a_key);
 	EVP_PKEY_free(w.b_key);
+	X509_free(w.c);
+	EVP_PKEY_free(w.c_key);
 	free(w.vkey);
 	testcerts_rmtree(w.dir);
 }
@@ -520,12 +538,15 @@ start(struct server *sv, struct signer **client)
 	sv->keys = signer_new();
 	ck_assert_int_eq(signer_load(sv->keys, "gateway", wpath("a.key"), wpath("a.pem"), NULL,
 	    ENVELOPE_PSS, &why), 0);
+	ck_assert_int_eq(signer_load(sv->keys, "ec-provider", wpath("c.key"), wpath("c.pem"), NULL,
+	    ENVELOPE_PSS, &why), 0);
 	ck_assert_msg(audit_signer_load(wpath("audit.key"), "test.audit", &sv->audit, &why) == 0,
 	    "%s", why.text);
 	ck_assert_int_eq(pthread_create(&sv->thread, NULL, serve, sv), 0);
 	*client = signer_new();
 	ck_assert_int_eq(signer_load_cert(*client, "gateway", wpath("a.pem"), NULL, &why), 0);
 	ck_assert_int_eq(signer_load_cert(*client, "hovmand-care", wpath("b.pem"), NULL, &why), 0);
+	ck_assert_int_eq(signer_load_cert(*client, "ec-provider", wpath("c.pem"), NULL, &why), 0);
 	return keyd_client_new(p[0], MAX);
 }
 
@@ -576,13 +597,92 @@ START_TEST(test_served)
 	ck_assert_uint_eq(out.len, strlen(msg));
 	ck_assert_mem_eq(out.data, msg, out.len);
 	buf_free(&out, 1);
-	/* Damaged input: the key process's reason comes back, the connection survives. */
+	/* Damaged input fails here, as with the key at hand; the connection survives. */
 	env.data[env.len / 2] ^= 0x55;
 	ck_assert_int_lt(signer_decrypt(s, "gateway", env.data, env.len, &out, &why), 0);
 	ck_assert_ptr_null(out.data);
-	ck_assert_int_eq(keyd_client_decrypt(kc, "gateway", (const uint8_t *)"junk", 4, &out, &why),
-	    HEGN_ERR_INVALID);
 	buf_free(&env, 0);
+	/* The key process takes one block as long as the modulus, below it, and nothing else. */
+	ck_assert_int_eq(keyd_client_rsa_decrypt(kc, "gateway", (const uint8_t *)"junk", 4, &out,
+	    &why), HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(why.text, "4-byte block"));
+	{
+		uint8_t block[256], raw[256];
+		BIGNUM *m = BN_new(), *ct = BN_new(), *n = NULL, *e = NULL;
+		BN_CTX *bc = BN_CTX_new();
+
+		memset(block, 0xff, sizeof(block));
+		ck_assert_int_eq(keyd_client_rsa_decrypt(kc, "gateway", block, sizeof(block), &out,
+		    &why), HEGN_ERR_INVALID);
+		/* A block below the modulus: the raw operation, undone by the public key. */
+		ck_assert_int_eq(EVP_PKEY_get_bn_param(w.a_key, "n", &n), 1);
+		ck_assert_int_eq(EVP_PKEY_get_bn_param(w.a_key, "e", &e), 1);
+		ck_assert_int_eq(BN_set_word(m, 0x12345678), 1);
+		ck_assert_int_eq(BN_mod_exp(ct, m, e, n, bc), 1);
+		ck_assert_int_eq(BN_bn2binpad(ct, block, sizeof(block)), (int)sizeof(block));
+		ck_assert_msg(keyd_client_rsa_decrypt(kc, "gateway", block, sizeof(block), &out,
+		    &why) == 0, "%s", why.text);
+		ck_assert_uint_eq(out.len, sizeof(block));
+		ck_assert_int_eq(BN_bn2binpad(m, raw, sizeof(raw)), (int)sizeof(raw));
+		ck_assert_mem_eq(out.data, raw, sizeof(raw));
+		buf_free(&out, 1);
+		/* ECDH of an RSA key, and a party the key process does not hold. */
+		ck_assert_int_eq(keyd_client_ecdh(kc, "gateway", block, 65, &out, &why),
+		    HEGN_ERR_UNSUPPORTED);
+		ck_assert_int_eq(keyd_client_rsa_decrypt(kc, "hovmand-care", block, sizeof(block),
+		    &out, &why), HEGN_ERR_NOT_FOUND);
+		BN_free(m);
+		BN_free(ct);
+		BN_free(n);
+		BN_free(e);
+		BN_CTX_free(bc);
+	}
+
+	/*
+	 * stock openssl's default key transport, PKCS#1 v1.5, as a sender's
+	 * software may use it: the padding is checked here, in constant time.
+	 */
+	{
+		FILE *f;
+
+		ck_assert_ptr_nonnull(f = fopen(wpath("v15.txt"), "w"));
+		fputs(msg, f);
+		fclose(f);
+		ck_assert_int_eq(testcerts_run("openssl cms -encrypt -binary -aes-256-cbc -in %s "
+		    "-recip %s -outform DER -out %s", wpath("v15.txt"), wpath("a.pem"),
+		    wpath("v15.der")), 0);
+		ck_assert_int_eq(util_read_file(wpath("v15.der"), 1 << 20, &env, &why), 0);
+		ck_assert_msg(signer_decrypt(s, "gateway", env.data, env.len, &out, &why) == 0,
+		    "%s", why.text);
+		ck_assert_uint_eq(out.len, strlen(msg));
+		ck_assert_mem_eq(out.data, msg, out.len);
+		buf_free(&out, 1);
+		buf_free(&env, 0);
+	}
+
+	/* EC: the key agreement there, the key derivation and the content here. */
+	ck_assert_int_eq(envelope_seal(w.c, ENVELOPE_AES256_GCM, (const uint8_t *)msg, strlen(msg),
+	    0, &env, &why), 0);
+	ck_assert_msg(signer_decrypt(s, "ec-provider", env.data, env.len, &out, &why) == 0, "%s",
+	    why.text);
+	ck_assert_mem_eq(out.data, msg, out.len);
+	buf_free(&out, 1);
+	buf_free(&env, 0);
+	{
+		/* A point off the curve (an invalid-curve attack) and one of the wrong length. */
+		uint8_t point[65];
+		size_t i;
+
+		point[0] = 0x04;
+		for (i = 1; i < sizeof(point); i++)
+			point[i] = (uint8_t)i;
+		ck_assert_int_eq(keyd_client_ecdh(kc, "ec-provider", point, sizeof(point), &out,
+		    &why), HEGN_ERR_INVALID);
+		ck_assert_int_eq(keyd_client_ecdh(kc, "ec-provider", point, 7, &out, &why),
+		    HEGN_ERR_INVALID);
+		ck_assert_int_eq(keyd_client_rsa_decrypt(kc, "ec-provider", point, 7, &out, &why),
+		    HEGN_ERR_UNSUPPORTED);
+	}
 
 	/* Known here, unknown to the key process; unknown to both. */
 	ck_assert_int_eq(signer_sign(s, "hovmand-care", (const uint8_t *)msg, strlen(msg), NULL,
@@ -664,6 +764,42 @@ START_TEST(test_served)
 END_TEST
 
 /* A framing error ends the key process; the client then refuses every request. */
+/*
+ * A key process that cannot be reached while a message is opened is the
+ * gateway's fault, not a message addressed elsewhere.
+ */
+START_TEST(test_decrypt_unreachable)
+{
+	struct keyd_client *kc;
+	struct signer *s;
+	struct buf env = { 0 }, out = { 0 };
+	struct why why = { 0 };
+	int p[2];
+
+	pair(p);
+	close(p[1]);
+	kc = keyd_client_new(p[0], MAX);
+	s = signer_new();
+	ck_assert_int_eq(signer_load_cert(s, "gateway", wpath("a.pem"), NULL, &why), 0);
+	ck_assert_int_eq(signer_load_cert(s, "ec-provider", wpath("c.pem"), NULL, &why), 0);
+	signer_connect(s, kc);
+	ck_assert_int_eq(envelope_seal(w.a, ENVELOPE_AES256_GCM, (const uint8_t *)msg, strlen(msg),
+	    0, &env, &why), 0);
+	ck_assert_int_eq(signer_decrypt(s, "gateway", env.data, env.len, &out, &why),
+	    HEGN_ERR_INTERNAL);
+	ck_assert_ptr_nonnull(strstr(why.text, "unreachable"));
+	ck_assert_ptr_null(out.data);
+	buf_free(&env, 0);
+	ck_assert_int_eq(envelope_seal(w.c, ENVELOPE_AES256_CBC, (const uint8_t *)msg, strlen(msg),
+	    0, &env, &why), 0);
+	ck_assert_int_eq(signer_decrypt(s, "ec-provider", env.data, env.len, &out, &why),
+	    HEGN_ERR_INTERNAL);
+	buf_free(&env, 0);
+	signer_free(s);
+	keyd_client_free(kc);
+}
+END_TEST
+
 START_TEST(test_framing_error_ends)
 {
 	struct server sv;
@@ -1089,18 +1225,14 @@ START_TEST(test_workers)
 	memset(content, 'x', n);
 	{
 		struct keyd_request req;
-		struct buf sealed = { 0 };
 
-		/* A large decryption: a signature takes only a digest. */
-		ck_assert_int_eq(envelope_seal(w.a, ENVELOPE_AES256_GCM, (const uint8_t *)content, n,
-		    0, &sealed, &why), 0);
+		/* No request needs this much; one that comes is framed, read and refused. */
 		memset(&req, 0, sizeof(req));
-		req.type = KEYD_DECRYPT;
+		req.type = KEYD_RSA_DECRYPT;
 		snprintf(req.party, sizeof(req.party), "gateway");
-		req.data = sealed.data;
-		req.len = sealed.len;
+		req.data = (const uint8_t *)content;
+		req.len = n;
 		ck_assert_int_eq(keyd_request_encode(&req, &big, NULL), 0);
-		buf_free(&sealed, 0);
 	}
 	ck_assert_int_gt(big.len, KEYD_PACKET);
 	ck_assert_int_eq(send(ks.fds[0], big.data, KEYD_PACKET, MSG_NOSIGNAL), KEYD_PACKET);
@@ -1109,9 +1241,8 @@ START_TEST(test_workers)
 	    0);
 	ck_assert_int_eq(keyd_recv(ks.fds[0], MAX + KEYD_SLACK, &in, &why), 0);
 	ck_assert_int_eq(keyd_reply_decode(in.data, in.len, MAX + KEYD_SLACK, &rep, &why), 0);
-	ck_assert_int_eq(rep.status, 0);
-	ck_assert_uint_eq(rep.len, n);
-	ck_assert_mem_eq(rep.payload, content, n);
+	ck_assert_int_eq(rep.status, HEGN_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(rep.why, "block"));
 	buf_free(&in, 0);
 	buf_free(&big, 0);
 	free(content);
@@ -1171,6 +1302,7 @@ keyd_suite(void)
 	tcase_add_unchecked_fixture(tk, setup_world, teardown_world);
 	tcase_set_timeout(tk, 60);
 	tcase_add_test(tk, test_served);
+	tcase_add_test(tk, test_decrypt_unreachable);
 	tcase_add_test(tk, test_framing_error_ends);
 	tcase_add_test(tk, test_pool_shared);
 	tcase_add_test(tk, test_pool_dead);
