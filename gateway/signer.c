@@ -486,8 +486,11 @@ signer_rsa_decrypt_raw(struct signer *s, const char *name, const uint8_t *block,
 	/* OpenSSL blinds the operation and checks its result with the public key. */
 	if ((ctx = EVP_PKEY_CTX_new(k->key, NULL)) == NULL ||
 	    EVP_PKEY_decrypt_init(ctx) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) <= 0 ||
-	    EVP_PKEY_decrypt(ctx, out->data, &n, block, len) <= 0 || n != len) {
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) <= 0) {
+		r = why_set(why, HEGN_ERR_CRYPTO, "cannot use the RSA key of party %s", name);
+		ERR_clear_error();
+		buf_free(out, 1);
+	} else if (EVP_PKEY_decrypt(ctx, out->data, &n, block, len) <= 0 || n != len) {
 		/* The one failure the caller controls: a block not below the modulus. */
 		r = why_set(why, HEGN_ERR_INVALID, "the block is not an RSA ciphertext for the "
 		    "key of party %s", name);
@@ -524,8 +527,9 @@ signer_ecdh(struct signer *s, const char *name, const uint8_t *point, size_t len
 		goto out;
 	}
 	crypto_enter(s);
-	if ((ctx = EVP_PKEY_CTX_new(k->key, NULL)) == NULL || EVP_PKEY_derive_init(ctx) <= 0 ||
-	    EVP_PKEY_derive_set_peer_ex(ctx, peer, 1) <= 0 ||
+	if ((ctx = EVP_PKEY_CTX_new(k->key, NULL)) == NULL || EVP_PKEY_derive_init(ctx) <= 0) {
+		r = why_set(why, HEGN_ERR_CRYPTO, "cannot use the EC key of party %s", name);
+	} else if (EVP_PKEY_derive_set_peer_ex(ctx, peer, 1) <= 0 ||
 	    EVP_PKEY_derive(ctx, NULL, &n) <= 0) {
 		r = why_set(why, HEGN_ERR_INVALID, "no shared secret with that point for the key "
 		    "of party %s", name);
