@@ -246,4 +246,36 @@ done
 cp "$c/cms_sealed/seed-gcm.der" "$c/cms_signed/bad-sealed.der"
 cp "$c/cms_signed/seed-pkcs1.der" "$c/cms_sealed/bad-signed.der"
 
+# ---- keyd: requests to the key process, as a compromised network process
+# could write them (gateway/keyd.h: big-endian lengths, str = u16 length and
+# bytes, blob = u32 length and bytes).
+k=$c/keyd
+mkdir -p "$k"
+rm -f "$k"/seed-* "$k"/bad-*
+byte() { printf "\\$(printf %03o "$1")"; }
+be16() { byte $(($1 >> 8 & 255)); byte $(($1 & 255)); }
+be32() { be16 $(($1 >> 16 & 65535)); be16 $(($1 & 65535)); }
+kstr() { be16 ${#1}; printf %s "$1"; }
+kblob() { be32 "$(wc -c <"$1")"; cat "$1"; }
+# kmsg VERSION TYPE BODY-FILE: header and body
+kmsg() { printf HGNK; be16 "$1"; be16 "$2"; be32 "$(wc -c <"$3")"; cat "$3"; }
+head -c 32 /dev/zero | tr '\000' '\101' >"$tmp/digest"
+{ kstr org; byte 0; kblob "$tmp/digest"; } >"$tmp/b"; kmsg 3 1 "$tmp/b" >"$k/seed-sign"
+{ kstr ec; byte 1; kstr m-1; kblob "$tmp/digest"; } >"$tmp/b"; kmsg 3 1 "$tmp/b" >"$k/seed-sign-id"
+# An RSA block below the fuzz org's 2048-bit modulus, and one too short.
+{ byte 0; head -c 255 /dev/zero | tr '\000' '\102'; } >"$tmp/block"
+{ kstr org; kblob "$tmp/block"; } >"$tmp/b"; kmsg 3 4 "$tmp/b" >"$k/seed-rsa"
+head -c 4 "$tmp/block" >"$tmp/short"
+{ kstr org; kblob "$tmp/short"; } >"$tmp/b"; kmsg 3 4 "$tmp/b" >"$k/seed-rsa-short"
+# The fuzz EC key's own public point: on the curve.
+openssl ec -in "$fz/pki/ec.key" -pubout -conv_form uncompressed -outform DER 2>/dev/null |
+    tail -c 65 >"$tmp/point"
+{ kstr ec; kblob "$tmp/point"; } >"$tmp/b"; kmsg 3 5 "$tmp/b" >"$k/seed-ecdh"
+{ kstr org; kblob "$tmp/point"; } >"$tmp/b"; kmsg 3 5 "$tmp/b" >"$k/seed-ecdh-rsa"
+{ be32 0; be32 7; head -c 32 /dev/zero; } >"$tmp/b"; kmsg 3 3 "$tmp/b" >"$k/seed-checkpoint"
+# Type 2 was DECRYPT (a whole EnvelopedData); version 2 is gone.
+{ kstr org; kblob "$c/cms_sealed/seed-gcm.der"; } >"$tmp/b"; kmsg 3 2 "$tmp/b" >"$k/bad-decrypt"
+{ kstr org; kblob "$tmp/block"; } >"$tmp/b"; kmsg 2 4 "$tmp/b" >"$k/bad-version"
+{ kstr org; kblob "$tmp/block"; } >"$tmp/b"; kmsg 3 4 "$tmp/b" | head -c 100 >"$k/bad-truncated"
+
 echo "corpus: $(find "$c" -type f | wc -l) files, $(du -sk "$c" | cut -f1) KB in $c"

@@ -15,7 +15,7 @@ secs=${2:-60}
 par=${3:-2}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${FUZZ_OUT:-/tmp/hegn-fuzz}
-targets="message receipt cms_signed cms_sealed cert conf cpr medcom policy timeusage route"
+targets="message receipt cms_signed cms_sealed cert conf cpr medcom policy timeusage route keyd"
 
 mkdir -p "$out"
 export build secs top out
