@@ -300,6 +300,30 @@ for round in 1 2; do
 done
 kill -TERM "$(cat "$D/run/hegnd.pid")"
 for _ in $(seq 100); do [ -f "$D/run/hegnd.pid" ] || break; sleep 0.1; done
+
+# EC keys (P-256): a sealed submission is opened in the network process, the
+# key process making only the ECDH of the gateway's key with the sender's
+# ephemeral point (docs/PRIVSEP.md, "The requests").
+rm -rf "$D"
+"$HEGN" demo init "$D" --port "$PORT" --keytype p256 >/dev/null
+"$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
+check "hegnd starts with P-256 keys" test -s "$D/run/hegnd.pid"
+"$HEGN" -c "$CONF" assign add --cpr 2509479989 --provider hovmand-care \
+	--services practical_help --from "$(date -u +%F)" >/dev/null
+openssl cms -sign -binary -nodetach -outform DER -md sha256 -in "$D/examples/observation.json" \
+	-signer "$D/pki/hovmand-care.pem" -inkey "$D/pki/hovmand-care.key" -out "$T/ec.signed"
+openssl cms -encrypt -binary -inform DER -outform DER -aes-256-gcm -in "$T/ec.signed" \
+	-recip "$D/pki/gateway.pem" -keyopt ecdh_kdf_md:sha256 -out "$T/ec.sealed"
+code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/ec.sealed" "$URL/v1/messages")
+check "a sealed submission to the gateway's P-256 key is opened: 201 ($code)" test "$code" = 201
+cp "$T/ec.sealed" "$T/ec.bad"
+size=$(stat -c %s "$T/ec.bad")
+flip_byte "$T/ec.bad" $((size - 20))
+code=$(anon -H 'Content-Type: application/pkcs7-mime' --data-binary @"$T/ec.bad" "$URL/v1/messages")
+check "... a damaged one gets 400 ($code)" test "$code" = 400
+check "... saying only that it cannot be opened" body_has 'not addressed to this key or is damaged'
+kill -TERM "$(cat "$D/run/hegnd.pid")"
+for _ in $(seq 100); do [ -f "$D/run/hegnd.pid" ] || break; sleep 0.1; done
 check "no sanitizer reports" no_sanitizer_reports
 
 finish
