@@ -306,8 +306,14 @@ for _ in $(seq 100); do [ -f "$D/run/hegnd.pid" ] || break; sleep 0.1; done
 # ephemeral point (docs/PRIVSEP.md, "The requests").
 rm -rf "$D"
 "$HEGN" demo init "$D" --port "$PORT" --keytype p256 >/dev/null
+# Under the seccomp filter too, when there is one: opening moved into the filtered process.
+[ "$SECCOMP" = no ] || sed -i 's/^\[server\]$/[server]\nseccomp = yes/' "$CONF"
 "$HEGND" -c "$CONF" -D 2>>"$T/hegnd.log"
 check "hegnd starts with P-256 keys" test -s "$D/run/hegnd.pid"
+if [ "$SECCOMP" = yes ]; then
+	check "... under the seccomp filter" \
+		grep -q '^Seccomp:[[:space:]]*2' "/proc/$(cat "$D/run/hegnd.pid")/status"
+fi
 "$HEGN" -c "$CONF" assign add --cpr 2509479989 --provider hovmand-care \
 	--services practical_help --from "$(date -u +%F)" >/dev/null
 openssl cms -sign -binary -nodetach -outform DER -md sha256 -in "$D/examples/observation.json" \
