@@ -277,7 +277,8 @@ static struct {
 	int held;            /* ... and how many have waited */
 	int fail_held;       /* ... and then fails */
 	long wal_reads;      /* reads of the WAL */
-} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0 };
+	long read_marks;     /* read marks taken: transactions begun */
+} T = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 
 static __thread long my_wal_write;  /* the number of this thread's last WAL write */
 
@@ -420,10 +421,23 @@ shim_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
 	return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
 }
 
+/* Lock offsets 3.. of the WAL-index are the read marks (SQLite's wal.c, WAL_READ_LOCK). */
+#define SHM_READ_MARKS 3
+
 static int
 shim_shm_lock(sqlite3_file *f, int off, int n, int flags)
 {
-	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+	int rc = REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+
+	/* A read mark taken shared: a transaction has begun with its snapshot of the WAL. */
+	if (rc == SQLITE_OK && off >= SHM_READ_MARKS &&
+	    flags == (SQLITE_SHM_LOCK | SQLITE_SHM_SHARED)) {
+		pthread_mutex_lock(&T.lock);
+		T.read_marks++;
+		pthread_cond_broadcast(&T.cond);
+		pthread_mutex_unlock(&T.lock);
+	}
+	return rc;
 }
 
 static void
@@ -2172,25 +2186,30 @@ gc_start_held(struct gc_submit *a, char *body, size_t size)
 }
 
 /*
- * Start fn(arg) on *th and wait until it has read the WAL, so that it sees
- * the held commit (or is done, *done set under T.lock).
+ * Start fn(arg) on *th and wait until it has begun a transaction, whose
+ * snapshot then holds the held commit, or read the WAL (or is done, *done
+ * set under T.lock).  A read of the WAL alone was not proof enough: a
+ * pooled connection that had read the held commit's pages for an earlier
+ * reader keeps them in its cache while the WAL does not change, and the next
+ * reader on it reads nothing from the WAL.
  */
 static void
 gc_start_reading(pthread_t *th, void *(*fn)(void *), void *arg, const int *done,
     const char *what)
 {
 	struct timespec until;
-	long reads;
+	long reads, marks;
 
 	pthread_mutex_lock(&T.lock);
 	reads = T.wal_reads;
+	marks = T.read_marks;
 	pthread_mutex_unlock(&T.lock);
 	ck_assert_int_eq(pthread_create(th, NULL, fn, arg), 0);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 120;
 	pthread_mutex_lock(&T.lock);
 	/* A watchdog, not a timing check: it reads the WAL at once. */
-	while (T.wal_reads == reads && !*done)
+	while (T.wal_reads == reads && T.read_marks == marks && !*done)
 		ck_assert_msg(pthread_cond_timedwait(&T.cond, &T.lock, &until) == 0,
 		    "%s never read the WAL", what);
 	pthread_mutex_unlock(&T.lock);
