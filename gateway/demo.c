@@ -70,8 +70,13 @@ struct demo_world {
 };
 
 #define NPARTIES (w->n)
-/* Keys: root, issuing CA, gateway, then one per party. */
-#define NKEYS (3 + NPARTIES)
+/*
+ * Keys: root, issuing CA, gateway, one per party, then the TLS server's: a
+ * key of its own, so that the network process, which terminates TLS, holds
+ * no key that opens sealed messages or signs as the gateway (docs/PRIVSEP.md).
+ */
+#define NKEYS (4 + NPARTIES)
+#define TLS_KEY (3 + NPARTIES)
 
 struct keygen_job {
 	EVP_PKEY **keys;
@@ -171,8 +176,8 @@ conf_text(const struct demo_world *w, const char *dir, int port)
 	    "[server]\n"
 	    "listen = 127.0.0.1\n"
 	    "port = %d\n"
-	    "tls_cert = pki/gateway-fullchain.pem\n"
-	    "tls_key = pki/gateway.key\n"
+	    "tls_cert = pki/gateway-tls.pem\n"
+	    "tls_key = pki/gateway-tls.key\n"
 	    "pid_file = run/hegnd.pid\n"
 	    "log_level = info\n"
 	    "\n"
@@ -352,7 +357,7 @@ demo_init_opts(const char *dir, int port, int nproviders, enum certgen_keytype k
 {
 	struct demo_world world, *w = &world;
 	EVP_PKEY **keys = NULL;
-	X509 *root = NULL, *issuing = NULL, *gw = NULL, **pcerts = NULL;
+	X509 *root = NULL, *issuing = NULL, *gw = NULL, *tls = NULL, **pcerts = NULL;
 	X509_CRL *root_crl = NULL, *issuing_crl = NULL;
 	struct certgen_subject subj;
 	struct store *store = NULL;
@@ -421,7 +426,9 @@ demo_init_opts(const char *dir, int port, int nproviders, enum certgen_keytype k
 	subj.cvr = "19438414";
 	subj.ou = "Test - cti";
 	if ((r = certgen_cert(keys[2], &subj, CERTGEN_SERVER, issuing, keys[1], now - day,
-	    now + 2 * 365 * day, random_serial(), &gw, why)) != 0)
+	    now + 2 * 365 * day, random_serial(), &gw, why)) != 0 ||
+	    (r = certgen_cert(keys[TLS_KEY], &subj, CERTGEN_SERVER, issuing, keys[1], now - day,
+	    now + 2 * 365 * day, random_serial(), &tls, why)) != 0)
 		goto out;
 
 	for (i = 0; i < NPARTIES; i++) {
@@ -459,7 +466,11 @@ demo_init_opts(const char *dir, int port, int nproviders, enum certgen_keytype k
 	{
 		X509 *full[2] = { gw, issuing };
 
-		if ((r = certgen_write_certs(PKI("gateway-fullchain.pem"), full, 2, why)) != 0)
+		X509 *tls_full[2] = { tls, issuing };
+
+		if ((r = certgen_write_certs(PKI("gateway-fullchain.pem"), full, 2, why)) != 0 ||
+		    (r = certgen_write_certs(PKI("gateway-tls.pem"), tls_full, 2, why)) != 0 ||
+		    (r = certgen_write_key(PKI("gateway-tls.key"), keys[TLS_KEY], why)) != 0)
 			goto out;
 	}
 	for (i = 0; i < NPARTIES; i++) {
@@ -565,6 +576,7 @@ out:
 	X509_free(root);
 	X509_free(issuing);
 	X509_free(gw);
+	X509_free(tls);
 	X509_CRL_free(root_crl);
 	X509_CRL_free(issuing_crl);
 	free(path);

@@ -1931,7 +1931,7 @@ relay_check(const char *conf_path, FILE *f)
 	X509 *gw = NULL;
 	char line[700];
 	size_t i;
-	int errors = 0, k;
+	int errors = 0, k, shared_tls_key = 0;
 
 	check_file(f, &errors, conf_path, 0);
 	if (conf_load(conf_path, &c, &w) != 0) {
@@ -1999,8 +1999,18 @@ relay_check(const char *conf_path, FILE *f)
 			snprintf(line, sizeof(line), "tls_cert %s: %s", c->tls_cert, w.text);
 			report(f, &errors, 1, line);
 		}
+		if (tls != NULL && gw != NULL &&
+		    EVP_PKEY_eq(X509_get0_pubkey(tls), X509_get0_pubkey(gw)) == 1)
+			shared_tls_key = 1;
 		X509_free(tls);
+	} else {
+		shared_tls_key = 1;
 	}
+	/* docs/PRIVSEP.md: the process that terminates TLS holds the TLS key. */
+	if (shared_tls_key)
+		report(f, &errors, 0, "tls_key is the gateway's own key: the network process, which "
+		    "terminates TLS, then holds the key that opens sealed submissions and signs as "
+		    "the gateway; give TLS a key of its own (docs/PRIVSEP.md)");
 	why_clear(&w);
 	if (party_table_load(c, &parties, &w) != 0) {
 		report(f, &errors, 1, w.text);

@@ -289,6 +289,14 @@ chmod 0644 "$D/pki/gateway.key"
 check "hegnd -t refuses a world-readable key" test "$r" != 0
 check "... naming the file" grep -q 'gateway.key' "$T/check.txt"
 chmod 0600 "$D/pki/gateway.key"
+"$HEGND" -t -c "$D/hegn.conf" >"$T/check.txt" 2>&1 && r=0 || r=$?
+check "hegnd -t passes the demo world" test "$r" = 0
+check "... whose TLS key is not the gateway's" sh -c "! grep -q 'tls_key is the gateway' '$T/check.txt'"
+sed 's|^tls_cert = .*|tls_cert = pki/gateway-fullchain.pem|; s|^tls_key = .*|tls_key = pki/gateway.key|' \
+	"$D/hegn.conf" >"$D/shared-tls.conf"
+"$HEGND" -t -c "$D/shared-tls.conf" >"$T/check.txt" 2>&1 && r=0 || r=$?
+check "hegnd -t warns when TLS uses the gateway's key (and still passes: $r)" sh -c \
+	"[ $r = 0 ] && grep -q \"warning: tls_key is the gateway's own key\" '$T/check.txt'"
 pid=$(cat "$D/run/hegnd.pid")
 kill -TERM "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
