@@ -48,9 +48,13 @@
 #define KEYD_PACKET     65536           /* largest packet on the socket */
 #define KEYD_NAME_MAX   128             /* party names and content ids */
 #define KEYD_WHY_MAX    480             /* reason text in a reply */
-/* Room beyond the largest request body for the CMS structure around it. */
+/* Room beyond the largest request body for a reply (a SignedData without content, a note). */
 #define KEYD_SLACK      (1024 * 1024)
-/* The largest request body hegnd's key side takes: an RSA block of a 16384-bit key is 2 KiB. */
+/*
+ * The largest request body hegnd's key side takes.  Each request is names
+ * and a digest, one RSA block (2 KiB for a 16384-bit key), one EC point or
+ * a tree head, whatever the size of the message it is for.
+ */
 #define KEYD_REQUEST_MAX 16384
 
 enum keyd_type {

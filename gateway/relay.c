@@ -133,17 +133,6 @@ scheduler_lock(struct relay *r, struct why *why)
 	return 0;
 }
 
-/*
- * Privilege separation: the bound on a request to the key process.  Each is
- * names and a digest, one RSA block, one EC point or a tree head (keyd.h),
- * whatever the size of the message it is for.
- */
-static size_t
-keyd_limit(void)
-{
-	return KEYD_REQUEST_MAX;
-}
-
 static int
 keyd_checkpoint(void *arg, uint64_t size, const uint8_t root[32], char **note, struct why *why)
 {
@@ -199,7 +188,7 @@ relay_open_keyd(const char *conf_path, int flags, const int *keyd_fds, size_t nk
 	r->signer = signer_new();
 	signer_set_workers(r->signer, r->conf->crypto_workers);  /* performance, issue 9 */
 	if (nkeyd > 0) {
-		r->keyd = keyd_client_new_pool(keyd_fds, nkeyd, keyd_limit());
+		r->keyd = keyd_client_new_pool(keyd_fds, nkeyd, KEYD_REQUEST_MAX);
 		nkeyd = 0;
 		signer_connect(r->signer, r->keyd);
 	}
@@ -4265,7 +4254,7 @@ relay_keyd_serve(const char *conf_path, const int *fds, size_t n, struct why *wh
 			close(fds[i]);
 		goto out;
 	}
-	rc = keyd_serve_workers(fds, n, r->signer, r->audit, keyd_limit(), why);
+	rc = keyd_serve_workers(fds, n, r->signer, r->audit, KEYD_REQUEST_MAX, why);
 out:
 	relay_close(r);
 	return rc;
